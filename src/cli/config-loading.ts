@@ -1,0 +1,17 @@
+import { ConfigErrors } from "../config/config-error.js";
+import type { GatewayConfig } from "../config/gateway-config.js";
+import { loadConfig } from "../config/load-config.js";
+import type { CliDeps } from "./cli-deps.js";
+import { ExitCode } from "./exit-code.js";
+
+/** Loads the config for a command; prints every problem and returns exit 78 when it is invalid. */
+export async function loadConfigOrReport(path: string, deps: CliDeps): Promise<GatewayConfig | ExitCode> {
+  try {
+    return await loadConfig(path, path);
+  } catch (err) {
+    if (!(err instanceof ConfigErrors)) throw err;
+    deps.stderr.write(`${err.problems.join("\n")}\n`);
+    deps.stderr.write(`gateway: ${err.problems.length} problem(s) in ${path}; nothing was started\n`);
+    return ExitCode.Config;
+  }
+}

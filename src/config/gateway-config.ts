@@ -1,0 +1,87 @@
+/**
+ * The gateway's configuration, parsed from gateway.yaml once by `loadConfig`: fully defaulted,
+ * paths absolute, URLs parsed. Nothing downstream re-reads YAML or re-applies defaults.
+ */
+export interface GatewayConfig {
+  /** Absolute path of the gateway.yaml this came from. */
+  readonly file: string;
+  readonly listen: ListenConfig;
+  /** Folder for the account key, certificates, the local CA and state; kept 0700. Default /var/lib/gateway. */
+  readonly storageDir: string;
+  /** Loopback admin endpoint (/healthz, /status, /metrics), or null when `admin: false`. Default 127.0.0.1:2019. */
+  readonly admin: { readonly host: string; readonly port: number } | null;
+  readonly acme: AcmeConfig;
+  /** At least one; every public name appears in exactly one site. */
+  readonly sites: readonly SiteConfig[];
+}
+
+export interface ListenConfig {
+  /** Address both listeners bind. Default 0.0.0.0 (all interfaces). */
+  readonly address: string;
+  /** HTTPS port. Default 443; 0 picks a free port (tests). */
+  readonly httpsPort: number;
+  /** Port for ACME HTTP-01 answers and the redirect to https; null when `http: false`. Default 80. */
+  readonly httpPort: number | null;
+}
+
+export interface AcmeConfig {
+  /** Account contact; optional for Let's Encrypt, which no longer sends expiry mail. */
+  readonly email: string | null;
+  /** The ACME directory. Default Let's Encrypt production. */
+  readonly directoryUrl: URL;
+  /** Which challenge proves control of a name. Default http-01. */
+  readonly challenge: "http-01" | "tls-alpn-01";
+}
+
+/** Where a site's certificate comes from. */
+export type TlsSource =
+  /** Obtained and renewed over ACME (the default). */
+  | { readonly kind: "acme" }
+  /** Issued by a local CA kept in storage, like Caddy's `tls internal`: for localhost and LAN names. */
+  | { readonly kind: "internal" }
+  /** Files the user manages (e.g. certbot's); reloaded when they change. */
+  | { readonly kind: "files"; readonly certFile: string; readonly keyFile: string };
+
+/** One public site: the names a browser uses and the notebook behind them. */
+export interface SiteConfig {
+  /** Lower-case DNS names (or IP literals) this site answers for; the first is its primary name. */
+  readonly hosts: readonly string[];
+  /** The notebook, usually the tunnel's local end: origin only (scheme, host, port). */
+  readonly upstream: URL;
+  readonly tls: TlsSource;
+  /** Optional `ssh -N -L` the gateway keeps up to reach the upstream. */
+  readonly tunnel: TunnelConfig | null;
+  /**
+   * Origins allowed to embed the site in a frame (CSP frame-ancestors, besides 'self').
+   * Empty (the default) forbids framing by other sites, against clickjacking.
+   */
+  readonly frameAncestors: readonly string[];
+  /** Where in gateway.yaml this site is declared, for messages ("gateway.yaml:14:5"). */
+  readonly position: string;
+}
+
+/** `ssh -N -L 127.0.0.1:<upstream port>:<remote> -p <port> <ssh>`, run and supervised by the gateway. */
+export interface TunnelConfig {
+  /** Destination as for ssh: [user@]host. */
+  readonly ssh: string;
+  /** sshd port on the workstation. Default 22. */
+  readonly port: number;
+  /** The notebook as the workstation sees it (host:port). Default localhost:<upstream port>. */
+  readonly remote: string;
+  /** Private key file for ssh -i; null uses ssh's defaults. */
+  readonly identityFile: string | null;
+  /** Known hosts file the workstation's host key is checked against (StrictHostKeyChecking=yes); null uses ssh's defaults. */
+  readonly knownHostsFile: string | null;
+}
+
+/** Timeouts the gateway applies; fixed, documented in README.md. */
+export const TIMEOUTS = {
+  /** A client must send its request headers within this (slowloris). */
+  headersMs: 20_000,
+  /** An HTTP connection with no bytes moving either way is closed after this (reset by any traffic). */
+  clientIdleMs: 300_000,
+  /** An upstream response with no bytes moving is abandoned after this: 504. Reset by any traffic. */
+  upstreamIdleMs: 120_000,
+  /** How long SIGTERM waits for in-flight requests before closing what is left. */
+  drainMs: 10_000,
+} as const;

@@ -1,0 +1,309 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { dirname, resolve } from "node:path";
+import { isMap, LineCounter, parseDocument } from "yaml";
+import { ConfigErrors } from "./config-error.js";
+import { ConfigReader, describe, type Field } from "./config-reader.js";
+import type { AcmeConfig, GatewayConfig, ListenConfig, SiteConfig, TlsSource, TunnelConfig } from "./gateway-config.js";
+
+const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
+  letsencrypt: "https://acme-v02.api.letsencrypt.org/directory",
+  "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+};
+
+/**
+ * Reads and validates gateway.yaml: the only reader of YAML in the gateway. Throws ConfigErrors
+ * listing every problem (file:line:col, key, what is wrong, what to write instead).
+ * `displayName` is how the file is named in messages (the path the user gave).
+ */
+export async function loadConfig(path: string, displayName: string = path): Promise<GatewayConfig> {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new ConfigErrors([`${displayName}: cannot read the configuration (${code}); pass --config FILE, or copy the repository's gateway.yaml there`]);
+  }
+  return parseConfig(text, file, displayName);
+}
+
+/** Validates the text of a gateway.yaml located at `file` (relative paths resolve against its folder). */
+export function parseConfig(text: string, file: string, displayName: string): GatewayConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigErrors(
+      doc.errors.map((e) => {
+        const { line, col } = lines.linePos(e.pos[0]);
+        return `${displayName}:${line}:${col}: YAML syntax error: ${e.message.split("\n")[0]}; fix the indentation or quoting there`;
+      }),
+    );
+  }
+  const read = new ConfigReader(displayName, lines);
+  const baseDir = dirname(file);
+  const root = doc.contents ?? undefined;
+  const top = read.map({ path: "", node: root ?? undefined, anchor: root ?? doc.createNode(null) }, ["listen", "storage", "admin", "acme", "sites"]);
+  if (!top) throw new ConfigErrors(read.problems);
+
+  const listen = readListen(read, top("listen"));
+  const storage = read.string(top("storage"), "give a folder path, e.g. /var/lib/gateway");
+  const admin = readAdmin(read, top("admin"));
+  const acme = readAcme(read, top("acme"));
+  const sites = readSites(read, top("sites"), baseDir);
+
+  if (read.problems.length > 0) throw new ConfigErrors(read.problems);
+  return {
+    file,
+    listen,
+    storageDir: resolve(baseDir, storage ?? "/var/lib/gateway"),
+    admin,
+    acme,
+    sites,
+  };
+}
+
+function readListen(read: ConfigReader, field: Field): ListenConfig {
+  const get = read.map(field, ["address", "https", "http"]);
+  const address = get ? read.string(get("address"), "use 0.0.0.0 for all interfaces or 127.0.0.1 for this machine only") : undefined;
+  if (address !== undefined && isIP(address) === 0) {
+    read.fail(get?.("address").node, "listen.address", `must be an IP address (got "${address}"); use 0.0.0.0 for all interfaces, :: for IPv6 too, or 127.0.0.1`);
+  }
+  const httpsPort = get ? read.port(get("https")) : undefined;
+  let httpPort: number | null | undefined = 80;
+  if (get) {
+    const httpField = get("http");
+    const raw = read.scalar({ ...httpField, node: httpField.node });
+    if (raw === false) httpPort = null;
+    else if (raw !== undefined) httpPort = read.port(httpField);
+    if (httpPort !== null && httpPort !== undefined && httpPort !== 0 && httpPort === (httpsPort ?? 443)) {
+      read.fail(httpField.node, "listen.http", `is the same port as listen.https (${httpPort}); give each its own port, or write http: false`);
+    }
+  }
+  return { address: address ?? "0.0.0.0", httpsPort: httpsPort ?? 443, httpPort: httpPort ?? 80 };
+}
+
+function readAdmin(read: ConfigReader, field: Field): GatewayConfig["admin"] {
+  const raw = read.scalar(field);
+  if (raw === false) return null;
+  const fallback = { host: "127.0.0.1", port: 2019 };
+  if (raw === undefined) return fallback;
+  const text = typeof raw === "string" ? raw : String(raw);
+  let url: URL | undefined;
+  try {
+    url = new URL(`http://${text}`);
+  } catch {
+    url = undefined;
+  }
+  const host = url?.hostname.replace(/^\[|\]$/g, "");
+  if (!url || !url.port || url.pathname !== "/" || !host || !isLoopback(host)) {
+    read.fail(field.node, field.path, `must be a loopback address and port such as 127.0.0.1:2019 (got ${describe(field.node)}); the admin endpoint is never exposed beyond this machine. Write false to turn it off`);
+    return fallback;
+  }
+  return { host, port: Number(url.port) };
+}
+
+function readAcme(read: ConfigReader, field: Field): AcmeConfig {
+  const get = read.map(field, ["email", "directory", "challenge"]);
+  let email: string | null = null;
+  let directoryUrl = new URL(ACME_DIRECTORIES.letsencrypt as string);
+  let challenge: AcmeConfig["challenge"] = "http-01";
+  if (!get) return { email, directoryUrl, challenge };
+
+  const emailField = get("email");
+  const emailValue = read.string(emailField, "use an inbox the CA can reach");
+  if (emailValue !== undefined) {
+    if (/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(emailValue)) email = emailValue;
+    else read.fail(emailField.node, emailField.path, `must be an email address (got "${emailValue}"); use an inbox the CA can reach, e.g. you@example.com`);
+  }
+
+  const directoryField = get("directory");
+  const directory = read.string(directoryField, "write letsencrypt, letsencrypt-staging, or the https URL of an ACME directory");
+  if (directory !== undefined) {
+    const known = ACME_DIRECTORIES[directory];
+    const url = known ?? parseUrl(directory);
+    if (url && new URL(url).protocol === "https:") directoryUrl = new URL(url);
+    else read.fail(directoryField.node, directoryField.path, `must be letsencrypt, letsencrypt-staging or an https:// URL of an ACME directory (got "${directory}")`);
+  }
+
+  const challengeField = get("challenge");
+  const challengeValue = read.string(challengeField, "write http-01 or tls-alpn-01");
+  if (challengeValue === "http-01" || challengeValue === "tls-alpn-01") challenge = challengeValue;
+  else if (challengeValue !== undefined) read.fail(challengeField.node, challengeField.path, `must be http-01 or tls-alpn-01 (got "${challengeValue}")`);
+  return { email, directoryUrl, challenge };
+}
+
+function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfig[] {
+  const required = read.require(field, "add at least one site, e.g.\n  sites:\n    - host: jupyter.example.com\n      upstream: http://127.0.0.1:8888");
+  if (!required) return [];
+  const items = read.list(required);
+  if (!items) return [];
+  if (items.length === 0) read.fail(required.node, "sites", "is empty; add at least one site with host and upstream");
+  const seen = new Map<string, string>();
+  const sites: SiteConfig[] = [];
+  for (const item of items) {
+    const site = readSite(read, item, baseDir);
+    if (!site) continue;
+    for (const host of site.hosts) {
+      const earlier = seen.get(host);
+      if (earlier) read.fail(item.node, `${item.path}.host`, `"${host}" is already served by the site at ${earlier}; each name belongs to one site`);
+      else seen.set(host, site.position);
+    }
+    sites.push(site);
+  }
+  return sites;
+}
+
+function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig | undefined {
+  const get = read.map(field, ["host", "hosts", "upstream", "tls", "tunnel", "frame_ancestors"]);
+  if (!get) return undefined;
+  const position = read.where(field.node);
+  const hosts = readHosts(read, get("host"), get("hosts"), field);
+  const upstream = readUpstream(read, get("upstream"), field);
+  const tls = readTls(read, get("tls"), baseDir, hosts);
+  const tunnel = readTunnel(read, get("tunnel"), baseDir, upstream);
+  const frameAncestors = readFrameAncestors(read, get("frame_ancestors"));
+  if (!hosts || !upstream || !tls || tunnel === undefined || !frameAncestors) return undefined;
+  return { hosts, upstream, tls, tunnel, frameAncestors, position };
+}
+
+function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field): string[] | undefined {
+  if (hostField.node !== undefined && hostsField.node !== undefined) {
+    read.fail(hostsField.node, hostsField.path, "cannot be used together with host; keep one (hosts: [a, b] for several names)");
+    return undefined;
+  }
+  const fields = hostsField.node !== undefined ? read.list(hostsField) : [hostField];
+  if (!fields) return undefined;
+  if (hostField.node === undefined && hostsField.node === undefined) {
+    read.fail(site.node, `${site.path}.host`, "is required; write the public name, e.g. host: jupyter.example.com");
+    return undefined;
+  }
+  const hosts: string[] = [];
+  for (const f of fields) {
+    const value = read.string(f, "write the public name, e.g. jupyter.example.com");
+    if (value === undefined) continue;
+    const problem = hostProblem(value);
+    if (problem) read.fail(f.node, f.path, `${problem} (got "${value}")`);
+    else hosts.push(value.toLowerCase());
+  }
+  return hosts.length === fields.length ? hosts : undefined;
+}
+
+function hostProblem(host: string): string | undefined {
+  if (host.includes("://")) return "must be a bare name, not a URL; write e.g. jupyter.example.com";
+  if (host.includes("/")) return "must be a bare name without a path; write e.g. jupyter.example.com";
+  if (isIP(host) !== 0) return undefined;
+  if (host.includes(":")) return "must not include a port; the port comes from listen.https";
+  if (host.startsWith("*.")) return "cannot be a wildcard; list each name the notebook is reached by";
+  const label = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+  if (host.length > 253 || !new RegExp(`^${label}(?:\\.${label})*\\.?$`, "i").test(host)) {
+    return "must be a DNS name of letters, digits, hyphens and dots";
+  }
+  return undefined;
+}
+
+function readUpstream(read: ConfigReader, field: Field, site: Field): URL | undefined {
+  const required = read.require({ ...field, anchor: site.node ?? field.anchor }, "write where the notebook listens, e.g. upstream: http://127.0.0.1:8888");
+  if (!required) return undefined;
+  const value = read.string(required, "write where the notebook listens, e.g. http://127.0.0.1:8888");
+  if (value === undefined) return undefined;
+  const url = parseUrl(value);
+  const parsed = url ? new URL(url) : undefined;
+  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") || !parsed.hostname) {
+    read.fail(field.node, field.path, `must be an http:// URL of the notebook (got "${value}"); write e.g. http://127.0.0.1:8888`);
+    return undefined;
+  }
+  if (parsed.pathname !== "/" || parsed.search || parsed.hash || parsed.username || parsed.password) {
+    read.fail(field.node, field.path, `must be scheme, host and port only (got "${value}"); paths pass through unchanged, so write ${parsed.protocol}//${parsed.host}`);
+    return undefined;
+  }
+  return parsed;
+}
+
+function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: readonly string[] | undefined): TlsSource | undefined {
+  if (isMap(field.node)) {
+    const get = read.map(field, ["cert", "key"]);
+    if (!get) return undefined;
+    const certFile = readExistingFile(read, get("cert"), baseDir, "the certificate chain (e.g. /etc/letsencrypt/live/NAME/fullchain.pem)");
+    const keyFile = readExistingFile(read, get("key"), baseDir, "the private key (e.g. /etc/letsencrypt/live/NAME/privkey.pem)");
+    return certFile && keyFile ? { kind: "files", certFile, keyFile } : undefined;
+  }
+  const value = field.node === undefined ? "acme" : read.scalar(field);
+  if (value === "internal") return { kind: "internal" };
+  if (value === "acme") {
+    const local = hosts?.find((h) => h === "localhost" || h.endsWith(".localhost") || isIP(h) !== 0 || !h.includes("."));
+    if (!local) return { kind: "acme" };
+    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for "${local}"; write tls: internal for local names`);
+    return undefined;
+  }
+  if (value !== undefined) read.fail(field.node, field.path, `must be acme, internal, or {cert: FILE, key: FILE} (got ${describe(field.node)})`);
+  return undefined;
+}
+
+function readExistingFile(read: ConfigReader, field: Field, baseDir: string, what: string): string | undefined {
+  const required = read.require(field, `give the path of ${what}`);
+  if (!required) return undefined;
+  const value = read.string(required, `give the path of ${what}`);
+  if (value === undefined) return undefined;
+  const path = resolve(baseDir, value);
+  if (!existsSync(path)) {
+    read.fail(field.node, field.path, `file not found (${path}); give the path of ${what}, relative to this file or absolute`);
+    return undefined;
+  }
+  return path;
+}
+
+function readTunnel(read: ConfigReader, field: Field, baseDir: string, upstream: URL | undefined): TunnelConfig | null | undefined {
+  if (field.node === undefined) return null;
+  const get = read.map(field, ["ssh", "port", "remote", "identity_file", "known_hosts_file"]);
+  if (!get) return undefined;
+  const sshField = read.require(get("ssh"), "write the workstation as for ssh, e.g. ssh: me@workstation.example.edu");
+  const ssh = sshField ? read.string(sshField, "write the workstation as for ssh, e.g. me@workstation.example.edu") : undefined;
+  if (ssh?.startsWith("-")) read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination, not an option (got "${ssh}")`);
+  const port = read.port(get("port")) ?? 22;
+  const remoteField = get("remote");
+  const remote = read.string(remoteField, "write the notebook as the workstation sees it, e.g. localhost:8888");
+  if (remote !== undefined && !/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(remote)) {
+    read.fail(remoteField.node, remoteField.path, `must be host:port (got "${remote}"); e.g. localhost:8888`);
+  }
+  const identityFile = get("identity_file").node === undefined ? null : readExistingFile(read, get("identity_file"), baseDir, "the ssh private key");
+  const knownHostsFile = get("known_hosts_file").node === undefined ? null : readExistingFile(read, get("known_hosts_file"), baseDir, "a known_hosts file holding the workstation's host key");
+  if (upstream && !isLoopback(upstream.hostname.replace(/^\[|\]$/g, ""))) {
+    read.fail(field.node, field.path, `needs a loopback upstream, since the tunnel's local end listens on 127.0.0.1 (upstream is ${upstream.host}); write upstream: http://127.0.0.1:${upstream.port || 80}`);
+  }
+  if (!ssh || identityFile === undefined || knownHostsFile === undefined) return undefined;
+  const upstreamPort = upstream?.port || "80";
+  return { ssh, port, remote: remote ?? `localhost:${upstreamPort}`, identityFile, knownHostsFile };
+}
+
+function readFrameAncestors(read: ConfigReader, field: Field): string[] | undefined {
+  const items = field.node === undefined ? [] : read.list(field);
+  if (!items) return undefined;
+  const origins: string[] = [];
+  for (const item of items) {
+    const value = read.string(item, "write an origin such as https://mywebsite.example.com");
+    if (value === undefined) continue;
+    const url = parseUrl(value);
+    const parsed = url ? new URL(url) : undefined;
+    if (!parsed || !["https:", "http:"].includes(parsed.protocol) || parsed.pathname !== "/" || parsed.search) {
+      read.fail(item.node, item.path, `must be an origin such as https://mywebsite.example.com (got "${value}")`);
+      continue;
+    }
+    origins.push(parsed.origin);
+  }
+  return origins.length === items.length ? origins : undefined;
+}
+
+function parseUrl(value: string): string | undefined {
+  try {
+    return new URL(value).href;
+  } catch {
+    return undefined;
+  }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -1,0 +1,22 @@
+import type { SiteConfig } from "./gateway-config.js";
+
+/** Finds the site a request is for by its public name. */
+export class SiteTable {
+  private readonly byHost = new Map<string, SiteConfig>();
+
+  constructor(readonly sites: readonly SiteConfig[]) {
+    for (const site of sites) for (const host of site.hosts) this.byHost.set(host, site);
+  }
+
+  /** The site for a Host header value ("name", "name:port", "[::1]:port"), or undefined. */
+  lookup(hostHeader: string): SiteConfig | undefined {
+    return this.byHost.get(hostnameOf(hostHeader));
+  }
+}
+
+/** The name in a Host header: lower-case, without port, brackets or a trailing dot. */
+export function hostnameOf(hostHeader: string): string {
+  const host = hostHeader.trim().toLowerCase();
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.replace(/:\d*$/, "");
+  return name.replace(/\.$/, "");
+}

@@ -1,0 +1,46 @@
+import type { IncomingMessage } from "node:http";
+import type { SiteConfig } from "../config/gateway-config.js";
+import type { SiteTable } from "../config/site-table.js";
+
+/** The one decision every request and every WebSocket upgrade goes through. */
+export type GuardVerdict =
+  | { readonly kind: "allow"; readonly site: SiteConfig; readonly publicOrigin: string }
+  | { readonly kind: "deny"; readonly status: number; readonly title: string; readonly hint: string };
+
+/** Methods that cannot change state (RFC 9110 §9.2.1); anything else must come from the site itself. */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * Decides whether a request may reach a notebook: the Host must be a configured site, and an
+ * upgrade or state-changing request that carries an Origin must come from that same site.
+ * Without this the notebook would see only the rewritten, loopback Origin and could not refuse
+ * cross-site requests itself (CSWSH: a foreign page opening a kernel WebSocket with the user's cookies).
+ */
+export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: boolean): GuardVerdict {
+  const host = req.headers.host;
+  if (!host) return deny(400, "Bad request", "The request has no Host header.");
+  const site = sites.lookup(host);
+  if (!site) return deny(421, "Unknown site", "This gateway does not serve that name. Check the address, or add the name to a site's hosts in gateway.yaml.");
+  const publicOrigin = originOf(`https://${host}`);
+  if (isUpgrade && (req.method !== "GET" || req.headers.upgrade?.toLowerCase() !== "websocket")) {
+    return deny(400, "Bad request", "Only WebSocket upgrades (GET with Upgrade: websocket) are accepted.");
+  }
+  const origin = req.headers.origin;
+  if ((isUpgrade || !SAFE_METHODS.has(req.method ?? "GET")) && origin !== undefined && originOf(origin) !== publicOrigin) {
+    return deny(403, "Cross-site request refused", `Requests that change state must come from ${publicOrigin} itself.`);
+  }
+  return { kind: "allow", site, publicOrigin };
+}
+
+function deny(status: number, title: string, hint: string): GuardVerdict {
+  return { kind: "deny", status, title, hint };
+}
+
+/** Normalised origin (scheme://host[:non-default port]); "null" and garbage map to "null". */
+export function originOf(value: string): string {
+  try {
+    return new URL(value).origin;
+  } catch {
+    return "null";
+  }
+}

@@ -1,0 +1,48 @@
+/** Structured event log: one JSON object per line, with a stable dotted `event` name. */
+export interface Logger {
+  info(event: string, fields?: LogFields): void;
+  warn(event: string, fields?: LogFields): void;
+  error(event: string, fields?: LogFields): void;
+}
+
+/** Values a log line may carry. Never put cookies, passwords, tokens or keys in here. */
+export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined | readonly unknown[] | object>>;
+
+/** Writes JSON lines to a stream (stdout for `gateway serve`). */
+export class JsonLineLogger implements Logger {
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  info(event: string, fields: LogFields = {}): void {
+    this.write("info", event, fields);
+  }
+
+  warn(event: string, fields: LogFields = {}): void {
+    this.write("warn", event, fields);
+  }
+
+  error(event: string, fields: LogFields = {}): void {
+    this.write("error", event, fields);
+  }
+
+  private write(level: string, event: string, fields: LogFields): void {
+    this.out.write(`${JSON.stringify({ time: this.now().toISOString(), level, event, ...fields })}\n`);
+  }
+}
+
+/** Renders an error and its `cause` chain on one line, the way the CLI and the logs show it. */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e !== undefined && e !== null && parts.length < 8; ) {
+    if (e instanceof Error) {
+      parts.push(e.message);
+      e = e.cause;
+    } else {
+      parts.push(String(e));
+      break;
+    }
+  }
+  return parts.join(": ");
+}

@@ -1,0 +1,86 @@
+import { Agent, type IncomingMessage, type ServerResponse } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import type { Duplex } from "node:stream";
+import { createProxyServer } from "http-proxy-3";
+import { TIMEOUTS, type SiteConfig } from "../config/gateway-config.js";
+import { applySecurityHeaders } from "../guard/security-headers.js";
+import type { Logger } from "../platform/logger.js";
+import { presentToBrowser, presentToNotebook, type Presentation } from "./notebook-headers.js";
+import { refuseUpgrade, sendStatusPage } from "./status-page.js";
+import { describeUpstreamFailure } from "./upstream-failure.js";
+
+interface Exchange extends Presentation {
+  readonly site: SiteConfig;
+}
+
+/**
+ * Forwards requests and WebSocket upgrades that the guard allowed to the site's notebook, with
+ * http-proxy-3. Bodies stream both ways with no size cap; HTTP has idle (not total) timeouts;
+ * WebSockets have no idle timer at all, since a kernel may be quiet for hours.
+ */
+export class NotebookProxy {
+  private readonly proxy = createProxyServer({ xfwd: false, ws: true, proxyTimeout: 0 });
+  /** One keep-alive pool per upstream origin: ~2x cheaper per request through an SSH tunnel. */
+  private readonly agents = new Map<string, Agent>();
+  private readonly exchanges = new WeakMap<IncomingMessage, Exchange>();
+
+  constructor(private readonly logger: Logger) {
+    this.proxy.on("proxyReq", (proxyReq) => {
+      // Idle timer: reset by every byte, so a slow big download is fine but a frozen tunnel is not.
+      proxyReq.setTimeout(TIMEOUTS.upstreamIdleMs, () => proxyReq.destroy(Object.assign(new Error("upstream idle timeout"), { code: "ETIMEDOUT" })));
+    });
+    this.proxy.on("proxyRes", (proxyRes, req) => {
+      const exchange = this.exchanges.get(req);
+      if (!exchange) return;
+      presentToBrowser(proxyRes.headers, exchange);
+      applySecurityHeaders(proxyRes.headers, exchange.site);
+    });
+    this.proxy.on("econnreset", (_err, req) => this.logger.info("proxy.client_aborted", { path: pathOf(req) }));
+  }
+
+  web(req: IncomingMessage, res: ServerResponse, site: SiteConfig, publicOrigin: string): void {
+    const exchange = this.present(req, site, publicOrigin);
+    this.proxy.web(req, res, { target: site.upstream.origin, agent: this.agentFor(site.upstream) }, (err) => {
+      const failure = describeUpstreamFailure(err as NodeJS.ErrnoException, site.upstream);
+      this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), error: (err as Error).message });
+      sendStatusPage(res, failure.status, failure.title, failure.hint, exchange.site);
+    });
+  }
+
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig, publicOrigin: string): void {
+    this.present(req, site, publicOrigin);
+    this.proxy.ws(req, socket, head, { target: site.upstream.origin, agent: this.agentFor(site.upstream) }, (err) => {
+      const failure = describeUpstreamFailure(err as NodeJS.ErrnoException, site.upstream);
+      this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), websocket: true, error: (err as Error).message });
+      refuseUpgrade(socket, failure.status, `${failure.title}. ${failure.hint}`);
+    });
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.proxy.close();
+  }
+
+  private present(req: IncomingMessage, site: SiteConfig, publicOrigin: string): Exchange {
+    const exchange: Exchange = { site, publicOrigin, upstream: site.upstream, clientAddress: req.socket.remoteAddress ?? "" };
+    presentToNotebook(req.headers, exchange);
+    this.exchanges.set(req, exchange);
+    return exchange;
+  }
+
+  private agentFor(upstream: URL): Agent {
+    let agent = this.agents.get(upstream.origin);
+    if (!agent) {
+      // Free sockets close before Jupyter (tornado) would drop them, so a reused socket is live.
+      const options = { keepAlive: true, maxFreeSockets: 64, timeout: 30_000, scheduling: "lifo" as const };
+      agent = upstream.protocol === "https:" ? new HttpsAgent(options) : new Agent(options);
+      this.agents.set(upstream.origin, agent);
+    }
+    return agent;
+  }
+}
+
+/** The request path without its query: query strings may hold tokens (`?token=`), which never reach the log. */
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? "").split("?")[0] ?? "";
+}

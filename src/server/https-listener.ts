@@ -1,0 +1,56 @@
+import { createServer, type Server } from "node:https";
+import type { Duplex } from "node:stream";
+import { TIMEOUTS } from "../config/gateway-config.js";
+import type { SiteTable } from "../config/site-table.js";
+import { checkRequest } from "../guard/request-guard.js";
+import type { NotebookProxy } from "../proxy/notebook-proxy.js";
+import { refuseUpgrade, sendStatusPage } from "../proxy/status-page.js";
+import type { Logger } from "../platform/logger.js";
+import type { SniContexts } from "../tls/sni-context.js";
+import { TLS_PROFILE } from "../tls/tls-profile.js";
+
+/**
+ * The public HTTPS listener. Requests and WebSocket upgrades take the same path: guard first
+ * (nothing reaches the notebook before it allows), then the proxy. `sites` is read per request,
+ * so a config reload applies to the next request without dropping connections.
+ */
+export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, proxy: NotebookProxy, upgraded: Set<Duplex>, logger: Logger): Server {
+  const server = createServer({
+    ...TLS_PROFILE,
+    SNICallback: sni.SNICallback,
+    // No deadline for a whole request (uploads of any size); slow headers are cut (slowloris).
+    requestTimeout: 0,
+    headersTimeout: TIMEOUTS.headersMs,
+  });
+  // Idle timer per connection, reset by any traffic; upgraded sockets get none (see NotebookProxy).
+  server.timeout = TIMEOUTS.clientIdleMs;
+  sni.attach(server);
+
+  server.on("request", (req, res) => {
+    const verdict = checkRequest(req, sites(), false);
+    if (verdict.kind === "deny") {
+      logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, method: req.method ?? null, client: req.socket.remoteAddress ?? null });
+      sendStatusPage(res, verdict.status, verdict.title, verdict.hint, undefined);
+      return;
+    }
+    proxy.web(req, res, verdict.site, verdict.publicOrigin);
+  });
+
+  server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket);
+    socket.once("close", () => upgraded.delete(socket));
+    socket.on("error", () => socket.destroy());
+    const verdict = checkRequest(req, sites(), true);
+    if (verdict.kind === "deny") {
+      logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, websocket: true, client: req.socket.remoteAddress ?? null });
+      refuseUpgrade(socket, verdict.status, verdict.title);
+      return;
+    }
+    proxy.upgrade(req, socket, head, verdict.site, verdict.publicOrigin);
+  });
+
+  server.on("tlsClientError", (err, socket) => {
+    logger.info("tls.handshake_failed", { client: socket.remoteAddress ?? null, error: err.message });
+  });
+  return server;
+}
