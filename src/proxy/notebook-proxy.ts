@@ -11,7 +11,12 @@ import { describeUpstreamFailure } from "./upstream-failure.js";
 
 interface Exchange extends Presentation {
   readonly site: SiteConfig;
+  /** Whether the last attempt went out on a kept-alive socket, which the notebook may have closed meanwhile. */
+  reusedSocket: boolean;
 }
+
+/** Methods that may be sent twice (RFC 9110 §9.2.2) and carry no body to replay. */
+const REPLAYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
  * Forwards requests and WebSocket upgrades that the guard allowed to the site's notebook, with
@@ -25,7 +30,9 @@ export class NotebookProxy {
   private readonly exchanges = new WeakMap<IncomingMessage, Exchange>();
 
   constructor(private readonly logger: Logger) {
-    this.proxy.on("proxyReq", (proxyReq) => {
+    this.proxy.on("proxyReq", (proxyReq, req) => {
+      const exchange = this.exchanges.get(req);
+      if (exchange) exchange.reusedSocket = proxyReq.reusedSocket;
       // Idle timer: reset by every byte, so a slow big download is fine but a frozen tunnel is not.
       proxyReq.setTimeout(TIMEOUTS.upstreamIdleMs, () => proxyReq.destroy(Object.assign(new Error("upstream idle timeout"), { code: "ETIMEDOUT" })));
     });
@@ -39,8 +46,19 @@ export class NotebookProxy {
   }
 
   web(req: IncomingMessage, res: ServerResponse, site: SiteConfig, publicOrigin: string): void {
-    const exchange = this.present(req, site, publicOrigin);
+    this.forward(req, res, this.present(req, site, publicOrigin), true);
+  }
+
+  private forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, mayRetry: boolean): void {
+    const site = exchange.site;
     this.proxy.web(req, res, { target: site.upstream.origin, agent: this.agentFor(site.upstream) }, (err) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A kept-alive socket the notebook (or a restarted tunnel) closed meanwhile: retry once on a new one, as nginx does.
+      if (mayRetry && exchange.reusedSocket && !res.headersSent && REPLAYABLE_METHODS.has(req.method ?? "") && (code === "ECONNRESET" || code === "EPIPE")) {
+        this.logger.info("proxy.retry_stale_connection", { site: site.hosts[0], path: pathOf(req) });
+        this.forward(req, res, exchange, false);
+        return;
+      }
       const failure = describeUpstreamFailure(err as NodeJS.ErrnoException, site.upstream);
       this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), error: (err as Error).message });
       sendStatusPage(res, failure.status, failure.title, failure.hint, exchange.site);
@@ -62,7 +80,7 @@ export class NotebookProxy {
   }
 
   private present(req: IncomingMessage, site: SiteConfig, publicOrigin: string): Exchange {
-    const exchange: Exchange = { site, publicOrigin, upstream: site.upstream, clientAddress: req.socket.remoteAddress ?? "" };
+    const exchange: Exchange = { site, publicOrigin, upstream: site.upstream, clientAddress: req.socket.remoteAddress ?? "", reusedSocket: false };
     presentToNotebook(req.headers, exchange);
     this.exchanges.set(req, exchange);
     return exchange;

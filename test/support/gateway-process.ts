@@ -1,0 +1,42 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startProcess, waitFor, type TestProcess } from "./processes.js";
+
+/** The built CLI, as a user runs it. */
+export const GATEWAY_MAIN = fileURLToPath(new URL("../../src/main.js", import.meta.url));
+
+export interface GatewayProcess {
+  readonly process: TestProcess;
+  readonly httpsPort: number;
+  readonly httpPort: number | null;
+  readonly configPath: string;
+  /** Parsed JSON log lines so far. */
+  events(): Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** Writes `yaml` to `<dir>/gateway.yaml`, runs `gateway serve` on it, waits for the ready line. */
+export async function startGateway(dir: string, yaml: string): Promise<GatewayProcess> {
+  const configPath = join(dir, "gateway.yaml");
+  writeFileSync(configPath, yaml);
+  const proc = startProcess(process.execPath, [GATEWAY_MAIN, "serve", "--config", configPath]);
+  const events = (): Array<Record<string, unknown>> =>
+    proc
+      .output()
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const ready = await waitFor(`gateway ready line (output: ${proc.output().slice(-800)})`, () => {
+    if (proc.child.exitCode !== null) throw new Error(`gateway exited ${proc.child.exitCode}: ${proc.output()}`);
+    return events().find((e) => e.event === "gateway.ready");
+  }, 20_000);
+  return {
+    process: proc,
+    httpsPort: ready.https as number,
+    httpPort: (ready.http as number | null) ?? null,
+    configPath,
+    events,
+    stop: () => proc.stop(),
+  };
+}

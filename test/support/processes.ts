@@ -1,0 +1,69 @@
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createServer, type AddressInfo } from "node:net";
+
+/** A process a test started; `stop()` ends it by PID and waits until it is really gone. */
+export interface TestProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function startProcess(command: string, args: readonly string[], options: SpawnOptions = {}): TestProcess {
+  const child = spawn(command, [...args], { stdio: ["ignore", "pipe", "pipe"], ...options });
+  let output = "";
+  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  if (child.pid === undefined) throw new Error(`could not start ${command}`);
+  const pid = child.pid;
+  return {
+    child,
+    pid,
+    output: () => output,
+    stop: async (signal = "SIGTERM") => {
+      if (!isAlive(pid)) return;
+      process.kill(pid, signal);
+      for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
+      if (isAlive(pid)) process.kill(pid, "SIGKILL");
+      for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
+    },
+  };
+}
+
+/** True while the process exists and is not a zombie (PID 1 here reaps orphans late). */
+export function isAlive(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return !/^State:\s+Z/m.test(status);
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `check` returns a value (not undefined), polling; fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+}
+
+/** A port the OS says is free right now, on 127.0.0.1 (for programs that cannot report theirs). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
