@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chromium, type BrowserContext } from "playwright-core";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
+import { startJupyter, type Jupyter } from "../support/jupyter.js";
+import { createTestCa, type TestCa } from "../support/test-ca.js";
+import { requireTool } from "../support/tools.js";
+
+const SITE = "jupyter.example.test";
+
+/** A browser profile whose NSS store trusts exactly the test CA (no certificate errors ignored). */
+function browserHome(dir: string, ca: TestCa): string {
+  const certutil = requireTool("/usr/bin/certutil", "libnss3-tools");
+  const home = join(dir, "browser-home");
+  const nssdb = join(home, ".pki", "nssdb");
+  mkdirSync(nssdb, { recursive: true });
+  execFileSync(certutil, ["-d", `sql:${nssdb}`, "-N", "--empty-password"]);
+  execFileSync(certutil, ["-d", `sql:${nssdb}`, "-A", "-t", "C,,", "-n", "notebook-gateway-test-ca", "-i", ca.certPath]);
+  return home;
+}
+
+async function launch(dir: string, home: string): Promise<BrowserContext> {
+  const executablePath = requireTool("/usr/bin/chromium", "chromium");
+  return chromium.launchPersistentContext(join(dir, "profile"), {
+    executablePath,
+    headless: true,
+    ignoreHTTPSErrors: false,
+    env: { ...process.env, HOME: home },
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--host-resolver-rules=MAP ${SITE} 127.0.0.1`],
+  });
+}
+
+describe("the classic notebook UI in headless Chromium through the gateway", { timeout: 180_000 }, () => {
+  let dir: string;
+  let ca: TestCa;
+  let jupyter: Jupyter;
+  let gateway: GatewayProcess;
+  let home: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gateway-browser-"));
+    ca = createTestCa(dir);
+    const leaf = ca.issue("site", [SITE]);
+    home = browserHome(dir, ca);
+    jupyter = await startJupyter(join(dir, "jupyter"));
+    gateway = await startGateway(dir, `
+listen: { address: 127.0.0.1, https: 0, http: 0 }
+storage: ./storage
+admin: false
+sites:
+  - host: ${SITE}
+    upstream: http://127.0.0.1:${jupyter.port}
+    tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }
+`);
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    await jupyter?.stop();
+    if (!process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("logs in, creates a notebook, runs print(6*7) and shows 42", async (t) => {
+    const started = performance.now();
+    const context = await launch(dir, home);
+    try {
+      const page = await context.newPage();
+      const response = await page.goto(`https://${SITE}:${gateway.httpsPort}/`);
+      assert.ok(response?.ok(), `first page answered ${response?.status()}`);
+      assert.match(page.url(), /\/login\?next=/);
+      await page.fill("input#password_input", jupyter.password);
+      await Promise.all([page.waitForURL(/\/tree/), page.click("button#login_submit")]);
+
+      await page.click("#new-buttons button, #new-dropdown-button");
+      const [notebook] = await Promise.all([context.waitForEvent("page"), page.click("#kernel-python3 a")]);
+      await notebook.waitForURL(/\/notebooks\/Untitled.*\.ipynb/);
+      await notebook.waitForSelector("#kernel_indicator_icon.kernel_idle_icon", { timeout: 30_000 });
+      await notebook.click(".CodeMirror");
+      await notebook.keyboard.type("print(6*7)");
+      await notebook.keyboard.press("Shift+Enter");
+      const output = await notebook.waitForSelector(".output_subarea.output_stream", { timeout: 30_000 });
+      assert.equal((await output.innerText()).trim(), "42");
+      const screenshot = join(dir, "notebook-42.png");
+      await notebook.screenshot({ path: screenshot });
+      assert.ok(statSync(screenshot).size > 1000);
+      t.diagnostic(`browser flow took ${((performance.now() - started) / 1000).toFixed(1)} s; screenshot ${screenshot}`);
+    } finally {
+      await context.close();
+    }
+  });
+});
