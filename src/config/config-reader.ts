@@ -86,7 +86,7 @@ export class ConfigReader {
     const value = this.scalar(field);
     if (value === undefined) return undefined;
     if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 65535) {
-      this.fail(field.node, field.path, `must be a port number from 1 to 65535 (got ${describe(field.node)})`);
+      this.fail(field.node, field.path, `must be a port number from 1 to 65535, or 0 for any free port (got ${describe(field.node)})`);
       return undefined;
     }
     return value;

@@ -81,7 +81,7 @@ function readListen(read: ConfigReader, field: Field): ListenConfig {
       read.fail(httpField.node, "listen.http", `is the same port as listen.https (${httpPort}); give each its own port, or write http: false`);
     }
   }
-  return { address: address ?? "0.0.0.0", httpsPort: httpsPort ?? 443, httpPort: httpPort ?? 80 };
+  return { address: address ?? "0.0.0.0", httpsPort: httpsPort ?? 443, httpPort: httpPort === undefined ? 80 : httpPort };
 }
 
 function readAdmin(read: ConfigReader, field: Field): GatewayConfig["admin"] {
@@ -135,7 +135,7 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
 }
 
 function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfig[] {
-  const required = read.require(field, "add at least one site, e.g.\n  sites:\n    - host: jupyter.example.com\n      upstream: http://127.0.0.1:8888");
+  const required = read.require(field, "add at least one site, e.g. sites: [{host: jupyter.example.com, upstream: \"http://127.0.0.1:8888\"}]");
   if (!required) return [];
   const items = read.list(required);
   if (!items) return [];
