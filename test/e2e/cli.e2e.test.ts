@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { after, before, describe, it } from "node:test";
+import { GATEWAY_MAIN, startGateway } from "../support/gateway-process.js";
+import { waitFor } from "../support/processes.js";
+
+function gateway(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [GATEWAY_MAIN, ...args], { encoding: "utf8" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function get(port: number, servername: string, ca: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: "127.0.0.1", port, servername, ca, headers: { host: `${servername}:${port}` }, path: "/" }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function servedNames(port: number, servername: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port, servername, ca }, () => {
+      resolve(socket.getPeerX509Certificate()?.subjectAltName ?? "");
+      socket.destroy();
+    });
+    socket.on("error", reject);
+  });
+}
+
+describe("the gateway command", { timeout: 120_000 }, () => {
+  let dir: string;
+  let upstream: Server;
+  let upstreamPort: number;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gateway-cli-"));
+    upstream = createServer((_req, res) => res.end("hello from upstream"));
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    upstreamPort = (upstream.address() as AddressInfo).port;
+  });
+
+  after(() => {
+    upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("check reports every config problem with file:line:col and exits 78", () => {
+    const path = join(dir, "bad.yaml");
+    writeFileSync(path, "listen:\n  htps: 443\nsites:\n  - host: jupyter.example.com\n    upstream: ftp://127.0.0.1\n");
+    const r = gateway(["check", "--config", path]);
+    assert.equal(r.status, 78);
+    assert.match(r.stderr, new RegExp(`${path}:2:3: listen.htps is not a known key; did you mean "https"\\?`));
+    assert.match(r.stderr, new RegExp(`${path}:5:15: sites\\[0\\].upstream must be an http:// URL of the notebook \\(got "ftp://127.0.0.1"\\)`));
+    assert.match(r.stderr, /2 problem\(s\)/);
+  });
+
+  it("check accepts the repository's gateway.yaml", () => {
+    const r = gateway(["check", "--config", new URL("../../../gateway.yaml", import.meta.url).pathname]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /configuration is valid \(1 site\(s\)\)/);
+  });
+
+  it("usage errors exit 2 and list the commands", () => {
+    const r = gateway(["frobnicate"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown command "frobnicate"/);
+    assert.match(r.stderr, /serve/);
+  });
+
+  it("serves tls: internal, reloads on SIGHUP, keeps serving on a bad reload, drains on SIGTERM", async () => {
+    const storage = join(dir, "storage");
+    const config = (hosts: string) => `
+listen: { address: 127.0.0.1, https: 0, http: false }
+storage: ${storage}
+admin: false
+sites:
+  - hosts: [${hosts}]
+    upstream: http://127.0.0.1:${upstreamPort}
+    tls: internal
+`;
+    const g = await startGateway(dir, config("localhost"));
+    const ca = readFileSync(join(storage, "ca", "root.crt"), "utf8");
+    assert.deepEqual(await get(g.httpsPort, "localhost", ca), { status: 200, body: "hello from upstream" });
+
+    writeFileSync(g.configPath, "sites: [");
+    g.process.child.kill("SIGHUP");
+    const failed = await waitFor("reload_failed event", () => g.events().find((e) => e.event === "gateway.reload_failed"));
+    assert.match(String(failed.problems), /gateway\.yaml:\d+:\d+: YAML syntax error/);
+    assert.equal((await get(g.httpsPort, "localhost", ca)).status, 200, "the old config keeps serving");
+
+    writeFileSync(g.configPath, config("localhost, second.localhost"));
+    g.process.child.kill("SIGHUP");
+    await waitFor("reloaded event", () => g.events().find((e) => e.event === "gateway.reloaded"));
+    assert.match(await servedNames(g.httpsPort, "second.localhost", ca), /DNS:second\.localhost/);
+    assert.equal((await get(g.httpsPort, "second.localhost", ca)).status, 200);
+
+    g.process.child.kill("SIGTERM");
+    const code = await waitFor("exit", () => g.process.child.exitCode ?? undefined, 15_000);
+    assert.equal(code, 0);
+    assert.ok(g.events().some((e) => e.event === "gateway.stopped"));
+  });
+
+  it("says how to fix a port that is taken, and exits 1", async () => {
+    const r = spawnSync(process.execPath, [GATEWAY_MAIN, "serve", "--config", join(dir, "busy.yaml")], { encoding: "utf8", input: "" });
+    assert.equal(r.status, 78, "no config yet");
+    writeFileSync(join(dir, "busy.yaml"), `listen: { address: 127.0.0.1, https: ${upstreamPort}, http: false }\nstorage: ./busy\nadmin: false\nsites:\n  - host: localhost\n    upstream: http://127.0.0.1:1\n    tls: internal\n`);
+    const busy = gateway(["serve", "--config", join(dir, "busy.yaml")]);
+    assert.equal(busy.status, 1);
+    assert.match(busy.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${upstreamPort}: the port is in use; stop the other server or change listen\\.https`));
+  });
+});
