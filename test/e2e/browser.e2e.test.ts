@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type BrowserContext } from "playwright-core";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
+import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { createTestCa, type TestCa } from "../support/test-ca.js";
 import { requireTool } from "../support/tools.js";
@@ -47,15 +47,7 @@ describe("the classic notebook UI in headless Chromium through the gateway", { t
     const leaf = ca.issue("site", [SITE]);
     home = browserHome(dir, ca);
     jupyter = await startJupyter(join(dir, "jupyter"));
-    gateway = await startGateway(dir, `
-listen: { address: 127.0.0.1, https: 0, http: 0 }
-storage: ./storage
-admin: false
-sites:
-  - host: ${SITE}
-    upstream: http://127.0.0.1:${jupyter.port}
-    tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }
-`);
+    gateway = await startGateway(dir, testConfigYaml([{ host: SITE, upstreamPort: jupyter.port, certPath: leaf.certPath, keyPath: leaf.keyPath }]));
   });
 
   after(async () => {

@@ -9,7 +9,7 @@ import { request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { connect as tlsConnect } from "node:tls";
 import { after, before, describe, it } from "node:test";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
+import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
 import { waitFor } from "../support/processes.js";
@@ -57,18 +57,11 @@ describe("gateway in front of a real Jupyter notebook", { timeout: 300_000 }, ()
     ca = createTestCa(dir);
     leaf = ca.issue("site", [SITE, RECORDER_SITE]);
     [jupyter, recorder] = await Promise.all([startJupyter(join(dir, "jupyter")), startRecorder()]);
-    gateway = await startGateway(dir, `
-listen: { address: 127.0.0.1, https: 0, http: 0 }
-storage: ./storage
-admin: false
-sites:
-  - host: ${SITE}
-    upstream: http://127.0.0.1:${jupyter.port}
-    tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }
-  - host: ${RECORDER_SITE}
-    upstream: http://127.0.0.1:${(recorder.address() as AddressInfo).port}
-    tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }
-`);
+    const recorderPort = (recorder.address() as AddressInfo).port;
+    gateway = await startGateway(dir, testConfigYaml([
+      { host: SITE, upstreamPort: jupyter.port, certPath: leaf.certPath, keyPath: leaf.keyPath },
+      { host: RECORDER_SITE, upstreamPort: recorderPort, certPath: leaf.certPath, keyPath: leaf.keyPath },
+    ]));
     origin = `https://${SITE}:${gateway.httpsPort}`;
   });
 

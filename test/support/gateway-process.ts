@@ -40,3 +40,17 @@ export async function startGateway(dir: string, yaml: string): Promise<GatewayPr
     stop: () => proc.stop(),
   };
 }
+
+/** A site served with certificate files, as the e2e tests configure them. */
+export interface FileSite {
+  readonly host: string;
+  readonly upstreamPort: number;
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+/** gateway.yaml for tests: loopback, ports picked by the OS, storage in the test's folder. */
+export function testConfigYaml(sites: readonly FileSite[]): string {
+  const siteLines = sites.map((s) => `  - host: ${s.host}\n    upstream: http://127.0.0.1:${s.upstreamPort}\n    tls: { cert: ${s.certPath}, key: ${s.keyPath} }\n`);
+  return `listen: { address: 127.0.0.1, https: 0, http: 0 }\nstorage: ./storage\nadmin: false\nsites:\n${siteLines.join("")}`;
+}
