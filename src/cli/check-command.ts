@@ -24,7 +24,6 @@ export async function checkCommand(configPath: string, deps: CliDeps): Promise<E
   findings.push(await checkStorage(config));
   for (const site of config.sites) {
     if (site.tls.kind === "files") findings.push(await checkCertificateFiles(site, site.tls.certFile, site.tls.keyFile));
-    if (site.tls.kind === "acme") findings.push({ level: "problem", text: `${site.hosts[0]}: tls: acme is not available in this version yet; use tls: internal or tls: {cert, key}` });
     findings.push(await checkUpstream(site));
   }
   for (const f of findings) deps.stdout.write(`${f.level.padEnd(7)} ${f.text}\n`);

@@ -1,7 +1,9 @@
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { TIMEOUTS, type GatewayConfig } from "../config/gateway-config.js";
+import { AcmeIssuer } from "../acme/acme-issuer.js";
+import { TIMEOUTS, type GatewayConfig, type SiteConfig } from "../config/gateway-config.js";
+import type { CertificateBundle } from "../tls/certificate-bundle.js";
 import { SiteTable } from "../config/site-table.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/logger.js";
@@ -39,7 +41,7 @@ interface Generation {
  * generation (sites, certificates) beside the old one and swaps it in only when it started.
  */
 export class Gateway {
-  private readonly sni = new SniContexts();
+  private readonly sni: SniContexts;
   private readonly proxy: NotebookProxy;
   private readonly upgraded = new Set<Duplex>();
   private generation: Generation;
@@ -53,6 +55,8 @@ export class Gateway {
   ) {
     this.proxy = new NotebookProxy(deps.logger);
     this.generation = this.makeGeneration(config);
+    const store = this.generation.store;
+    this.sni = new SniContexts((name) => store.readAlpnCertificate(name));
   }
 
   async start(): Promise<BoundPorts> {
@@ -65,6 +69,8 @@ export class Gateway {
       this.httpServer = createHttpListener(() => this.generation.store, () => this.generation.sites, () => this.boundHttpsPort, this.deps.logger);
       httpPort = await listen(this.httpServer, config.listen.httpPort, config.listen.address, "listen.http");
     }
+    // Orders need the listeners up: the CA connects back to answer HTTP-01 / TLS-ALPN-01.
+    this.generation.certs.startRenewing();
     return { https: this.boundHttpsPort, http: httpPort };
   }
 
@@ -80,13 +86,10 @@ export class Gateway {
     }
     this.generation = next;
     old.certs.stop();
+    next.certs.startRenewing();
     this.sni.retain(new Set(config.sites.flatMap((s) => s.hosts)));
     const restartNeeded = ["listen", "storageDir"].filter((key) => JSON.stringify(old.config[key as keyof GatewayConfig]) !== JSON.stringify(config[key as keyof GatewayConfig]));
     if (restartNeeded.length > 0) this.deps.logger.warn("gateway.restart_needed", { changed: restartNeeded, hint: "listen and storage changes apply after a restart" });
-  }
-
-  status(): ReturnType<CertManager["status"]> {
-    return this.generation.certs.status();
   }
 
   /** Drains requests, closes WebSockets, stops timers. Safe after a partial start. */
@@ -101,10 +104,18 @@ export class Gateway {
 
   private makeGeneration(config: GatewayConfig): Generation {
     const store = new FileCertStore(config.storageDir);
-    const localCa = new LocalCaIssuer(store, this.deps.clock, this.deps.logger);
-    const certs = new CertManager(config.sites, store, localCa, this.sni, this.deps.clock, this.deps.logger, this.deps.certTiming);
+    const certs = createCertManager(config, store, this.deps, (site, bundle) => this.sni.set(site.hosts, bundle, site === config.sites[0]));
     return { config, sites: new SiteTable(config.sites), store, certs };
   }
+}
+
+/** Certificates for `config`: what `serve` runs, and what `renew` and `status` use on their own. */
+export function createCertManager(config: GatewayConfig, store: FileCertStore, deps: GatewayDeps, onCertificate: (site: SiteConfig, bundle: CertificateBundle) => void, acmeDirectory?: URL): CertManager {
+  const issuers = {
+    internal: new LocalCaIssuer(store, deps.clock, deps.logger),
+    acme: new AcmeIssuer(config.acme, store, deps.clock, deps.logger, acmeDirectory),
+  };
+  return new CertManager(config.sites, store, issuers, onCertificate, deps.clock, deps.logger, deps.certTiming);
 }
 
 /** The composition root. */

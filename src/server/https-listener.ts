@@ -18,6 +18,7 @@ export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, pr
   const server = createServer({
     ...TLS_PROFILE,
     SNICallback: sni.SNICallback,
+    ALPNCallback: sni.ALPNCallback,
     // No deadline for a whole request (uploads of any size); slow headers are cut (slowloris).
     requestTimeout: 0,
     headersTimeout: TIMEOUTS.headersMs,

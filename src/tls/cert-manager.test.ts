@@ -4,12 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, it } from "node:test";
 import { parseConfig } from "../config/load-config.js";
+import type { SiteConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
+import type { CertificateBundle } from "./certificate-bundle.js";
 import type { Logger } from "../platform/logger.js";
 import { CertManager } from "./cert-manager.js";
 import { FileCertStore } from "./cert-store.js";
 import { LocalCaIssuer } from "./local-ca-issuer.js";
-import { SniContexts } from "./sni-context.js";
 
 const DAY = 24 * 3600 * 1000;
 const dir = mkdtempSync(join(tmpdir(), "cert-manager-"));
@@ -33,10 +34,11 @@ const logger: Logger = {
   error: (event, fields = {}) => events.push({ event, fields }),
 };
 
-function manager(yaml: string, storage: string, clock: Clock): CertManager {
+function manager(yaml: string, storage: string, clock: Clock, onCertificate: (site: SiteConfig, bundle: CertificateBundle) => void = () => undefined): CertManager {
   const config = parseConfig(yaml, join(dir, "gateway.yaml"), "gateway.yaml");
   const store = new FileCertStore(storage);
-  return new CertManager(config.sites, store, new LocalCaIssuer(store, clock, logger), new SniContexts(), clock, logger);
+  const issuer = new LocalCaIssuer(store, clock, logger);
+  return new CertManager(config.sites, store, { internal: issuer, acme: issuer }, onCertificate, clock, logger);
 }
 
 it("tls: internal issues a leaf from a private CA, keeps it across restarts, renews it when due", async () => {
@@ -45,7 +47,7 @@ it("tls: internal issues a leaf from a private CA, keeps it across restarts, ren
   const yaml = "sites:\n  - hosts: [localhost, notebook.lan]\n    upstream: http://127.0.0.1:8888\n    tls: internal\n";
   const first = manager(yaml, storage, clock);
   await first.start();
-  const issued = first.status()[0]?.bundle;
+  const issued = (await first.status())[0]?.bundle;
   assert.ok(issued);
   assert.deepEqual(issued.names, ["localhost", "notebook.lan", "127.0.0.1", "0:0:0:0:0:0:0:1"]);
   assert.match(issued.issuer, /notebook-gateway local CA/);
@@ -56,11 +58,12 @@ it("tls: internal issues a leaf from a private CA, keeps it across restarts, ren
 
   const second = manager(yaml, storage, clock);
   await second.start();
-  assert.equal(second.status()[0]?.bundle?.fingerprint, issued.fingerprint, "a restart reuses the stored certificate");
+  assert.equal((await second.status())[0]?.bundle?.fingerprint, issued.fingerprint, "a restart reuses the stored certificate");
+  assert.equal((await second.renewDue())[0]?.kind, "fresh");
 
   clock.current = new Date(clock.current.getTime() + 4 * DAY); // past half of the 7-day lifetime
-  await second.reload();
-  const renewed = second.status()[0]?.bundle;
+  assert.equal((await second.renewDue())[0]?.kind, "renewed");
+  const renewed = (await second.status())[0]?.bundle;
   assert.notEqual(renewed?.fingerprint, issued.fingerprint);
   assert.equal(renewed?.issuer, issued.issuer, "the same CA signs the renewal");
   second.stop();
@@ -72,19 +75,20 @@ it("a broken replacement of user-managed files keeps the working certificate ser
   // Make a valid pair with the local CA, then hand it to a `tls: {cert, key}` site.
   const issuer = new LocalCaIssuer(new FileCertStore(storage), clock, logger);
   await new FileCertStore(storage).init();
-  const good = await issuer.issue(["jupyter.example.com"]);
-  const other = await issuer.issue(["jupyter.example.com"]);
+  const good = await issuer.obtain({ hosts: ["jupyter.example.com"], replacing: null });
+  const other = await issuer.obtain({ hosts: ["jupyter.example.com"], replacing: null });
   writeFileSync(join(dir, "cert.pem"), good.certPem);
   writeFileSync(join(dir, "key.pem"), good.keyPem);
-  const m = manager(`sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n    tls: {cert: cert.pem, key: key.pem}\n`, storage, clock);
+  const served: string[] = [];
+  const m = manager(`sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n    tls: {cert: cert.pem, key: key.pem}\n`, storage, clock, (_site, bundle) => served.push(bundle.fingerprint));
   await m.start();
-  assert.equal(m.status()[0]?.bundle?.fingerprint, good.fingerprint);
+  assert.equal((await m.status())[0]?.bundle?.fingerprint, good.fingerprint);
 
   writeFileSync(join(dir, "key.pem"), other.keyPem); // a key from another issuance: mismatch
   await m.reload();
-  const state = m.status()[0];
-  assert.equal(state?.bundle?.fingerprint, good.fingerprint);
-  assert.match(state?.lastError ?? "", /the private key does not belong to the certificate/);
-  assert.ok(events.some((e) => e.event === "cert.load_failed"));
+  assert.deepEqual(served, [good.fingerprint], "the mismatched pair is never served");
+  const failure = events.find((e) => e.event === "cert.load_failed");
+  assert.match(JSON.stringify(failure?.fields), /the private key does not belong to the certificate/);
+  assert.match(JSON.stringify(failure?.fields), new RegExp(`"keeps_serving":"${good.fingerprint}"`));
   m.stop();
 });

@@ -5,64 +5,107 @@ import type { Clock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, type Logger } from "../platform/logger.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
-import type { FileCertStore } from "./cert-store.js";
-import type { LocalCaIssuer } from "./local-ca-issuer.js";
+import type { FileCertStore, RenewalState } from "./cert-store.js";
+import type { Issuer } from "./issuer.js";
 import { isRenewalDue, renewalTime } from "./renewal-policy.js";
-import type { SniContexts } from "./sni-context.js";
 
 /** How often the manager looks for due certificates and changed files. */
 export interface CertManagerTiming {
-  /** Interval between renewal checks. Default 1 hour (local issuance costs milliseconds). */
+  /** Interval between renewal checks in `serve`; jittered by ±1/12. Default 12 hours. */
   readonly renewCheckIntervalMs: number;
-  /** Poll interval for user-managed cert/key files. Default 2 s. */
+  /** First retry after a site could not get any certificate; doubles up to the check interval. Default 30 s. */
+  readonly obtainRetryMs: number;
+  /** Poll interval for certificate files (user-managed, or renewed by another process). Default 2 s. */
   readonly fileWatchIntervalMs: number;
 }
 
-export const DEFAULT_CERT_TIMING: CertManagerTiming = { renewCheckIntervalMs: 3600_000, fileWatchIntervalMs: 2000 };
+export const DEFAULT_CERT_TIMING: CertManagerTiming = { renewCheckIntervalMs: 12 * 3600_000, obtainRetryMs: 30_000, fileWatchIntervalMs: 2000 };
+
+/** The issuers certificates come from, by `tls:` kind. */
+export interface Issuers {
+  readonly internal: Issuer;
+  readonly acme: Issuer;
+}
+
+/** What happened to one site in a renewal pass. */
+export type RenewOutcome = { readonly site: string } & (
+  | { readonly kind: "fresh"; readonly renewAt: Date }
+  | { readonly kind: "renewed"; readonly bundle: CertificateBundle }
+  | { readonly kind: "renewed-elsewhere" }
+  | { readonly kind: "postponed"; readonly until: Date }
+  | { readonly kind: "failed"; readonly error: string }
+  | { readonly kind: "user-managed" }
+);
+
+export interface RenewOptions {
+  /** Renew even when not due. */
+  readonly force?: boolean;
+  /** Order for real but keep nothing: the live certificate and the state stay as they are. */
+  readonly dryRun?: boolean;
+}
 
 /** What `gateway status` shows per site. */
-export interface CertificateState {
+export interface CertificateStatus {
   readonly site: string;
+  readonly source: SiteConfig["tls"]["kind"];
   readonly bundle: CertificateBundle | null;
-  readonly lastError: string | null;
+  readonly renewAt: Date | null;
+  readonly state: RenewalState;
 }
 
 /**
- * Keeps every site's certificate current in SniContexts: loads or issues at start, renews
- * `tls: internal` leaves when due, reloads user-managed files when they change. A failure keeps
- * the certificate that is serving and is logged with the reason.
+ * Keeps every site's certificate current: loads or issues at start, renews when due (ARI window
+ * when the CA offers one, else the lifetime policy), reloads files that change (user-managed
+ * files, or a bundle renewed by cron's `gateway renew`). Renewal is check → lock → check again,
+ * so `serve` and `renew` never order twice; a failure keeps the certificate that is serving.
  */
 export class CertManager {
-  private readonly states = new Map<SiteConfig, CertificateState>();
+  private readonly serving = new Map<SiteConfig, CertificateBundle>();
+  /** ACME sites served with a stand-in from the local CA until their first order succeeds. */
+  private readonly temporary = new Set<SiteConfig>();
   private readonly stopping = new AbortController();
   private readonly watched: string[] = [];
 
   constructor(
     private readonly sites: readonly SiteConfig[],
     private readonly store: FileCertStore,
-    private readonly localCa: LocalCaIssuer,
-    private readonly sni: SniContexts,
+    private readonly issuers: Issuers,
+    /** Called whenever a site's certificate changes; `serve` swaps its TLS context here. */
+    private readonly onCertificate: (site: SiteConfig, bundle: CertificateBundle) => void,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly timing: CertManagerTiming = DEFAULT_CERT_TIMING,
   ) {}
 
-  /** Makes every site servable; throws when a site has no usable certificate at all. */
+  /**
+   * `serve`: makes every site servable now. An ACME site without a certificate yet is served with
+   * a temporary one from the local CA until `startRenewing()` obtains the real one.
+   */
   async start(): Promise<void> {
     await this.store.init();
     for (const site of this.sites) {
-      if (site.tls.kind === "acme") {
-        throw new GatewayError(
-          "tls.acme_unavailable",
-          `site ${site.hosts[0]} (${site.position}): tls: acme is not available in this version yet; use tls: internal, or tls: {cert: FILE, key: FILE} with certbot's files`,
-        );
+      const name = primaryName(site);
+      if (site.tls.kind === "files") {
+        await this.reloadFiles(site);
+        if (!this.serving.has(site)) throw new GatewayError("tls.no_certificate", `site ${name}: no usable certificate; fix the files named in tls: and start again`);
+        this.watch(site, [site.tls.certFile, site.tls.keyFile], () => this.reloadFiles(site));
+        continue;
       }
+      // Local issuance takes milliseconds: do it now when missing, due, or short of a name.
+      if (site.tls.kind === "internal") await this.renewSite(site, {});
+      const stored = await this.loadStored(site);
+      if (stored && !this.serving.has(site)) this.serve(site, stored);
+      else if (!stored) {
+        this.serve(site, await this.issuers.internal.obtain({ hosts: site.hosts, replacing: null }));
+        this.temporary.add(site);
+        this.logger.warn("cert.temporary", { site: name, reason: "no certificate yet; serving a temporary one from the local CA while ordering" });
+      }
+      this.watch(site, [this.store.bundlePath(name)], () => this.reloadStored(site));
     }
-    for (const site of this.sites) {
-      await this.refresh(site);
-      if (!this.states.get(site)?.bundle) throw new GatewayError("tls.no_certificate", `site ${site.hosts[0]}: no certificate to serve: ${this.states.get(site)?.lastError}`);
-      if (site.tls.kind === "files") this.watch(site, [site.tls.certFile, site.tls.keyFile]);
-    }
+  }
+
+  /** `serve`: obtains what is missing, then checks renewals every interval (with jitter). */
+  startRenewing(): void {
     void this.renewLoop();
   }
 
@@ -71,73 +114,160 @@ export class CertManager {
     for (const path of this.watched) unwatchFile(path);
   }
 
-  /** Re-reads user-managed files and renews what is due (SIGHUP). */
+  /** SIGHUP: re-read files and stored certificates. */
   async reload(): Promise<void> {
-    for (const site of this.sites) await this.refresh(site);
+    for (const site of this.sites) await (site.tls.kind === "files" ? this.reloadFiles(site) : this.reloadStored(site));
   }
 
-  status(): CertificateState[] {
-    return [...this.states.values()];
+  /** One renewal pass over every site: what `gateway renew` runs and `serve` runs on its timer. */
+  async renewDue(options: RenewOptions = {}): Promise<RenewOutcome[]> {
+    const outcomes: RenewOutcome[] = [];
+    for (const site of this.sites) outcomes.push(await this.renewSite(site, options));
+    return outcomes;
   }
 
-  private async renewLoop(): Promise<void> {
-    const signal = this.stopping.signal;
-    while (!signal.aborted) {
-      try {
-        await this.clock.sleep(this.timing.renewCheckIntervalMs, signal);
-      } catch {
-        return; // aborted by stop()
+  async status(): Promise<CertificateStatus[]> {
+    return Promise.all(
+      this.sites.map(async (site) => {
+        const bundle = site.tls.kind === "files" ? await this.readFiles(site).catch(() => null) : await this.loadStored(site);
+        const state = await this.store.loadState(primaryName(site));
+        const ari = bundle && state.ari?.fingerprint === bundle.fingerprint ? new Date(state.ari.chosen) : null;
+        return { site: primaryName(site), source: site.tls.kind, bundle, renewAt: bundle && site.tls.kind !== "files" ? (ari ?? renewalTime(bundle)) : null, state };
+      }),
+    );
+  }
+
+  private async renewSite(site: SiteConfig, options: RenewOptions): Promise<RenewOutcome> {
+    const name = primaryName(site);
+    if (site.tls.kind === "files") return { site: name, kind: "user-managed" };
+    const current = await this.loadStored(site);
+    const state = await this.store.loadState(name);
+    const now = this.clock.now();
+    if (!options.force) {
+      if (state.retryAfter && now < new Date(state.retryAfter)) return { site: name, kind: "postponed", until: new Date(state.retryAfter) };
+      const renewAt = await this.renewAt(site, current, state);
+      if (renewAt && now < renewAt) return { site: name, kind: "fresh", renewAt };
+    }
+    const release = await this.store.lock(name);
+    try {
+      const again = await this.loadStored(site);
+      if (!options.force && again && again.fingerprint !== current?.fingerprint) {
+        if (this.serving.get(site)?.fingerprint !== again.fingerprint) this.serve(site, again);
+        return { site: name, kind: "renewed-elsewhere" };
       }
-      for (const site of this.sites) if (site.tls.kind === "internal") await this.refresh(site);
+      const issuer = this.issuers[site.tls.kind];
+      this.logger.info("cert.obtaining", { site: name, issuer: issuer.description, replacing: current?.fingerprint ?? null, dry_run: options.dryRun ?? false });
+      const bundle = await issuer.obtain({ hosts: site.hosts, replacing: current });
+      if (options.dryRun) return { site: name, kind: "renewed", bundle };
+      await this.store.save(name, bundle);
+      await this.store.saveState(name, { lastAttempt: now.toISOString() });
+      this.serve(site, bundle);
+      this.logger.info("cert.renewed", { site: name, issuer: bundle.issuer, not_after: bundle.notAfter.toISOString() });
+      return { site: name, kind: "renewed", bundle };
+    } catch (err) {
+      const error = describeError(err);
+      const retryAfter = (err as { retryAfter?: Date }).retryAfter;
+      if (!options.dryRun) await this.store.saveState(name, { ...state, lastAttempt: now.toISOString(), lastError: error, ...(retryAfter ? { retryAfter: retryAfter.toISOString() } : {}) });
+      this.logger.error("cert.renew_failed", { site: name, error, keeps_serving: current?.fingerprint ?? null });
+      return { site: name, kind: "failed", error };
+    } finally {
+      await release();
     }
   }
 
-  private watch(site: SiteConfig, paths: string[]): void {
+  /**
+   * When `current` should be renewed: null when it must be obtained now (missing, or not
+   * covering the site's names); the CA's ARI window when offered (a random moment in it, kept
+   * in the state so every process agrees); otherwise the lifetime policy.
+   */
+  private async renewAt(site: SiteConfig, current: CertificateBundle | null, state: RenewalState): Promise<Date | null> {
+    if (!current || !site.hosts.every((h) => current.names.includes(h))) return null;
+    const now = this.clock.now();
+    if (state.ari?.fingerprint === current.fingerprint && now < new Date(state.ari.fetchAgainAfter)) return new Date(state.ari.chosen);
+    const issuer = this.issuers[site.tls.kind as "acme" | "internal"];
+    try {
+      const window = await issuer.renewalWindow(current);
+      if (window) {
+        const chosen = new Date(window.start.getTime() + Math.random() * (window.end.getTime() - window.start.getTime()));
+        const ari = { start: window.start.toISOString(), end: window.end.toISOString(), chosen: chosen.toISOString(), fetchAgainAfter: window.fetchAgainAfter.toISOString(), fingerprint: current.fingerprint };
+        await this.store.saveState(primaryName(site), { ...state, ari });
+        return chosen;
+      }
+    } catch (err) {
+      this.logger.warn("cert.ari_failed", { site: primaryName(site), error: describeError(err), fallback: "lifetime policy" });
+    }
+    return renewalTime(current);
+  }
+
+  private async renewLoop(): Promise<void> {
+    let retryMs = this.timing.obtainRetryMs;
+    while (!this.stopping.signal.aborted) {
+      const outcomes = await this.renewDue();
+      const missing = this.temporary.size > 0 && outcomes.some((o) => o.kind === "failed");
+      const intervalMs = this.timing.renewCheckIntervalMs;
+      const waitMs = missing ? retryMs : intervalMs + (Math.random() - 0.5) * (intervalMs / 6);
+      retryMs = missing ? Math.min(retryMs * 2, intervalMs) : this.timing.obtainRetryMs;
+      try {
+        await this.clock.sleep(waitMs, this.stopping.signal);
+      } catch {
+        return; // stop()
+      }
+    }
+  }
+
+  private serve(site: SiteConfig, bundle: CertificateBundle): void {
+    this.serving.set(site, bundle);
+    this.temporary.delete(site);
+    this.onCertificate(site, bundle);
+    this.logger.info("cert.loaded", { site: primaryName(site), source: site.tls.kind, issuer: bundle.issuer, not_after: bundle.notAfter.toISOString(), fingerprint: bundle.fingerprint });
+  }
+
+  private async loadStored(site: SiteConfig): Promise<CertificateBundle | null> {
+    try {
+      return await this.store.load(primaryName(site));
+    } catch (err) {
+      this.logger.error("cert.store_unreadable", { site: primaryName(site), error: describeError(err) });
+      return null;
+    }
+  }
+
+  private async reloadStored(site: SiteConfig): Promise<void> {
+    const stored = await this.loadStored(site);
+    if (stored && stored.fingerprint !== this.serving.get(site)?.fingerprint) this.serve(site, stored);
+  }
+
+  private async readFiles(site: SiteConfig): Promise<CertificateBundle> {
+    if (site.tls.kind !== "files") throw new Error("readFiles on a site without tls files");
+    const { certFile, keyFile } = site.tls;
+    const [certPem, keyPem] = await Promise.all([readFile(certFile, "utf8"), readFile(keyFile, "utf8")]);
+    return parseBundle(certPem, keyPem, `${certFile} + ${keyFile}`);
+  }
+
+  private async reloadFiles(site: SiteConfig): Promise<void> {
+    const current = this.serving.get(site);
+    try {
+      const bundle = await this.readFiles(site);
+      if (bundle.fingerprint !== current?.fingerprint) this.serve(site, bundle);
+    } catch (err) {
+      this.logger.error("cert.load_failed", { site: primaryName(site), error: describeError(err), keeps_serving: current?.fingerprint ?? null });
+    }
+  }
+
+  private watch(site: SiteConfig, paths: string[], reload: () => Promise<void>): void {
     let pending: NodeJS.Timeout | undefined;
     const onChange = (): void => {
       clearTimeout(pending);
       // cert and key usually change together: wait for both before loading.
-      pending = setTimeout(() => void this.refresh(site), 250);
+      pending = setTimeout(() => void reload(), 250);
     };
     for (const path of paths) {
       watchFile(path, { interval: this.timing.fileWatchIntervalMs, persistent: false }, onChange);
       this.watched.push(path);
     }
   }
+}
 
-  /** Loads (and for `tls: internal`, issues when missing or due) the site's certificate, then serves it. */
-  private async refresh(site: SiteConfig): Promise<void> {
-    const name = site.hosts[0] as string;
-    const current = this.states.get(site)?.bundle ?? null;
-    try {
-      const bundle = await this.obtain(site, name);
-      if (bundle.fingerprint !== current?.fingerprint) {
-        this.sni.set(site.hosts, bundle, site === this.sites[0]);
-        this.logger.info("cert.loaded", { site: name, source: site.tls.kind, not_after: bundle.notAfter.toISOString(), renew_at: renewalTime(bundle).toISOString(), fingerprint: bundle.fingerprint });
-      }
-      this.states.set(site, { site: name, bundle, lastError: null });
-    } catch (err) {
-      const reason = describeError(err);
-      this.logger.error("cert.load_failed", { site: name, source: site.tls.kind, error: reason, keeps_serving: current?.fingerprint ?? null });
-      this.states.set(site, { site: name, bundle: current, lastError: reason });
-    }
-  }
-
-  private async obtain(site: SiteConfig, name: string): Promise<CertificateBundle> {
-    const tls = site.tls;
-    if (tls.kind === "files") {
-      const [certPem, keyPem] = await Promise.all([readFile(tls.certFile, "utf8"), readFile(tls.keyFile, "utf8")]);
-      return parseBundle(certPem, keyPem, `${tls.certFile} + ${tls.keyFile}`);
-    }
-    const stored = await this.store.load(name);
-    if (stored && !isRenewalDue(stored, this.clock.now()) && this.coversHosts(stored, site)) return stored;
-    const issued = await this.localCa.issue(site.hosts);
-    await this.store.save(name, issued);
-    this.logger.info("cert.issued", { site: name, issuer: "local CA", not_after: issued.notAfter.toISOString() });
-    return issued;
-  }
-
-  private coversHosts(bundle: CertificateBundle, site: SiteConfig): boolean {
-    return site.hosts.every((host) => bundle.names.includes(host));
-  }
+/** A site's first name names its files in storage. */
+export function primaryName(site: SiteConfig): string {
+  return site.hosts[0] as string;
 }

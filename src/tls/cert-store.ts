@@ -1,5 +1,7 @@
+import { open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
+import { GatewayError } from "../platform/gateway-error.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
 
 /** A CA certificate and its key, PEM. */
@@ -16,6 +18,10 @@ export interface CaKeyPair {
  *   certificates/<name>.pem   key + leaf + chain of a site
  *   ca/root.crt  ca/root.key  the local CA for `tls: internal` (trust root.crt on your devices)
  *   acme/challenges/<token>   HTTP-01 answers, shared by `serve` and `renew`
+ *   acme/alpn/<name>.pem      TLS-ALPN-01 answer certificates (key + cert)
+ *   acme/account.key          the ACME account key, made once
+ *   state/<name>.json         renewal state: last attempt, last error, retry-after, ARI window
+ *   locks/<name>.lock         held while one process issues for a name
  */
 export class FileCertStore {
   constructor(readonly dir: string) {}
@@ -25,10 +31,13 @@ export class FileCertStore {
     await ensurePrivateDir(join(this.dir, "certificates"));
     await ensurePrivateDir(join(this.dir, "ca"));
     await ensurePrivateDir(this.challengeDir);
+    await ensurePrivateDir(join(this.dir, "acme", "alpn"));
+    await ensurePrivateDir(join(this.dir, "state"));
+    await ensurePrivateDir(join(this.dir, "locks"));
   }
 
   bundlePath(name: string): string {
-    return join(this.dir, "certificates", `${name.replace(/[^a-z0-9.-]/gi, "_")}.pem`);
+    return join(this.dir, "certificates", `${fileName(name)}.pem`);
   }
 
   async load(name: string): Promise<CertificateBundle | null> {
@@ -66,4 +75,102 @@ export class FileCertStore {
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(token)) return null;
     return readFileIfExists(join(this.challengeDir, token));
   }
+
+  async putChallenge(token: string, keyAuthorization: string): Promise<void> {
+    await writeFileAtomic(join(this.challengeDir, token), keyAuthorization, 0o600);
+  }
+
+  async removeChallenge(token: string): Promise<void> {
+    await rm(join(this.challengeDir, token), { force: true });
+  }
+
+  /** Key + certificate answering TLS-ALPN-01 for `name` (RFC 8737), or null. */
+  async readAlpnCertificate(name: string): Promise<string | null> {
+    return readFileIfExists(join(this.dir, "acme", "alpn", `${fileName(name)}.pem`));
+  }
+
+  async putAlpnCertificate(name: string, keyAndCertPem: string): Promise<void> {
+    await writeFileAtomic(join(this.dir, "acme", "alpn", `${fileName(name)}.pem`), keyAndCertPem, 0o600);
+  }
+
+  async removeAlpnCertificate(name: string): Promise<void> {
+    await rm(join(this.dir, "acme", "alpn", `${fileName(name)}.pem`), { force: true });
+  }
+
+  /** The ACME account key (PEM), created by `create` on first use and kept (0600). */
+  async accountKey(create: () => Promise<string>): Promise<string> {
+    const path = join(this.dir, "acme", "account.key");
+    const existing = await readFileIfExists(path);
+    if (existing) return existing;
+    const key = await create();
+    await writeFileAtomic(path, key, 0o600);
+    return key;
+  }
+
+  async loadState(name: string): Promise<RenewalState> {
+    const text = await readFileIfExists(join(this.dir, "state", `${fileName(name)}.json`));
+    return text ? (JSON.parse(text) as RenewalState) : {};
+  }
+
+  async saveState(name: string, state: RenewalState): Promise<void> {
+    await writeFileAtomic(join(this.dir, "state", `${fileName(name)}.json`), `${JSON.stringify(state, null, 2)}\n`, 0o600);
+  }
+
+  /**
+   * Takes the issuing lock for `name` so `serve` and cron's `renew` never order twice at once.
+   * A lock whose holder died (kill -9) is taken over once its PID is gone or it is older than `staleMs`.
+   */
+  async lock(name: string, staleMs = 10 * 60_000): Promise<() => Promise<void>> {
+    const path = join(this.dir, "locks", `${fileName(name)}.lock`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const handle = await open(path, "wx", 0o600);
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.close();
+        return () => rm(path, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        if (!(await isStale(path, staleMs))) break;
+        await rm(path, { force: true });
+      }
+    }
+    throw new GatewayError("store.locked", `${name}: another gateway process is issuing this certificate right now (${path}); try again in a minute`);
+  }
+}
+
+/** What the gateway remembers about a site's renewals, for scheduling and `gateway status`. */
+export interface RenewalState {
+  /** ISO time of the last attempt to obtain or renew. */
+  readonly lastAttempt?: string;
+  /** One-line reason the last attempt failed; absent after a success. */
+  readonly lastError?: string;
+  /** ISO time before which no new attempt is made (a CA's Retry-After, or backoff after failures). */
+  readonly retryAfter?: string;
+  /** ACME Renewal Information window (RFC 9773) and when to ask again. */
+  readonly ari?: { readonly start: string; readonly end: string; readonly chosen: string; readonly fetchAgainAfter: string; readonly fingerprint: string };
+}
+
+function fileName(name: string): string {
+  return name.replace(/[^a-z0-9.-]/gi, "_");
+}
+
+async function isStale(path: string, staleMs: number): Promise<boolean> {
+  try {
+    const pid = Number((await readFile(path, "utf8")).trim());
+    const { mtimeMs } = await stat(path);
+    return Date.now() - mtimeMs > staleMs || !Number.isInteger(pid) || pid <= 0 || !(await isProcessAlive(pid));
+  } catch {
+    return true; // the holder removed it meanwhile
+  }
+}
+
+/** Whether `pid` runs; a zombie (exited, not yet reaped) counts as gone. */
+async function isProcessAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  const status = await readFileIfExists(`/proc/${pid}/status`);
+  return status === null || !/^State:\s+Z/m.test(status);
 }

@@ -6,6 +6,7 @@ import type { Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/logger.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
 import type { CaKeyPair, FileCertStore } from "./cert-store.js";
+import type { IssueRequest, Issuer, RenewalWindow } from "./issuer.js";
 
 const generateRsa = promisify(generateKeyPair);
 const DAY_MS = 24 * 3600 * 1000;
@@ -20,7 +21,8 @@ const BACKDATE_MS = 3600 * 1000;
  * `tls: internal`: a CA kept in storage (made once, 10 years) issues short-lived leaf
  * certificates for local names, like Caddy's `tls internal`. Users trust storage/ca/root.crt.
  */
-export class LocalCaIssuer {
+export class LocalCaIssuer implements Issuer {
+  readonly description = "local CA";
   private ca: CaKeyPair | undefined;
 
   constructor(
@@ -29,7 +31,7 @@ export class LocalCaIssuer {
     private readonly logger: Logger,
   ) {}
 
-  async issue(hosts: readonly string[]): Promise<CertificateBundle> {
+  async obtain({ hosts }: IssueRequest): Promise<CertificateBundle> {
     const ca = await this.loadOrCreateCa();
     const caCert = forge.pki.certificateFromPem(ca.certPem);
     const caKey = forge.pki.privateKeyFromPem(ca.keyPem) as forge.pki.rsa.PrivateKey;
@@ -48,6 +50,11 @@ export class LocalCaIssuer {
     });
     const certPem = forge.pki.certificateToPem(certificate) + ca.certPem;
     return parseBundle(certPem, keyPem, "local CA");
+  }
+
+  /** The local CA offers no renewal window: the lifetime policy (half-life) applies. */
+  async renewalWindow(): Promise<RenewalWindow | null> {
+    return null;
   }
 
   private async loadOrCreateCa(): Promise<CaKeyPair> {

@@ -7,6 +7,8 @@ import { TLS_PROFILE } from "./tls-profile.js";
  * handshakes, so open connections (kernel WebSockets) stay up through a renewal.
  */
 export class SniContexts {
+  /** The name of the handshake that just offered acme-tls/1 (see ALPNCallback). */
+  private acmeHandshake: string | undefined;
   private readonly contexts = new Map<string, SecureContext>();
   private fallback: SecureContext | undefined;
   private fallbackOptions: SecureContextOptions | undefined;
@@ -39,7 +41,32 @@ export class SniContexts {
     if (this.fallbackOptions) server.setSecureContext(this.fallbackOptions);
   }
 
+  /**
+   * @param alpnChallenge reads the TLS-ALPN-01 answer (key + certificate PEM) for a name, or null.
+   */
+  constructor(private readonly alpnChallenge: (name: string) => Promise<string | null> = async () => null) {}
+
+  /**
+   * ALPN: http/1.1 for browsers; acme-tls/1 for a CA validating TLS-ALPN-01 (RFC 8737). In Node 20
+   * this runs just before SNICallback within the same handshake (TLS 1.3, which CAs use), so the
+   * name it records is the one SNICallback sees next.
+   */
+  readonly ALPNCallback = ({ servername, protocols }: { servername: string; protocols: string[] }): string | undefined => {
+    this.acmeHandshake = protocols.includes("acme-tls/1") ? servername.toLowerCase() : undefined;
+    if (this.acmeHandshake) return "acme-tls/1";
+    return protocols.includes("http/1.1") ? "http/1.1" : undefined;
+  };
+
   readonly SNICallback = (servername: string, callback: (err: Error | null, ctx?: SecureContext) => void): void => {
-    callback(null, this.contexts.get(servername.toLowerCase()) ?? this.fallback);
+    const name = servername.toLowerCase();
+    if (this.acmeHandshake === name) {
+      this.acmeHandshake = undefined;
+      this.alpnChallenge(name).then(
+        (pem) => (pem ? callback(null, createSecureContext({ ...TLS_PROFILE, cert: pem, key: pem })) : callback(new Error(`no TLS-ALPN-01 challenge pending for ${name}`))),
+        (err: Error) => callback(err),
+      );
+      return;
+    }
+    callback(null, this.contexts.get(name) ?? this.fallback);
   };
 }

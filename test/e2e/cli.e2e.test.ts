@@ -78,7 +78,7 @@ describe("the gateway command", { timeout: 120_000 }, () => {
     assert.match(r.stderr, /serve/);
   });
 
-  it("serves tls: internal, reloads on SIGHUP, keeps serving on a bad reload, drains on SIGTERM", async () => {
+  it("serves tls: internal, reloads on SIGHUP, keeps serving on a bad reload, drains on SIGTERM", async (t) => {
     const storage = join(dir, "storage");
     const config = (hosts: string) => `
 listen: { address: 127.0.0.1, https: 0, http: false }
@@ -90,6 +90,7 @@ sites:
     tls: internal
 `;
     const g = await startGateway(dir, config("localhost"));
+    t.after(() => g.stop());
     const ca = readFileSync(join(storage, "ca", "root.crt"), "utf8");
     assert.deepEqual(await get(g.httpsPort, "localhost", ca), { status: 200, body: "hello from upstream" });
 

@@ -1,0 +1,161 @@
+import acme from "acme-client";
+import { request } from "undici";
+import type { AcmeConfig } from "../config/gateway-config.js";
+import type { Clock } from "../platform/clock.js";
+import { GatewayError } from "../platform/gateway-error.js";
+import { describeError, type Logger } from "../platform/logger.js";
+import { parseBundle, type CertificateBundle } from "../tls/certificate-bundle.js";
+import type { FileCertStore } from "../tls/cert-store.js";
+import type { IssueRequest, Issuer, RenewalWindow } from "../tls/issuer.js";
+import { ariCertId, fetchRenewalWindow } from "./ari.js";
+
+// acme-client retries failed requests inside axios, sleeping a 429's whole Retry-After (hours) and
+// then losing the cause. Turn that off (a module-wide setting of acme-client) and report ourselves.
+(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0;
+
+/** ACME directory resources the gateway uses beyond acme-client's (RFC 9773 adds renewalInfo). */
+interface Directory {
+  readonly newOrder: string;
+  readonly renewalInfo?: string;
+}
+
+/** Thrown when the CA rate-limits: `retryAfter` is when the CA said to come back (RFC 8555 §6.6). */
+export class RateLimitedError extends GatewayError {
+  constructor(
+    message: string,
+    readonly retryAfter: Date,
+  ) {
+    super("acme.rate_limited", message);
+  }
+}
+
+/**
+ * `tls: acme`: orders certificates from an ACME CA (Let's Encrypt by default) with acme-client.
+ * Challenge answers go to the store, so whichever gateway process holds :80/:443 answers them.
+ * Certificates get a fresh ECDSA P-256 key each time.
+ */
+export class AcmeIssuer implements Issuer {
+  readonly description: string;
+  private directory: Directory | undefined;
+
+  constructor(
+    private readonly config: AcmeConfig,
+    private readonly store: FileCertStore,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly directoryUrl: URL = config.directoryUrl,
+  ) {
+    this.description = `ACME ${directoryUrl.href}`;
+  }
+
+  async obtain({ hosts, replacing }: IssueRequest): Promise<CertificateBundle> {
+    const directory = await this.loadDirectory();
+    const client = new acme.Client({
+      directoryUrl: this.directoryUrl.href,
+      accountKey: await this.store.accountKey(async () => (await acme.crypto.createPrivateEcdsaKey("P-256")).toString()),
+      backoffAttempts: 12,
+      backoffMin: 200,
+      backoffMax: 2000,
+    });
+    await this.call("registering the ACME account", () =>
+      client.createAccount({ termsOfServiceAgreed: true, ...(this.config.email ? { contact: [`mailto:${this.config.email}`] } : {}) }),
+    );
+    const identifiers = hosts.map((value) => ({ type: "dns", value }));
+    const replaces = replacing && directory.renewalInfo ? safeCertId(replacing.certPem) : undefined;
+    let order;
+    try {
+      order = await this.call("creating the order", () => client.createOrder({ identifiers, ...(replaces ? { replaces } : {}) }));
+    } catch (err) {
+      if (!replaces || err instanceof RateLimitedError) throw err;
+      // RFC 9773 §5: a CA may refuse `replaces` (e.g. already replaced); order without it.
+      this.logger.warn("acme.replaces_refused", { site: hosts[0], error: describeError(err) });
+      order = await this.call("creating the order", () => client.createOrder({ identifiers }));
+    }
+
+    const authorizations = await this.call("fetching authorizations", () => client.getAuthorizations(order));
+    for (const authz of authorizations) {
+      await this.authorize(client, authz);
+    }
+    const key = await acme.crypto.createPrivateEcdsaKey("P-256");
+    const [, csr] = await acme.crypto.createCsr({ commonName: hosts[0], altNames: [...hosts] }, key);
+    const finalized = await this.call("finalizing the order", () => client.finalizeOrder(order, csr));
+    const certPem = await this.call("downloading the certificate", () => client.getCertificate(finalized));
+    return parseBundle(certPem, key.toString(), `certificate from ${this.directoryUrl.host}`);
+  }
+
+  async renewalWindow(bundle: CertificateBundle): Promise<RenewalWindow | null> {
+    const { renewalInfo } = await this.loadDirectory();
+    if (!renewalInfo) return null;
+    return fetchRenewalWindow(renewalInfo, bundle.certPem, this.clock.now());
+  }
+
+  private async authorize(client: acme.Client, authz: acme.Authorization): Promise<void> {
+    if (authz.status === "valid") return;
+    const name = authz.identifier.value;
+    // acme-client's types predate TLS-ALPN-01 (RFC 8737); its runtime supports it.
+    const challenge = authz.challenges.find((c) => (c.type as string) === this.config.challenge);
+    const isAlpn = this.config.challenge === "tls-alpn-01";
+    if (!challenge) {
+      throw new GatewayError("acme.no_challenge", `${name}: the CA offers no ${this.config.challenge} challenge (offers ${authz.challenges.map((c) => c.type).join(", ")}); set acme.challenge to one of those`);
+    }
+    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
+    if (isAlpn) {
+      const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+      await this.store.putAlpnCertificate(name, alpnKey.toString() + alpnCert.toString());
+    } else {
+      await this.store.putChallenge(challenge.token, keyAuthorization);
+    }
+    try {
+      await this.call(`asking the CA to validate ${name} (${challenge.type})`, () => client.completeChallenge(challenge));
+      // waitForValidStatus needs the authorization's URL, which getAuthorizations() keeps on it.
+      await this.call(`validating ${name} over ${challenge.type}`, () => client.waitForValidStatus(authz as acme.Authorization & { url: string }));
+    } finally {
+      await (isAlpn ? this.store.removeAlpnCertificate(name) : this.store.removeChallenge(challenge.token));
+    }
+  }
+
+  /** The directory, fetched once with undici so an unreachable or untrusted CA reports its real cause. */
+  private async loadDirectory(): Promise<Directory> {
+    if (this.directory) return this.directory;
+    const url = this.directoryUrl.href;
+    let res;
+    try {
+      res = await request(url, { method: "GET", headersTimeout: 15_000, bodyTimeout: 15_000 });
+    } catch (cause) {
+      throw new GatewayError("acme.unreachable", `cannot reach the ACME directory ${url} (${describeCause(cause)}); check acme.directory, DNS and outbound HTTPS from this server`, { cause });
+    }
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new GatewayError("acme.bad_directory", `the ACME directory ${url} answered ${res.statusCode}; check acme.directory`);
+    this.directory = JSON.parse(text) as Directory;
+    return this.directory;
+  }
+
+  /** Runs one ACME step; turns acme-client's and axios's errors into one line with the real cause. */
+  private async call<T>(step: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const response = (err as { response?: { status?: number; headers?: Record<string, string>; data?: { detail?: string; type?: string } } }).response;
+      if (response?.status === 429) {
+        const retryAfterS = Number(response.headers?.["retry-after"]);
+        const retryAfter = new Date(this.clock.now().getTime() + (Number.isFinite(retryAfterS) && retryAfterS > 0 ? retryAfterS : 3600) * 1000);
+        throw new RateLimitedError(`${step}: rate limited by the CA (${response.data?.detail ?? "429"}); the gateway tries again after ${retryAfter.toISOString()}`, retryAfter);
+      }
+      const detail = response?.data?.detail ?? describeCause(err);
+      throw new GatewayError("acme.failed", `${step}: ${detail}`, { cause: err });
+    }
+  }
+}
+
+function describeCause(err: unknown): string {
+  const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
+  return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
+}
+
+function safeCertId(certPem: string): string | undefined {
+  try {
+    return ariCertId(certPem);
+  } catch {
+    return undefined;
+  }
+}
