@@ -2,11 +2,25 @@ import { parseArgs } from "node:util";
 import type { CliDeps } from "./cli-deps.js";
 import { checkCommand } from "./check-command.js";
 import { ExitCode } from "./exit-code.js";
+import { renewCommand } from "./renew-command.js";
 import { serveCommand } from "./serve-command.js";
+import { statusCommand } from "./status-command.js";
 
-const COMMANDS: Readonly<Record<string, { summary: string; run: (configPath: string, deps: CliDeps) => Promise<ExitCode> }>> = {
-  serve: { summary: "run the gateway (HTTPS proxy to the notebook, HTTP redirect)", run: serveCommand },
-  check: { summary: "validate the config and run the preflight; changes nothing", run: checkCommand },
+interface CommandOptions {
+  readonly config?: string;
+  readonly force?: boolean;
+  readonly "dry-run"?: boolean;
+  readonly quiet?: boolean;
+}
+
+const COMMANDS: Readonly<Record<string, { summary: string; run: (configPath: string, options: CommandOptions, deps: CliDeps) => Promise<ExitCode> }>> = {
+  serve: { summary: "run the gateway (HTTPS proxy to the notebook, HTTP redirect)", run: (path, _o, deps) => serveCommand(path, deps) },
+  renew: {
+    summary: "for cron: renew the certificates that are due [--force] [--dry-run] [--quiet]",
+    run: (configPath, o, deps) => renewCommand({ configPath, force: o.force ?? false, dryRun: o["dry-run"] ?? false, quiet: o.quiet ?? false }, deps),
+  },
+  check: { summary: "validate the config and run the preflight; changes nothing", run: (path, _o, deps) => checkCommand(path, deps) },
+  status: { summary: "certificates: issuer, expiry, next renewal, last error", run: (path, _o, deps) => statusCommand(path, deps) },
 };
 
 const USAGE = `usage: gateway <command> [--config FILE]
@@ -18,6 +32,9 @@ ${Object.entries(COMMANDS)
 
 options:
   --config FILE   gateway.yaml to use (default ./gateway.yaml)
+  --force         renew: renew even when not due
+  --dry-run       renew: order for real (Let's Encrypt staging), install nothing
+  --quiet         renew: print only what was renewed or failed
   --help          this text
 `;
 
@@ -25,7 +42,17 @@ options:
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<ExitCode> {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } } });
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        config: { type: "string", short: "c" },
+        help: { type: "boolean", short: "h" },
+        force: { type: "boolean" },
+        "dry-run": { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+      },
+    });
   } catch (err) {
     deps.stderr.write(`gateway: ${(err as Error).message}\n\n${USAGE}`);
     return ExitCode.Usage;
@@ -41,5 +68,5 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Ex
     deps.stderr.write(`gateway: ${problem}\n\n${USAGE}`);
     return ExitCode.Usage;
   }
-  return command.run(parsed.values.config ?? "gateway.yaml", deps);
+  return command.run(parsed.values.config ?? "gateway.yaml", parsed.values, deps);
 }

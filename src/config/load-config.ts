@@ -53,6 +53,9 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const acme = readAcme(read, top("acme"));
   const sites = readSites(read, top("sites"), baseDir);
 
+  if (acme.challenge === "http-01" && listen.httpPort === null && sites.some((s) => s.tls.kind === "acme")) {
+    read.fail(top("listen").node ?? root, "listen.http", "is false, but tls: acme with the http-01 challenge needs it to answer the CA; set http: 80, or acme.challenge: tls-alpn-01");
+  }
   if (read.problems.length > 0) throw new ConfigErrors(read.problems);
   return {
     file,

@@ -1,5 +1,6 @@
 import { open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
@@ -117,12 +118,14 @@ export class FileCertStore {
   }
 
   /**
-   * Takes the issuing lock for `name` so `serve` and cron's `renew` never order twice at once.
-   * A lock whose holder died (kill -9) is taken over once its PID is gone or it is older than `staleMs`.
+   * Takes the issuing lock for `name` so `serve` and cron's `renew` never order twice at once,
+   * waiting up to `waitMs` for another holder. A lock whose holder died (kill -9) is taken over
+   * once its PID is gone or it is older than `staleMs`.
    */
-  async lock(name: string, staleMs = 10 * 60_000): Promise<() => Promise<void>> {
+  async lock(name: string, waitMs = 120_000, staleMs = 10 * 60_000): Promise<() => Promise<void>> {
     const path = join(this.dir, "locks", `${fileName(name)}.lock`);
-    for (let attempt = 0; attempt < 2; attempt++) {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
       try {
         const handle = await open(path, "wx", 0o600);
         await handle.writeFile(`${process.pid}\n`);
@@ -130,11 +133,12 @@ export class FileCertStore {
         return () => rm(path, { force: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        if (!(await isStale(path, staleMs))) break;
-        await rm(path, { force: true });
       }
+      if (await isStale(path, staleMs)) await rm(path, { force: true });
+      else if (Date.now() > deadline) {
+        throw new GatewayError("store.locked", `${name}: another gateway process has been issuing this certificate for over ${waitMs / 1000} s (${path}); if none runs, delete that file`);
+      } else await sleep(200);
     }
-    throw new GatewayError("store.locked", `${name}: another gateway process is issuing this certificate right now (${path}); try again in a minute`);
   }
 }
 

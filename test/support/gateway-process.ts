@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { spawn } from "node:child_process";
 import { startProcess, waitFor, type TestProcess } from "./processes.js";
 
 /** The built CLI, as a user runs it. */
@@ -17,10 +18,10 @@ export interface GatewayProcess {
 }
 
 /** Writes `yaml` to `<dir>/gateway.yaml`, runs `gateway serve` on it, waits for the ready line. */
-export async function startGateway(dir: string, yaml: string): Promise<GatewayProcess> {
+export async function startGateway(dir: string, yaml: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
   const configPath = join(dir, "gateway.yaml");
   writeFileSync(configPath, yaml);
-  const proc = startProcess(process.execPath, [GATEWAY_MAIN, "serve", "--config", configPath]);
+  const proc = startProcess(process.execPath, [GATEWAY_MAIN, "serve", "--config", configPath], { env: { ...process.env, ...env } });
   const events = (): Array<Record<string, unknown>> =>
     proc
       .output()
@@ -53,4 +54,15 @@ export interface FileSite {
 export function testConfigYaml(sites: readonly FileSite[]): string {
   const siteLines = sites.map((s) => `  - host: ${s.host}\n    upstream: http://127.0.0.1:${s.upstreamPort}\n    tls: { cert: ${s.certPath}, key: ${s.keyPath} }\n`);
   return `listen: { address: 127.0.0.1, https: 0, http: 0 }\nstorage: ./storage\nadmin: false\nsites:\n${siteLines.join("")}`;
+}
+
+/** Runs a one-shot gateway command (check, renew, status) to completion. */
+export function runGateway(args: readonly string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [GATEWAY_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on("close", (status) => resolve({ status, stdout, stderr, ms: performance.now() - started })));
 }

@@ -1,0 +1,78 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { request } from "undici";
+import { freePort, startProcess, waitFor, type TestProcess } from "./processes.js";
+import { trustingAgent } from "./notebook-client.js";
+import { createTestCa } from "./test-ca.js";
+import { requireTool } from "./tools.js";
+
+/** Let's Encrypt's ACME test server with its DNS stand-in, on loopback, started by the test. */
+export interface Pebble {
+  /** The ACME directory URL, e.g. https://127.0.0.1:14000/dir */
+  readonly directoryUrl: string;
+  /** PEM of the CA that signed pebble's own HTTPS certificate: pass it as NODE_EXTRA_CA_CERTS. */
+  readonly httpsCaPath: string;
+  readonly httpsCaPem: string;
+  readonly process: TestProcess;
+  /** The root that signs the certificates pebble issues (new at every start). */
+  issuingRoot(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface PebbleOptions {
+  /** Where pebble sends HTTP-01 validations: the gateway's http port. */
+  readonly httpPort: number;
+  /** Where pebble sends TLS-ALPN-01 validations: the gateway's https port. */
+  readonly tlsPort: number;
+  /** Extra PEBBLE_* fault-injection variables. */
+  readonly env?: Record<string, string>;
+}
+
+export async function startPebble(dir: string, options: PebbleOptions): Promise<Pebble> {
+  const pebbleBin = requireTool("/usr/bin/pebble", "pebble");
+  const challtestsrv = requireTool("/usr/bin/pebble-challtestsrv", "pebble");
+  mkdirSync(dir, { recursive: true });
+  const ca = createTestCa(dir);
+  const tls = ca.issue("pebble", ["localhost", "127.0.0.1"]);
+  const [port, managementPort, dnsPort, dnsManagementPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+
+  // Every name resolves to 127.0.0.1 (and no IPv6, or pebble dials [::1] first).
+  const dns = startProcess(challtestsrv, ["-management", `127.0.0.1:${dnsManagementPort}`, "-dns01", `127.0.0.1:${dnsPort}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""]);
+  const config = join(dir, "pebble-config.json");
+  writeFileSync(config, JSON.stringify({
+    pebble: {
+      listenAddress: `127.0.0.1:${port}`,
+      managementListenAddress: `127.0.0.1:${managementPort}`,
+      certificate: tls.certPath,
+      privateKey: tls.keyPath,
+      httpPort: options.httpPort,
+      tlsPort: options.tlsPort,
+      ocspResponderURL: "",
+      externalAccountBindingRequired: false,
+    },
+  }));
+  const env = { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0", ...options.env };
+  // "-strict=false" with "=": "-strict false" silently drops every flag after it.
+  const pebble = startProcess(pebbleBin, ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`, "-strict=false"], { env });
+  const agent = trustingAgent(ca.certPem);
+  const directoryUrl = `https://127.0.0.1:${port}/dir`;
+  await waitFor(`pebble's directory (output: ${pebble.output().slice(-500)})`, async () => {
+    if (pebble.child.exitCode !== null) throw new Error(`pebble exited: ${pebble.output()}`);
+    const res = await request(directoryUrl, { dispatcher: agent });
+    await res.body.text();
+    return res.statusCode === 200 ? true : undefined;
+  }, 20_000, 100);
+  return {
+    directoryUrl,
+    httpsCaPath: ca.certPath,
+    httpsCaPem: ca.certPem,
+    process: pebble,
+    async issuingRoot() {
+      const res = await request(`https://127.0.0.1:${managementPort}/roots/0`, { dispatcher: agent });
+      return res.body.text();
+    },
+    async stop() {
+      await Promise.all([pebble.stop(), dns.stop()]);
+    },
+  };
+}
