@@ -50,16 +50,21 @@ export class AcmeIssuer implements Issuer {
 
   async obtain({ hosts, replacing }: IssueRequest): Promise<CertificateBundle> {
     const directory = await this.loadDirectory();
+    const accountUrl = await this.store.accountUrl(this.directoryUrl.href);
     const client = new acme.Client({
       directoryUrl: this.directoryUrl.href,
       accountKey: await this.store.accountKey(async () => (await acme.crypto.createPrivateEcdsaKey("P-256")).toString()),
+      ...(accountUrl ? { accountUrl } : {}),
       backoffAttempts: 12,
       backoffMin: 200,
       backoffMax: 2000,
     });
-    await this.call("registering the ACME account", () =>
-      client.createAccount({ termsOfServiceAgreed: true, ...(this.config.email ? { contact: [`mailto:${this.config.email}`] } : {}) }),
-    );
+    if (!accountUrl) {
+      await this.call("registering the ACME account", () =>
+        client.createAccount({ termsOfServiceAgreed: true, ...(this.config.email ? { contact: [`mailto:${this.config.email}`] } : {}) }),
+      );
+      await this.store.saveAccountUrl(this.directoryUrl.href, client.getAccountUrl());
+    }
     const identifiers = hosts.map((value) => ({ type: "dns", value }));
     const replaces = replacing && directory.renewalInfo ? safeCertId(replacing.certPem) : undefined;
     let order;

@@ -21,6 +21,7 @@ export interface CaKeyPair {
  *   acme/challenges/<token>   HTTP-01 answers, shared by `serve` and `renew`
  *   acme/alpn/<name>.pem      TLS-ALPN-01 answer certificates (key + cert)
  *   acme/account.key          the ACME account key, made once
+ *   acme/accounts.json        the account URL at each ACME directory
  *   state/<name>.json         renewal state: last attempt, last error, retry-after, ARI window
  *   locks/<name>.lock         held while one process issues for a name
  */
@@ -106,6 +107,19 @@ export class FileCertStore {
     const key = await create();
     await writeFileAtomic(path, key, 0o600);
     return key;
+  }
+
+  /** The account URL registered at an ACME directory with the account key, or null. */
+  async accountUrl(directoryUrl: string): Promise<string | null> {
+    const text = await readFileIfExists(join(this.dir, "acme", "accounts.json"));
+    return text ? ((JSON.parse(text) as Record<string, string>)[directoryUrl] ?? null) : null;
+  }
+
+  async saveAccountUrl(directoryUrl: string, accountUrl: string): Promise<void> {
+    const path = join(this.dir, "acme", "accounts.json");
+    const text = await readFileIfExists(path);
+    const accounts = { ...(text ? (JSON.parse(text) as Record<string, string>) : {}), [directoryUrl]: accountUrl };
+    await writeFileAtomic(path, `${JSON.stringify(accounts, null, 2)}\n`, 0o600);
   }
 
   async loadState(name: string): Promise<RenewalState> {

@@ -13,6 +13,8 @@ export interface Pebble {
   /** PEM of the CA that signed pebble's own HTTPS certificate: pass it as NODE_EXTRA_CA_CERTS. */
   readonly httpsCaPath: string;
   readonly httpsCaPem: string;
+  /** pebble's own HTTPS leaf (localhost, 127.0.0.1), for fixtures that stand in front of it. */
+  readonly httpsLeaf: { readonly certPem: string; readonly keyPem: string };
   readonly process: TestProcess;
   /** The root that signs the certificates pebble issues (new at every start). */
   issuingRoot(): Promise<string>;
@@ -66,6 +68,7 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
     directoryUrl,
     httpsCaPath: ca.certPath,
     httpsCaPem: ca.certPem,
+    httpsLeaf: { certPem: tls.certPem, keyPem: tls.keyPem },
     process: pebble,
     async issuingRoot() {
       const res = await request(`https://127.0.0.1:${managementPort}/roots/0`, { dispatcher: agent });

@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { after, before, describe, it } from "node:test";
+import { startAriFixture, type AriFixture } from "../support/ari-fixture.js";
+import { GATEWAY_MAIN, runGateway, startGateway } from "../support/gateway-process.js";
+import { freePort, startProcess, waitFor } from "../support/processes.js";
+import { startPebble, type Pebble } from "../support/pebble.js";
+
+const SITE = "jupyter.example.test";
+
+function servedCertificate(port: number, ca: string): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port, servername: SITE, ca }, () => {
+      const cert = socket.getPeerX509Certificate();
+      socket.destroy();
+      if (cert) resolve(cert);
+      else reject(new Error("no certificate"));
+    });
+    socket.on("error", reject);
+  });
+}
+
+function config(dir: string, name: string, lines: { https: number; http: number | false; directory: string; challenge?: string }): string {
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, `listen: { address: 127.0.0.1, https: ${lines.https}, http: ${lines.http} }
+storage: ./storage-${name}
+admin: false
+acme: { directory: "${lines.directory}", challenge: ${lines.challenge ?? "http-01"} }
+sites:
+  - host: ${SITE}
+    upstream: http://127.0.0.1:9
+`);
+  return path;
+}
+
+const bundlePath = (dir: string, name: string): string => join(dir, `storage-${name}`, "certificates", `${SITE}.pem`);
+
+describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout: 300_000 }, () => {
+  let dir: string;
+  let pebble: Pebble;
+  let ports: { https: number; http: number };
+  let env: Record<string, string>;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gateway-renew-"));
+    ports = { https: await freePort(), http: await freePort() };
+    pebble = await startPebble(join(dir, "pebble"), { httpPort: ports.http, tlsPort: ports.https });
+    env = { NODE_EXTRA_CA_CERTS: pebble.httpsCaPath };
+  });
+
+  after(async () => {
+    await pebble?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("renew answers HTTP-01 itself when no gateway holds the port", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const r = await runGateway(["renew", "--config", path], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^renewed jupyter\.example\.test/m);
+    assert.ok(existsSync(bundlePath(dir, "alone")));
+  });
+
+  it("a challenge that fails: the CA's reason in one line, exit 1, the working certificate stays", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const before = readFileSync(bundlePath(dir, "alone"), "utf8");
+    // Something else holds port 80 and does not answer challenges.
+    const squatter: Server = createServer((_req, res) => res.writeHead(404).end("not here"));
+    await new Promise<void>((resolve) => squatter.listen(ports.http, "127.0.0.1", resolve));
+    try {
+      const r = await runGateway(["renew", "--config", path, "--force", "--quiet"], env);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^failed {2}jupyter\.example\.test: validating jupyter\.example\.test over http-01: .*404/m);
+      assert.equal(r.stdout.trim().split("\n").length, 1);
+    } finally {
+      squatter.close();
+    }
+    assert.equal(readFileSync(bundlePath(dir, "alone"), "utf8"), before);
+  });
+
+  it("kill -9 in the middle of a renewal leaves a whole certificate, and the next renew takes over the lock", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const before = readFileSync(bundlePath(dir, "alone"), "utf8");
+    for (const delayMs of [150, 350, 600]) {
+      const renew = startProcess(process.execPath, [GATEWAY_MAIN, "renew", "--config", path, "--force"], { env: { ...process.env, ...env } });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await renew.stop("SIGKILL");
+      const now = readFileSync(bundlePath(dir, "alone"), "utf8");
+      new X509Certificate(now); // parses: never a torn file
+      assert.ok(now === before || now.includes("BEGIN EC PRIVATE KEY") || now.includes("BEGIN PRIVATE KEY"));
+    }
+    const r = await runGateway(["renew", "--config", path, "--force"], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^renewed /m);
+  });
+
+  it("follows ARI: a window in the future is not due, a window in the past renews", async () => {
+    const ari: AriFixture = await startAriFixture(pebble);
+    try {
+      const path = config(dir, "ari", { https: ports.https, http: ports.http, directory: ari.directoryUrl });
+      assert.equal((await runGateway(["renew", "--config", path], env)).status, 0);
+      const first = readFileSync(bundlePath(dir, "ari"), "utf8");
+
+      ari.window = { start: new Date(Date.now() + 20 * 86_400_000), end: new Date(Date.now() + 21 * 86_400_000) };
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // the fixture's Retry-After: 1
+      const notDue = await runGateway(["renew", "--config", path], env);
+      assert.match(notDue.stdout, /not due until /);
+      assert.equal(readFileSync(bundlePath(dir, "ari"), "utf8"), first);
+      assert.ok(ari.queried.length >= 1);
+
+      ari.window = { start: new Date(Date.now() - 2 * 3600_000), end: new Date(Date.now() - 3600_000) };
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const due = await runGateway(["renew", "--config", path], env);
+      assert.equal(due.status, 0, due.stdout + due.stderr);
+      assert.match(due.stdout, /^renewed /m);
+      assert.notEqual(readFileSync(bundlePath(dir, "ari"), "utf8"), first);
+    } finally {
+      ari.close();
+    }
+  });
+
+  it("serve obtains over TLS-ALPN-01 on its https port", async () => {
+    const path = config(dir, "alpn", { https: ports.https, http: false, directory: pebble.directoryUrl, challenge: "tls-alpn-01" });
+    const gateway = await startGateway(dir, readFileSync(path, "utf8"), env);
+    try {
+      const root = await pebble.issuingRoot();
+      const cert = await waitFor("a certificate over TLS-ALPN-01", () => servedCertificate(gateway.httpsPort, root).catch(() => undefined), 30_000, 100);
+      assert.match(cert.issuer, /Pebble/);
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
