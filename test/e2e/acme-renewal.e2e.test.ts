@@ -124,6 +124,25 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     }
   });
 
+  it("a CA rejecting half the nonces: every run ends renewed or with one clear line, the certificate is always whole", async (t) => {
+    const flaky = await startPebble(join(dir, "pebble-nonce"), { httpPort: ports.http, tlsPort: ports.https, env: { PEBBLE_WFE_NONCEREJECT: "50" } });
+    try {
+      const path = config(dir, "nonce", { https: ports.https, http: ports.http, directory: flaky.directoryUrl });
+      const results: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await runGateway(["renew", "--config", path, "--force", "--quiet"], { NODE_EXTRA_CA_CERTS: flaky.httpsCaPath });
+        assert.ok(r.status === 0 || r.status === 1, r.stderr);
+        assert.match(r.stdout, r.status === 0 ? /^renewed jupyter\.example\.test/ : /^failed {2}jupyter\.example\.test: \S.*\n$/);
+        if (existsSync(bundlePath(dir, "nonce"))) new X509Certificate(readFileSync(bundlePath(dir, "nonce")));
+        results.push(r.status === 0 ? "renewed" : r.stdout.trim());
+      }
+      t.diagnostic(`with PEBBLE_WFE_NONCEREJECT=50: ${results.join(" | ")}`);
+      assert.ok(results.includes("renewed"), "acme-client's bad-nonce retries get most orders through");
+    } finally {
+      await flaky.stop();
+    }
+  });
+
   it("serve obtains over TLS-ALPN-01 on its https port", async () => {
     const path = config(dir, "alpn", { https: ports.https, http: false, directory: pebble.directoryUrl, challenge: "tls-alpn-01" });
     const gateway = await startGateway(dir, readFileSync(path, "utf8"), env);
