@@ -40,7 +40,7 @@ export type RenewOutcome = { readonly site: string } & (
 export interface RenewOptions {
   /** Renew even when not due. */
   readonly force?: boolean;
-  /** Order for real but keep nothing: the live certificate and the state stay as they are. */
+  /** Order for real, whether due or not (as certbot's --dry-run), but keep nothing: the live certificate and the state stay as they are. */
   readonly dryRun?: boolean;
 }
 
@@ -143,7 +143,8 @@ export class CertManager {
     const current = await this.loadStored(site);
     const state = await this.store.loadState(name);
     const now = this.clock.now();
-    if (!options.force) {
+    const force = options.force || options.dryRun;
+    if (!force) {
       if (state.retryAfter && now < new Date(state.retryAfter)) return { site: name, kind: "postponed", until: new Date(state.retryAfter) };
       const renewAt = await this.renewAt(site, current, state);
       if (renewAt && now < renewAt) return { site: name, kind: "fresh", renewAt };
@@ -151,7 +152,7 @@ export class CertManager {
     const release = await this.store.lock(name);
     try {
       const again = await this.loadStored(site);
-      if (!options.force && again && again.fingerprint !== current?.fingerprint) {
+      if (!force && again && again.fingerprint !== current?.fingerprint) {
         if (this.serving.get(site)?.fingerprint !== again.fingerprint) this.serve(site, again);
         return { site: name, kind: "renewed-elsewhere" };
       }

@@ -66,6 +66,15 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     assert.ok(existsSync(bundlePath(dir, "alone")));
   });
 
+  it("renew --dry-run places a real order and installs nothing", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const before = readFileSync(bundlePath(dir, "alone"), "utf8");
+    const r = await runGateway(["renew", "--config", path, "--dry-run"], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^dry-run jupyter\.example\.test: the CA issued a certificate \(not installed\), issuer .*Pebble/m);
+    assert.equal(readFileSync(bundlePath(dir, "alone"), "utf8"), before);
+  });
+
   it("a challenge that fails: the CA's reason in one line, exit 1, the working certificate stays", async () => {
     const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
     const before = readFileSync(bundlePath(dir, "alone"), "utf8");
