@@ -1,10 +1,10 @@
 import { constants } from "node:fs";
 import { access, readFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { dirname } from "node:path";
 import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import { describeError } from "../platform/logger.js";
 import { parseBundle } from "../tls/certificate-bundle.js";
+import { probeNotebook } from "../tunnel/upstream-monitor.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
@@ -13,9 +13,9 @@ type Finding = { readonly level: "ok" | "warning" | "problem"; readonly text: st
 
 /**
  * `gateway check`: validates gateway.yaml, then a preflight that changes nothing: storage
- * writable, certificate files usable, upstreams reachable. Exit 78 for an invalid config, 1 when
- * a problem would stop `serve`, 0 otherwise (an unreachable upstream is a warning: the tunnel may
- * simply not be up yet).
+ * writable, certificate files usable, each notebook reachable and password-protected. Exit 78 for
+ * an invalid config, 1 when there is a problem (including a notebook without a password), 0
+ * otherwise (an unreachable notebook is a warning: the tunnel may simply not be up yet).
  */
 export async function checkCommand(configPath: string, deps: CliDeps): Promise<ExitCode> {
   const config = await loadConfigOrReport(configPath, deps);
@@ -56,20 +56,20 @@ async function checkCertificateFiles(site: SiteConfig, certFile: string, keyFile
 }
 
 async function checkUpstream(site: SiteConfig): Promise<Finding> {
-  const { hostname, port, protocol } = site.upstream;
-  const target = { host: hostname.replace(/^\[|\]$/g, ""), port: Number(port || (protocol === "https:" ? 443 : 80)) };
-  const error = await new Promise<string | null>((resolve) => {
-    const socket = connect(target, () => {
-      socket.destroy();
-      resolve(null);
-    });
-    socket.setTimeout(3000, () => {
-      socket.destroy();
-      resolve("no answer within 3 s");
-    });
-    socket.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
-  return error === null
-    ? { level: "ok", text: `${site.hosts[0]}: upstream ${site.upstream.host} accepts connections` }
-    : { level: "warning", text: `${site.hosts[0]}: upstream ${site.upstream.host} is not reachable (${error}); start the notebook and the tunnel (ssh -N -L 127.0.0.1:${target.port}:localhost:8888 workstation)` };
+  const name = site.hosts[0];
+  const upstream = site.upstream.host;
+  switch (await probeNotebook(site.upstream)) {
+    case "protected":
+      return { level: "ok", text: `${name}: the notebook at ${upstream} answers and demands a password` };
+    case "unprotected":
+      return site.allowUnprotectedUpstream
+        ? { level: "warning", text: `${name}: the notebook at ${upstream} answers its API without a password; served anyway (allow_unprotected_upstream: true)` }
+        : { level: "problem", text: `${name}: the notebook at ${upstream} answers its API without a password: exposing it would give anyone a shell on the workstation. Run jupyter notebook password on the workstation and restart Jupyter (or set allow_unprotected_upstream: true if something else guards it)` };
+    case "not-a-notebook":
+      return { level: "warning", text: `${name}: ${upstream} answers, but not like a Jupyter notebook server (GET /api/kernels); check upstream:` };
+    default:
+      return site.tunnel
+        ? { level: "warning", text: `${name}: the notebook at ${upstream} is not reachable now; gateway serve starts the tunnel to ${site.tunnel.ssh} itself` }
+        : { level: "warning", text: `${name}: the notebook at ${upstream} is not reachable (is the tunnel up? ssh -N -L 127.0.0.1:${site.upstream.port || 80}:localhost:8888 workstation); start the notebook and the tunnel` };
+  }
 }

@@ -56,6 +56,11 @@ export interface SiteConfig {
    * Empty (the default) forbids framing by other sites, against clickjacking.
    */
   readonly frameAncestors: readonly string[];
+  /**
+   * Serve a notebook whose API answers without a password. Default false: such a notebook is an
+   * open shell on the workstation, so the gateway refuses to expose it.
+   */
+  readonly allowUnprotectedUpstream: boolean;
   /** Where in gateway.yaml this site is declared, for messages ("gateway.yaml:14:5"). */
   readonly position: string;
 }

@@ -159,7 +159,7 @@ function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfi
 }
 
 function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig | undefined {
-  const get = read.map(field, ["host", "hosts", "upstream", "tls", "tunnel", "frame_ancestors"]);
+  const get = read.map(field, ["host", "hosts", "upstream", "tls", "tunnel", "frame_ancestors", "allow_unprotected_upstream"]);
   if (!get) return undefined;
   const position = read.where(field.node);
   const hosts = readHosts(read, get("host"), get("hosts"), field);
@@ -167,8 +167,9 @@ function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig
   const tls = readTls(read, get("tls"), baseDir, hosts);
   const tunnel = readTunnel(read, get("tunnel"), baseDir, upstream);
   const frameAncestors = readFrameAncestors(read, get("frame_ancestors"));
+  const allowUnprotectedUpstream = read.boolean(get("allow_unprotected_upstream")) ?? false;
   if (!hosts || !upstream || !tls || tunnel === undefined || !frameAncestors) return undefined;
-  return { hosts, upstream, tls, tunnel, frameAncestors, position };
+  return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, position };
 }
 
 function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field): string[] | undefined {

@@ -5,9 +5,10 @@ import { createProxyServer } from "http-proxy-3";
 import { TIMEOUTS, type SiteConfig } from "../config/gateway-config.js";
 import { applySecurityHeaders } from "../guard/security-headers.js";
 import type { Logger } from "../platform/logger.js";
+import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
 import { presentToBrowser, presentToNotebook, type Presentation } from "./notebook-headers.js";
 import { refuseUpgrade, sendStatusPage } from "./status-page.js";
-import { describeUpstreamFailure } from "./upstream-failure.js";
+import { describeUpstreamFailure, upstreamRefusal } from "./upstream-failure.js";
 
 interface Exchange extends Presentation {
   readonly site: SiteConfig;
@@ -29,7 +30,11 @@ export class NotebookProxy {
   private readonly agents = new Map<string, Agent>();
   private readonly exchanges = new WeakMap<IncomingMessage, Exchange>();
 
-  constructor(private readonly logger: Logger) {
+  constructor(
+    private readonly logger: Logger,
+    /** What the gateway knows of a site's tunnel and notebook, to tell failures apart. */
+    private readonly health: (site: SiteConfig) => UpstreamHealth,
+  ) {
     this.proxy.on("proxyReq", (proxyReq, req) => {
       const exchange = this.exchanges.get(req);
       if (exchange) exchange.reusedSocket = proxyReq.reusedSocket;
@@ -46,6 +51,11 @@ export class NotebookProxy {
   }
 
   web(req: IncomingMessage, res: ServerResponse, site: SiteConfig, publicOrigin: string): void {
+    const refusal = upstreamRefusal(site, this.health(site));
+    if (refusal) {
+      sendStatusPage(res, refusal.status, refusal.title, refusal.hint, site);
+      return;
+    }
     this.forward(req, res, this.present(req, site, publicOrigin), true);
   }
 
@@ -59,16 +69,21 @@ export class NotebookProxy {
         this.forward(req, res, exchange, false);
         return;
       }
-      const failure = describeUpstreamFailure(err as NodeJS.ErrnoException, site.upstream);
+      const failure = describeUpstreamFailure(err as NodeJS.ErrnoException, site, this.health(site), new Date());
       this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), error: (err as Error).message });
       sendStatusPage(res, failure.status, failure.title, failure.hint, exchange.site);
     });
   }
 
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig, publicOrigin: string): void {
+    const refusal = upstreamRefusal(site, this.health(site));
+    if (refusal) {
+      refuseUpgrade(socket, refusal.status, refusal.title);
+      return;
+    }
     this.present(req, site, publicOrigin);
     this.proxy.ws(req, socket, head, { target: site.upstream.origin, agent: this.agentFor(site.upstream) }, (err) => {
-      const failure = describeUpstreamFailure(err as NodeJS.ErrnoException, site.upstream);
+      const failure = describeUpstreamFailure(err as NodeJS.ErrnoException, site, this.health(site), new Date());
       this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), websocket: true, error: (err as Error).message });
       refuseUpgrade(socket, failure.status, `${failure.title}. ${failure.hint}`);
     });

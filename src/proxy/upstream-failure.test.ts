@@ -1,19 +1,41 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { describeUpstreamFailure } from "./upstream-failure.js";
+import { parseConfig } from "../config/load-config.js";
+import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
+import { describeUpstreamFailure, upstreamRefusal } from "./upstream-failure.js";
 
-it("maps upstream errors to a status, a kind and a hint with the fix", () => {
-  const upstream = new URL("http://127.0.0.1:8888");
-  const cases: Array<[string, number, string, RegExp]> = [
-    ["ECONNREFUSED", 502, "unreachable", /ssh -N -L 127\.0\.0\.1:8888:localhost:8888/],
-    ["ETIMEDOUT", 504, "timeout", /frozen/],
-    ["ECONNRESET", 502, "reset", /reload this page/],
-    ["EWHATEVER", 502, "failed", /log has the details/],
+const [plain, tunnelled] = parseConfig(
+  "sites:\n  - host: a.example.com\n    upstream: http://127.0.0.1:8888\n  - host: b.example.com\n    upstream: http://127.0.0.1:9999\n    tunnel: {ssh: me@ws.example.edu, remote: localhost:8890}\n",
+  "/tmp/gateway.yaml",
+  "gateway.yaml",
+).sites;
+const now = new Date("2026-01-01T00:00:00Z");
+const health = (tunnel: UpstreamHealth["tunnel"], notebook: UpstreamHealth["notebook"] = "protected"): UpstreamHealth => ({ tunnel, notebook, checkedAt: now });
+const error = (code: string): NodeJS.ErrnoException => Object.assign(new Error(code), { code });
+
+it("tells tunnel down from notebook down from a frozen connection, each with its fix", () => {
+  assert.ok(plain && tunnelled);
+  const up = { kind: "up" as const, since: now, pid: 1 };
+  const reconnecting = { kind: "reconnecting" as const, attempt: 2, nextAttemptAt: new Date(now.getTime() + 3000), lastError: "Connection refused" };
+  const cases: Array<[string, ReturnType<typeof describeUpstreamFailure>, number, string, RegExp]> = [
+    ["refused, no tunnel", describeUpstreamFailure(error("ECONNREFUSED"), plain, health(null), now), 502, "unreachable", /ssh -N -R 127\.0\.0\.1:8888:localhost:8888 server.*autossh/],
+    ["reset, no tunnel", describeUpstreamFailure(error("ECONNRESET"), plain, health(null), now), 502, "reset", /Reload this page/],
+    ["timeout", describeUpstreamFailure(error("ETIMEDOUT"), plain, health(null), now), 504, "timeout", /frozen/],
+    ["tunnel reconnecting", describeUpstreamFailure(error("ECONNREFUSED"), tunnelled, health(reconnecting), now), 502, "tunnel_down", /reconnecting \(attempt 3, next in 3 s\); ssh said: Connection refused/],
+    ["tunnel up, notebook down", describeUpstreamFailure(error("ECONNRESET"), tunnelled, health(up), now), 502, "notebook_down", /jupyter notebook --no-browser --port=8890/],
+    ["tunnel up, frozen", describeUpstreamFailure(error("ETIMEDOUT"), tunnelled, health(up), now), 504, "timeout", /rebuilds it within about 20 s/],
+    ["other", describeUpstreamFailure(error("EWHATEVER"), plain, health(null), now), 502, "failed", /log has the details/],
   ];
-  for (const [code, status, kind, hint] of cases) {
-    const failure = describeUpstreamFailure(Object.assign(new Error("x"), { code }), upstream);
-    assert.equal(failure.status, status, code);
-    assert.equal(failure.kind, kind, code);
-    assert.match(failure.hint, hint, code);
+  for (const [name, failure, status, kind, hint] of cases) {
+    assert.equal(failure.status, status, name);
+    assert.equal(failure.kind, kind, name);
+    assert.match(failure.hint, hint, name);
   }
+});
+
+it("refuses an unprotected notebook unless the site allows it", () => {
+  assert.ok(plain);
+  assert.equal(upstreamRefusal(plain, health(null, "protected")), null);
+  assert.match(upstreamRefusal(plain, health(null, "unprotected"))?.hint ?? "", /jupyter notebook password/);
+  assert.equal(upstreamRefusal({ ...plain, allowUnprotectedUpstream: true }, health(null, "unprotected")), null);
 });

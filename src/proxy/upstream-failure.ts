@@ -1,48 +1,83 @@
-/** What the client is told when the notebook cannot be reached. */
+import type { SiteConfig } from "../config/gateway-config.js";
+import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
+
+/** What the client is told when the notebook cannot be used. */
 export interface UpstreamFailure {
-  readonly status: 502 | 504;
+  readonly status: 502 | 503 | 504;
   /** Stable name for logs and metrics. */
-  readonly kind: "unreachable" | "timeout" | "reset" | "failed";
+  readonly kind: "tunnel_down" | "notebook_down" | "unreachable" | "timeout" | "reset" | "failed" | "unprotected";
   readonly title: string;
   /** What is wrong and the command that fixes it. */
   readonly hint: string;
 }
 
-/** The one mapping from an upstream error to a response. */
-export function describeUpstreamFailure(err: NodeJS.ErrnoException, upstream: URL): UpstreamFailure {
-  const tunnel = `ssh -N -L 127.0.0.1:${upstream.port || 80}:localhost:8888 workstation`;
+/**
+ * The one mapping from an upstream error (plus what the gateway knows of the tunnel) to a
+ * response. "Tunnel down, reconnecting" is told apart from "the notebook does not answer"; an
+ * error page the notebook itself sends passes through unchanged.
+ */
+export function describeUpstreamFailure(err: NodeJS.ErrnoException, site: SiteConfig, health: UpstreamHealth, now: Date): UpstreamFailure {
+  const upstream = site.upstream;
+  const port = upstream.port || "80";
+  const tunnel = health.tunnel;
+  if (err.code === "ETIMEDOUT") {
+    return {
+      status: 504,
+      kind: "timeout",
+      title: "The notebook does not answer in time",
+      hint: `The connection to ${upstream.host} is open but nothing came back. ${site.tunnel ? "The tunnel may be frozen; the gateway rebuilds it within about 20 s." : `The tunnel may be frozen: restart it (ssh -N -R 127.0.0.1:${port}:localhost:8888 server on the workstation).`} If it persists, the notebook server is stuck: restart Jupyter on the workstation.`,
+    };
+  }
+  if (site.tunnel && tunnel && tunnel.kind !== "up") {
+    const detail = tunnel.kind === "reconnecting"
+      ? `reconnecting (attempt ${tunnel.attempt + 1}, next in ${Math.max(0, Math.ceil((tunnel.nextAttemptAt.getTime() - now.getTime()) / 1000))} s); ssh said: ${tunnel.lastError}`
+      : tunnel.kind === "connecting" ? `connecting (attempt ${tunnel.attempt})` : "stopped";
+    return {
+      status: 502,
+      kind: "tunnel_down",
+      title: "Tunnel down, reconnecting",
+      hint: `The SSH tunnel to ${site.tunnel.ssh} is ${detail}. The gateway retries by itself: reload this page in a few seconds. If it keeps failing, check from this server: ssh -p ${site.tunnel.port} ${site.tunnel.ssh} true`,
+    };
+  }
   switch (err.code) {
     case "ECONNREFUSED":
-    case "EHOSTUNREACH":
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return {
-        status: 502,
-        kind: "unreachable",
-        title: "The notebook is not reachable",
-        hint: `Nothing answers at ${upstream.host}. Is the SSH tunnel up (${tunnel}) and is Jupyter running on the workstation (jupyter notebook --no-browser --port=8888)?`,
-      };
-    case "ETIMEDOUT":
-      return {
-        status: 504,
-        kind: "timeout",
-        title: "The notebook does not answer",
-        hint: `The connection to ${upstream.host} is open but Jupyter sent nothing in time. The tunnel may be frozen (restart it: ${tunnel}) or the notebook server is stuck.`,
-      };
     case "ECONNRESET":
     case "EPIPE":
+    case "EHOSTUNREACH":
+      if (site.tunnel) {
+        return {
+          status: 502,
+          kind: "notebook_down",
+          title: "The notebook does not answer",
+          hint: `The tunnel to ${site.tunnel.ssh} is up, but nothing answers at ${site.tunnel.remote} on the workstation. Start Jupyter there: jupyter notebook --no-browser --port=${site.tunnel.remote.split(":").pop()}`,
+        };
+      }
+      if (err.code === "ECONNREFUSED") {
+        return {
+          status: 502,
+          kind: "unreachable",
+          title: "The notebook is not reachable",
+          hint: `Nothing answers at ${upstream.host}. Is the SSH tunnel up? From this server: ssh -N -L 127.0.0.1:${port}:localhost:8888 workstation; or from the workstation: ssh -N -R 127.0.0.1:${port}:localhost:8888 server (to keep it up: autossh -M 0 -N -o ServerAliveInterval=30 -o ExitOnForwardFailure=yes -R 127.0.0.1:${port}:localhost:8888 server). Is Jupyter running on the workstation (jupyter notebook --no-browser --port=8888)?`,
+        };
+      }
       return {
         status: 502,
         kind: "reset",
         title: "The notebook closed the connection",
-        hint: `The connection to ${upstream.host} was cut before an answer arrived. If the tunnel or the notebook was just restarted, reload this page.`,
+        hint: `The connection to ${upstream.host} was cut before an answer arrived: the tunnel or the notebook was probably just restarted. Reload this page.`,
       };
     default:
-      return {
-        status: 502,
-        kind: "failed",
-        title: "The notebook failed to answer",
-        hint: `The request to ${upstream.host} failed. The gateway's log has the details.`,
-      };
+      return { status: 502, kind: "failed", title: "The notebook failed to answer", hint: `The request to ${upstream.host} failed. The gateway's log has the details.` };
   }
+}
+
+/** A notebook that answers its API without a password is not exposed (unless the site allows it). */
+export function upstreamRefusal(site: SiteConfig, health: UpstreamHealth): UpstreamFailure | null {
+  if (health.notebook !== "unprotected" || site.allowUnprotectedUpstream) return null;
+  return {
+    status: 503,
+    kind: "unprotected",
+    title: "This notebook has no password",
+    hint: `The notebook at ${site.upstream.host} answers its API without a password: anyone reaching this page would get a shell on the workstation, so the gateway does not expose it. On the workstation run: jupyter notebook password, then restart Jupyter. (If something else guards it, set allow_unprotected_upstream: true for this site.)`,
+  };
 }

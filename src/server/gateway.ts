@@ -1,4 +1,5 @@
 import type { Server as HttpServer } from "node:http";
+import { join } from "node:path";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { AcmeIssuer } from "../acme/acme-issuer.js";
@@ -10,6 +11,7 @@ import type { Logger } from "../platform/logger.js";
 import { NotebookProxy } from "../proxy/notebook-proxy.js";
 import { CertManager, DEFAULT_CERT_TIMING, type CertManagerTiming } from "../tls/cert-manager.js";
 import { FileCertStore } from "../tls/cert-store.js";
+import { UpstreamMonitor } from "../tunnel/upstream-monitor.js";
 import { LocalCaIssuer } from "../tls/local-ca-issuer.js";
 import { SniContexts } from "../tls/sni-context.js";
 import { createHttpListener } from "./http-listener.js";
@@ -43,6 +45,7 @@ interface Generation {
 export class Gateway {
   private readonly sni: SniContexts;
   private readonly proxy: NotebookProxy;
+  private readonly upstreams: UpstreamMonitor;
   private readonly upgraded = new Set<Duplex>();
   private generation: Generation;
   private httpsServer: HttpsServer | undefined;
@@ -53,7 +56,8 @@ export class Gateway {
     config: GatewayConfig,
     private readonly deps: GatewayDeps,
   ) {
-    this.proxy = new NotebookProxy(deps.logger);
+    this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "tunnels"));
+    this.proxy = new NotebookProxy(deps.logger, (site) => this.upstreams.health(site));
     this.generation = this.makeGeneration(config);
     const store = this.generation.store;
     this.sni = new SniContexts((name) => store.readAlpnCertificate(name));
@@ -61,6 +65,8 @@ export class Gateway {
 
   async start(): Promise<BoundPorts> {
     const { config } = this.generation;
+    this.upstreams.update(config.sites);
+    this.upstreams.startProbing();
     await this.generation.certs.start();
     this.httpsServer = createHttpsListener(this.sni, () => this.generation.sites, this.proxy, this.upgraded, this.deps.logger);
     this.boundHttpsPort = await listen(this.httpsServer, config.listen.httpsPort, config.listen.address, "listen.https");
@@ -85,6 +91,7 @@ export class Gateway {
       throw err;
     }
     this.generation = next;
+    this.upstreams.update(config.sites);
     old.certs.stop();
     next.certs.startRenewing();
     this.sni.retain(new Set(config.sites.flatMap((s) => s.hosts)));
@@ -99,6 +106,7 @@ export class Gateway {
       this.httpServer ? drain(this.httpServer, new Set(), TIMEOUTS.drainMs) : undefined,
     ]);
     this.generation.certs.stop();
+    await this.upstreams.stop();
     this.proxy.close();
   }
 

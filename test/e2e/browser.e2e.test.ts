@@ -64,7 +64,7 @@ describe("the classic notebook UI in headless Chromium through the gateway", { t
       const response = await page.goto(`https://${SITE}:${gateway.httpsPort}/`);
       assert.ok(response?.ok(), `first page answered ${response?.status()}`);
       assert.match(page.url(), /\/login\?next=/);
-      await page.fill("input#password_input", jupyter.password);
+      await page.fill("input#password_input", jupyter.password ?? "");
       await Promise.all([page.waitForURL(/\/tree/), page.click("button#login_submit")]);
 
       await page.click("#new-buttons button, #new-dropdown-button");

@@ -7,7 +7,7 @@ import { requireTool } from "./tools.js";
 /** A real Jupyter notebook 6.4 server on 127.0.0.1, password-protected, started by the test. */
 export interface Jupyter {
   readonly port: number;
-  readonly password: string;
+  readonly password: string | null;
   readonly process: TestProcess;
   /** Stops it by PID. */
   stop(): Promise<void>;
@@ -17,7 +17,8 @@ export interface Jupyter {
 
 const PYTHON = "/usr/bin/python3";
 
-export async function startJupyter(dir: string, password = "correct horse battery staple"): Promise<Jupyter> {
+/** `password: null` starts an open notebook (no password, no token): the exposure the gateway must refuse. */
+export async function startJupyter(dir: string, password: string | null = "correct horse battery staple"): Promise<Jupyter> {
   requireTool(PYTHON, "python3");
   try {
     execFileSync(PYTHON, ["-c", "import notebook"], { stdio: "pipe" });
@@ -26,7 +27,7 @@ export async function startJupyter(dir: string, password = "correct horse batter
   }
   for (const sub of ["home", "cfg", "run", "data", "ipy", "nb"]) mkdirSync(join(dir, sub), { recursive: true });
   // The hash goes in the config file, so the password is never on a command line.
-  const hash = execFileSync(PYTHON, ["-c", "import sys; from notebook.auth import passwd; print(passwd(sys.stdin.read()))"], { input: password }).toString().trim();
+  const hash = password === null ? "" : execFileSync(PYTHON, ["-c", "import sys; from notebook.auth import passwd; print(passwd(sys.stdin.read()))"], { input: password }).toString().trim();
   writeFileSync(join(dir, "cfg", "jupyter_notebook_config.json"), JSON.stringify({ NotebookApp: { password: hash } }));
   const port = await freePort();
   const env = { ...process.env, HOME: join(dir, "home"), JUPYTER_CONFIG_DIR: join(dir, "cfg"), JUPYTER_RUNTIME_DIR: join(dir, "run"), JUPYTER_DATA_DIR: join(dir, "data"), IPYTHONDIR: join(dir, "ipy") };
@@ -46,7 +47,7 @@ export async function startJupyter(dir: string, password = "correct horse batter
       await waitFor(`jupyter on port ${port} (output: ${proc.output().slice(-500)})`, async () => {
         if (proc.child.exitCode !== null) throw new Error(`jupyter exited: ${proc.output().slice(-1000)}`);
         const res = await fetch(`http://127.0.0.1:${port}/api/status`).catch(() => undefined);
-        return res?.status === 403 ? true : undefined;
+        return res?.status === 403 || res?.status === 200 ? true : undefined;
       }, 30_000, 100);
     },
     async stop() {

@@ -28,7 +28,8 @@ export class NotebookClient {
     readonly dispatcher: Dispatcher = trustingAgent(ca),
   ) {}
 
-  async login(password: string): Promise<void> {
+  async login(password: string | null): Promise<void> {
+    if (password === null) throw new Error("this notebook has no password to log in with");
     const page = await this.request("GET", "/login");
     await page.body.text();
     const res = await this.request("POST", "/login?next=%2Ftree", {

@@ -1,0 +1,145 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { request } from "undici";
+import type { SiteConfig } from "../config/gateway-config.js";
+import type { Clock } from "../platform/clock.js";
+import type { Logger } from "../platform/logger.js";
+import { SshTunnel, type TunnelState } from "./ssh-tunnel.js";
+
+/** What a GET of the notebook's /api/kernels without credentials says about it. */
+export type NotebookProbe =
+  /** 403: the API needs a login. */
+  | "protected"
+  /** 200: anyone can start kernels — an open shell on the workstation. */
+  | "unprotected"
+  /** Answered, but not like a Jupyter server. */
+  | "not-a-notebook"
+  | "unreachable"
+  | "unknown";
+
+/** What the gateway knows about one site's upstream. */
+export interface UpstreamHealth {
+  /** null when the site has no `tunnel:`. */
+  readonly tunnel: TunnelState | null;
+  readonly notebook: NotebookProbe;
+  readonly checkedAt: Date | null;
+}
+
+/** How often the notebook is probed (and after every tunnel reconnect). */
+const PROBE_INTERVAL_MS = 30_000;
+const PROBE_TIMEOUT_MS = 5_000;
+
+/** One watch per site and upstream settings: unchanged ones keep their tunnel across a reload. */
+function upstreamKey(site: SiteConfig): string {
+  return JSON.stringify([site.hosts, site.upstream.origin, site.tunnel, site.allowUnprotectedUpstream]);
+}
+
+/** Asks the notebook's API, without credentials, whether it demands a password. */
+export async function probeNotebook(upstream: URL): Promise<NotebookProbe> {
+  try {
+    const res = await request(new URL("/api/kernels", upstream), { method: "GET", headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS, headers: { host: upstream.host } });
+    const body = await res.body.text();
+    if (res.statusCode === 403 || res.statusCode === 401) return "protected";
+    if (res.statusCode === 200 && body.trim().startsWith("[")) return "unprotected";
+    return "not-a-notebook";
+  } catch {
+    return "unreachable";
+  }
+}
+
+interface Watched {
+  readonly key: string;
+  site: SiteConfig;
+  readonly tunnel: SshTunnel | null;
+  notebook: NotebookProbe;
+  checkedAt: Date | null;
+}
+
+/**
+ * Keeps each site's tunnel up and knows whether its notebook answers and demands a password.
+ * Tunnels survive a config reload when their settings did not change.
+ */
+export class UpstreamMonitor {
+  private watched = new Map<string, Watched>();
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    /** Folder for tunnel PID files (in storage). */
+    private readonly runDir: string,
+    private readonly sshPath = "ssh",
+  ) {}
+
+  /** Starts (or, after a reload, adjusts) tunnels and probes for `sites`. */
+  update(sites: readonly SiteConfig[]): void {
+    const next = new Map<string, Watched>();
+    for (const site of sites) {
+      const key = upstreamKey(site);
+      const existing = this.watched.get(key);
+      if (existing) {
+        existing.site = site;
+        next.set(key, existing);
+        continue;
+      }
+      const watched: Watched = { key, site, tunnel: null, notebook: "unknown", checkedAt: null };
+      if (site.tunnel) {
+        mkdirSync(this.runDir, { recursive: true, mode: 0o700 });
+        const pidFile = join(this.runDir, `ssh-${site.upstream.port || 80}.pid`);
+        const tunnel = new SshTunnel(site, this.clock, this.logger, (state) => {
+          if (state.kind === "up") void this.probe(watched);
+        }, pidFile, this.sshPath);
+        Object.assign(watched, { tunnel });
+        tunnel.start();
+      }
+      next.set(key, watched);
+    }
+    for (const [key, old] of this.watched) if (!next.has(key)) void old.tunnel?.stop();
+    this.watched = next;
+  }
+
+  /** Probes every upstream now, then every 30 s. */
+  startProbing(): void {
+    void (async () => {
+      while (!this.stopping.signal.aborted) {
+        await Promise.all([...this.watched.values()].map((w) => this.probe(w)));
+        try {
+          await this.clock.sleep(PROBE_INTERVAL_MS, this.stopping.signal);
+        } catch {
+          return;
+        }
+      }
+    })();
+  }
+
+  health(site: SiteConfig): UpstreamHealth {
+    const w = this.find(site);
+    return { tunnel: w?.tunnel?.state ?? null, notebook: w?.notebook ?? "unknown", checkedAt: w?.checkedAt ?? null };
+  }
+
+  /** PIDs of running ssh clients, for tests and for cleanup on exit. */
+  tunnelPids(): number[] {
+    return [...this.watched.values()].flatMap((w) => (w.tunnel?.pid ? [w.tunnel.pid] : []));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await Promise.all([...this.watched.values()].map((w) => w.tunnel?.stop()));
+  }
+
+  private find(site: SiteConfig): Watched | undefined {
+    return this.watched.get(upstreamKey(site));
+  }
+
+  private async probe(w: Watched): Promise<void> {
+    const result = await probeNotebook(w.site.upstream);
+    const changed = result !== w.notebook;
+    w.notebook = result;
+    w.checkedAt = this.clock.now();
+    if (!changed) return;
+    const fields = { site: w.site.hosts[0], upstream: w.site.upstream.host, notebook: result };
+    if (result === "unprotected" && !w.site.allowUnprotectedUpstream) {
+      this.logger.error("upstream.unprotected", { ...fields, hint: "the notebook answers its API without a password; requests are refused until it has one (jupyter notebook password)" });
+    } else this.logger.info("upstream.probed", fields);
+  }
+}
