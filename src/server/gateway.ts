@@ -56,7 +56,7 @@ export class Gateway {
     config: GatewayConfig,
     private readonly deps: GatewayDeps,
   ) {
-    this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "tunnels"));
+    this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"));
     this.proxy = new NotebookProxy(deps.logger, (site) => this.upstreams.health(site));
     this.generation = this.makeGeneration(config);
     const store = this.generation.store;

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { request } from "undici";
 import type { SiteConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
-import type { Logger } from "../platform/logger.js";
+import { writeFileAtomic } from "../platform/file-system.js";
+import { describeError, type Logger } from "../platform/logger.js";
 import { SshTunnel, type TunnelState } from "./ssh-tunnel.js";
 
 /** What a GET of the notebook's /api/kernels without credentials says about it. */
@@ -28,6 +29,11 @@ export interface UpstreamHealth {
 /** How often the notebook is probed (and after every tunnel reconnect). */
 const PROBE_INTERVAL_MS = 30_000;
 const PROBE_TIMEOUT_MS = 5_000;
+
+/** Where `serve` leaves a site's upstream health for `gateway status`. */
+export function upstreamStatePath(runDir: string, site: SiteConfig): string {
+  return join(runDir, `${(site.hosts[0] ?? "site").replace(/[^a-z0-9.-]/gi, "_")}.json`);
+}
 
 /** One watch per site and upstream settings: unchanged ones keep their tunnel across a reload. */
 function upstreamKey(site: SiteConfig): string {
@@ -87,6 +93,7 @@ export class UpstreamMonitor {
         mkdirSync(this.runDir, { recursive: true, mode: 0o700 });
         const pidFile = join(this.runDir, `ssh-${site.upstream.port || 80}.pid`);
         const tunnel = new SshTunnel(site, this.clock, this.logger, (state) => {
+          this.record(watched);
           if (state.kind === "up") void this.probe(watched);
         }, pidFile, this.sshPath);
         Object.assign(watched, { tunnel });
@@ -131,11 +138,20 @@ export class UpstreamMonitor {
     return this.watched.get(upstreamKey(site));
   }
 
+  /** Writes what `gateway status` (another process) shows: storage/upstreams/<site>.json. */
+  private record(w: Watched): void {
+    const health = { tunnel: w.tunnel?.state ?? null, notebook: w.notebook, checkedAt: w.checkedAt, updatedAt: this.clock.now() };
+    writeFileAtomic(upstreamStatePath(this.runDir, w.site), JSON.stringify(health), 0o600).catch((err: unknown) =>
+      this.logger.warn("upstream.state_unwritable", { site: w.site.hosts[0], error: describeError(err) }),
+    );
+  }
+
   private async probe(w: Watched): Promise<void> {
     const result = await probeNotebook(w.site.upstream);
     const changed = result !== w.notebook;
     w.notebook = result;
     w.checkedAt = this.clock.now();
+    this.record(w);
     if (!changed) return;
     const fields = { site: w.site.hosts[0], upstream: w.site.upstream.host, notebook: result };
     if (result === "unprotected" && !w.site.allowUnprotectedUpstream) {

@@ -148,6 +148,14 @@ sites:
     }
   });
 
+  it("status shows the tunnel as serve recorded it and the notebook as it answers", async () => {
+    const r = await runGateway(["status", "--config", gateway.configPath]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`tunnel: +ssh -L to \\S+@127\\.0\\.0\\.1:${sshd.port} → 127\\.0\\.0\\.1:${jupyter.port}: up since \\S+`));
+    assert.match(r.stdout, /upstream: +127\.0\.0\.1:\d+: answers, password required/);
+    assert.match(r.stdout, /upstream: +127\.0\.0\.1:\d+: answers WITHOUT a password: refused by the gateway/);
+  });
+
   it("refuses a notebook that answers without a password, unless the site allows it", async () => {
     const res = await new NotebookClient(`https://${OPEN_SITE}:${gateway.httpsPort}`, ca.certPem).request("GET", "/api/kernels");
     assert.equal(res.statusCode, 503);
