@@ -4,26 +4,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as tlsConnect } from "node:tls";
 import { after, before, describe, it } from "node:test";
+import { servedCertificate } from "../support/tls-probe.js";
 import { startAriFixture, type AriFixture } from "../support/ari-fixture.js";
 import { GATEWAY_MAIN, runGateway, startGateway } from "../support/gateway-process.js";
 import { freePort, startProcess, waitFor } from "../support/processes.js";
 import { startPebble, type Pebble } from "../support/pebble.js";
 
 const SITE = "jupyter.example.test";
-
-function servedCertificate(port: number, ca: string): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port, servername: SITE, ca }, () => {
-      const cert = socket.getPeerX509Certificate();
-      socket.destroy();
-      if (cert) resolve(cert);
-      else reject(new Error("no certificate"));
-    });
-    socket.on("error", reject);
-  });
-}
 
 function config(dir: string, name: string, lines: { https: number; http: number | false; directory: string; challenge?: string }): string {
   const path = join(dir, `${name}.yaml`);
@@ -157,7 +145,7 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     const gateway = await startGateway(dir, readFileSync(path, "utf8"), env);
     try {
       const root = await pebble.issuingRoot();
-      const cert = await waitFor("a certificate over TLS-ALPN-01", () => servedCertificate(gateway.httpsPort, root).catch(() => undefined), 30_000, 100);
+      const cert = await waitFor("a certificate over TLS-ALPN-01", () => servedCertificate(gateway.httpsPort, SITE, root).catch(() => undefined), 30_000, 100);
       assert.match(cert.issuer, /Pebble/);
     } finally {
       await gateway.stop();

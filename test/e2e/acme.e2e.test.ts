@@ -3,8 +3,8 @@ import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as tlsConnect } from "node:tls";
 import { after, before, describe, it } from "node:test";
+import { servedCertificate } from "../support/tls-probe.js";
 import { runGateway, startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
@@ -12,19 +12,6 @@ import { freePort, waitFor } from "../support/processes.js";
 import { startPebble, type Pebble } from "../support/pebble.js";
 
 const SITE = "jupyter.example.test";
-
-/** The leaf a handshake for `name` gets, verified against `ca` only (pebble's issuing root). */
-function handshake(port: number, name: string, ca: string): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port, servername: name, ca }, () => {
-      const cert = socket.getPeerX509Certificate();
-      socket.destroy();
-      if (cert) resolve(cert);
-      else reject(new Error("no certificate"));
-    });
-    socket.on("error", reject);
-  });
-}
 
 function acmeConfig(ports: { https: number; http: number }, directoryUrl: string, upstreamPort: number, storage: string, challenge = "http-01"): string {
   return `listen: { address: 127.0.0.1, https: ${ports.https}, http: ${ports.http} }
@@ -68,7 +55,7 @@ describe("Let's Encrypt over ACME, against real pebble", { timeout: 300_000 }, (
     const started = performance.now();
     gateway = await startGateway(dir, acmeConfig(ports, pebble.directoryUrl, jupyter.port, storage), env);
     const root = await pebble.issuingRoot();
-    const cert = await waitFor("a certificate from pebble", () => handshake(ports.https, SITE, root).catch(() => undefined), 30_000, 100);
+    const cert = await waitFor("a certificate from pebble", () => servedCertificate(ports.https, SITE, root).catch(() => undefined), 30_000, 100);
     t.diagnostic(`gateway serve start → trusted handshake: ${(performance.now() - started).toFixed(0)} ms`);
     assert.match(cert.subjectAltName ?? "", /DNS:jupyter\.example\.test/);
     const client = new NotebookClient(`https://${SITE}:${ports.https}`, root);
@@ -96,7 +83,7 @@ describe("Let's Encrypt over ACME, against real pebble", { timeout: 300_000 }, (
     await client.login(jupyter.password);
     const channels = await client.openChannels(await client.startKernel());
     assert.equal(await channels.execute("n = 41; n + 1"), "42");
-    const before = await handshake(ports.https, SITE, root);
+    const before = await servedCertificate(ports.https, SITE, root);
 
     const r = await runGateway(["renew", "--config", gateway.configPath, "--force", "--quiet"], env);
     t.diagnostic(`gateway renew --force took ${r.ms.toFixed(0)} ms`);
@@ -105,7 +92,7 @@ describe("Let's Encrypt over ACME, against real pebble", { timeout: 300_000 }, (
 
     const started = performance.now();
     const after = await waitFor("the new serial on a new handshake", async () => {
-      const c = await handshake(ports.https, SITE, root);
+      const c = await servedCertificate(ports.https, SITE, root);
       return c.serialNumber !== before.serialNumber ? c : undefined;
     }, 15_000, 100);
     t.diagnostic(`running gateway served the renewed certificate ${(performance.now() - started).toFixed(0)} ms after renew exited`);

@@ -6,8 +6,8 @@ import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as tlsConnect } from "node:tls";
 import { after, before, describe, it } from "node:test";
+import { servedCertificate } from "../support/tls-probe.js";
 import { GATEWAY_MAIN, startGateway } from "../support/gateway-process.js";
 import { waitFor } from "../support/processes.js";
 
@@ -25,16 +25,6 @@ function get(port: number, servername: string, ca: string): Promise<{ status: nu
     });
     req.on("error", reject);
     req.end();
-  });
-}
-
-function servedNames(port: number, servername: string, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port, servername, ca }, () => {
-      resolve(socket.getPeerX509Certificate()?.subjectAltName ?? "");
-      socket.destroy();
-    });
-    socket.on("error", reject);
   });
 }
 
@@ -103,7 +93,7 @@ sites:
     writeFileSync(g.configPath, config("localhost, second.localhost"));
     g.process.child.kill("SIGHUP");
     await waitFor("reloaded event", () => g.events().find((e) => e.event === "gateway.reloaded"));
-    assert.match(await servedNames(g.httpsPort, "second.localhost", ca), /DNS:second\.localhost/);
+    assert.match((await servedCertificate(g.httpsPort, "second.localhost", ca)).subjectAltName ?? "", /DNS:second\.localhost/);
     assert.equal((await get(g.httpsPort, "second.localhost", ca)).status, 200);
 
     g.process.child.kill("SIGTERM");

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
-import { connect as tlsConnect } from "node:tls";
 import { after, before, describe, it } from "node:test";
+import { servedCertificate } from "../support/tls-probe.js";
 import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
@@ -28,19 +28,6 @@ async function startRecorder(): Promise<Server> {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return server;
-}
-
-/** The certificate a fresh TLS handshake for `name` gets. */
-function servedCertificate(port: number, name: string, ca: string): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port, servername: name, ca }, () => {
-      const raw = socket.getPeerX509Certificate();
-      socket.destroy();
-      if (raw) resolve(raw);
-      else reject(new Error("no peer certificate"));
-    });
-    socket.on("error", reject);
-  });
 }
 
 describe("gateway in front of a real Jupyter notebook", { timeout: 300_000 }, () => {
