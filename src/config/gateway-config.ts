@@ -61,9 +61,36 @@ export interface SiteConfig {
    * open shell on the workstation, so the gateway refuses to expose it.
    */
   readonly allowUnprotectedUpstream: boolean;
+  /** Brute-force protection for the notebook's login form. */
+  readonly loginGuard: LoginGuardConfig;
+  /**
+   * Client addresses (IPs or CIDR ranges, IPv4 and IPv6) allowed to reach the site; empty (the
+   * default) allows every address not denied.
+   */
+  readonly allow: readonly string[];
+  /** Client addresses refused, even when also allowed. */
+  readonly deny: readonly string[];
   /** Where in gateway.yaml this site is declared, for messages ("gateway.yaml:14:5"). */
   readonly position: string;
 }
+
+/**
+ * Failed logins are counted per client address and over all addresses within a sliding window;
+ * past a limit, further attempts get 429 and never reach the notebook (whose argon2 check costs
+ * ~200 ms of its only event loop). A successful login clears that address.
+ */
+export interface LoginGuardConfig {
+  /** Failures one address may make per window. Default 5. */
+  readonly maxFailuresPerAddress: number;
+  /** Failures all addresses together may make per window (slow distributed guessing). Default 100. */
+  readonly maxFailuresTotal: number;
+  /** The sliding window. Default 15 minutes. */
+  readonly windowMs: number;
+  /** Paths of login forms (POSTs counted). Default ["/login"]. */
+  readonly paths: readonly string[];
+}
+
+export const DEFAULT_LOGIN_GUARD: LoginGuardConfig = { maxFailuresPerAddress: 5, maxFailuresTotal: 100, windowMs: 15 * 60_000, paths: ["/login"] };
 
 /** `ssh -N -L 127.0.0.1:<upstream port>:<remote> -p <port> <ssh>`, run and supervised by the gateway. */
 export interface TunnelConfig {

@@ -5,7 +5,7 @@ import { dirname, resolve } from "node:path";
 import { isMap, LineCounter, parseDocument } from "yaml";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, type Field } from "./config-reader.js";
-import type { AcmeConfig, GatewayConfig, ListenConfig, SiteConfig, TlsSource, TunnelConfig } from "./gateway-config.js";
+import { DEFAULT_LOGIN_GUARD, type AcmeConfig, type GatewayConfig, type ListenConfig, type LoginGuardConfig, type SiteConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
 
 const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
   letsencrypt: "https://acme-v02.api.letsencrypt.org/directory",
@@ -159,7 +159,7 @@ function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfi
 }
 
 function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig | undefined {
-  const get = read.map(field, ["host", "hosts", "upstream", "tls", "tunnel", "frame_ancestors", "allow_unprotected_upstream"]);
+  const get = read.map(field, ["host", "hosts", "upstream", "tls", "tunnel", "frame_ancestors", "allow_unprotected_upstream", "login_guard", "allow", "deny"]);
   if (!get) return undefined;
   const position = read.where(field.node);
   const hosts = readHosts(read, get("host"), get("hosts"), field);
@@ -168,8 +168,11 @@ function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig
   const tunnel = readTunnel(read, get("tunnel"), baseDir, upstream);
   const frameAncestors = readFrameAncestors(read, get("frame_ancestors"));
   const allowUnprotectedUpstream = read.boolean(get("allow_unprotected_upstream")) ?? false;
-  if (!hosts || !upstream || !tls || tunnel === undefined || !frameAncestors) return undefined;
-  return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, position };
+  const loginGuard = readLoginGuard(read, get("login_guard"));
+  const allow = readAddressList(read, get("allow"));
+  const deny = readAddressList(read, get("deny"));
+  if (!hosts || !upstream || !tls || tunnel === undefined || !frameAncestors || !loginGuard || !allow || !deny) return undefined;
+  return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, loginGuard, allow, deny, position };
 }
 
 function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field): string[] | undefined {
@@ -297,6 +300,62 @@ function readFrameAncestors(read: ConfigReader, field: Field): string[] | undefi
     origins.push(parsed.origin);
   }
   return origins.length === items.length ? origins : undefined;
+}
+
+function readLoginGuard(read: ConfigReader, field: Field): LoginGuardConfig | undefined {
+  const get = read.map(field, ["max_failures_per_address", "max_failures_total", "window", "paths"]);
+  if (!get) return undefined;
+  const count = (key: string, fallback: number): number => {
+    const f = get(key);
+    const value = read.scalar(f);
+    if (value === undefined) return fallback;
+    if (typeof value === "number" && Number.isInteger(value) && value >= 1) return value;
+    read.fail(f.node, f.path, `must be a whole number of at least 1 (got ${describe(f.node)})`);
+    return fallback;
+  };
+  const windowField = get("window");
+  const windowText = read.string(windowField, "write a duration such as 15m, 1h or 900s");
+  const windowMs = windowText === undefined ? DEFAULT_LOGIN_GUARD.windowMs : parseDuration(windowText);
+  if (windowMs === undefined) read.fail(windowField.node, windowField.path, `must be a duration such as 15m, 1h or 900s (got "${windowText}")`);
+  const pathItems = get("paths").node === undefined ? undefined : read.list(get("paths"));
+  const paths = pathItems?.map((item) => read.string(item, "write a path such as /login")).filter((p): p is string => p !== undefined && p.startsWith("/"));
+  if (pathItems && paths?.length !== pathItems.length) read.fail(get("paths").node, get("paths").path, "must be a list of paths starting with /, such as [/login]");
+  return {
+    maxFailuresPerAddress: count("max_failures_per_address", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress),
+    maxFailuresTotal: count("max_failures_total", DEFAULT_LOGIN_GUARD.maxFailuresTotal),
+    windowMs: windowMs ?? DEFAULT_LOGIN_GUARD.windowMs,
+    paths: paths ?? DEFAULT_LOGIN_GUARD.paths,
+  };
+}
+
+/** "90s", "15m", "2h", "1d" → milliseconds. */
+function parseDuration(text: string): number | undefined {
+  const match = /^(\d+)\s*(s|m|h|d)$/.exec(text.trim());
+  if (!match) return undefined;
+  const unit = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
+  return Number(match[1]) * unit;
+}
+
+/** IPs and CIDR ranges, IPv4 or IPv6, normalised as "address/prefix". */
+function readAddressList(read: ConfigReader, field: Field): string[] | undefined {
+  if (field.node === undefined) return [];
+  const items = read.list(field);
+  if (!items) return undefined;
+  const ranges: string[] = [];
+  for (const item of items) {
+    const value = read.string(item, "write an address or range such as 203.0.113.0/24 or 2001:db8::/32");
+    if (value === undefined) continue;
+    const [address = "", prefix] = value.split("/");
+    const family = isIP(address);
+    const max = family === 6 ? 128 : 32;
+    const bits = prefix === undefined ? max : Number(prefix);
+    if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > max || (prefix !== undefined && !/^\d+$/.test(prefix))) {
+      read.fail(item.node, item.path, `must be an IP address or CIDR range such as 203.0.113.0/24 or 2001:db8::/32 (got "${value}")`);
+      continue;
+    }
+    ranges.push(`${address}/${bits}`);
+  }
+  return ranges.length === items.length ? ranges : undefined;
 }
 
 function parseUrl(value: string): string | undefined {

@@ -12,8 +12,8 @@ const config = parseConfig(
 );
 const sites = new SiteTable(config.sites);
 
-function request(method: string, headers: Record<string, string>): IncomingMessage {
-  return { method, headers } as unknown as IncomingMessage;
+function request(method: string, headers: Record<string, string>, remoteAddress = "198.51.100.7"): IncomingMessage {
+  return { method, headers, socket: { remoteAddress } } as unknown as IncomingMessage;
 }
 
 it("decides requests and upgrades by Host and Origin", () => {
@@ -50,5 +50,28 @@ it("allows with the site and its public origin", () => {
   if (verdict.kind === "allow") {
     assert.equal(verdict.publicOrigin, "https://localhost:8443");
     assert.equal(verdict.site.upstream.port, "9999");
+  }
+});
+
+it("applies allow and deny lists, IPv4 and IPv6, deny first", () => {
+  const restricted = new SiteTable(
+    parseConfig(
+      "sites:\n  - host: lab.example.com\n    upstream: http://127.0.0.1:8888\n    allow: [203.0.113.0/24, 2001:db8::/32, 198.51.100.7]\n    deny: [203.0.113.66]\n",
+      "/tmp/gateway.yaml",
+      "gateway.yaml",
+    ).sites,
+  );
+  const cases: Array<[string, number | string]> = [
+    ["203.0.113.5", "allow"],
+    ["::ffff:203.0.113.5", "allow"],
+    ["203.0.113.66", 403],
+    ["198.51.100.7", "allow"],
+    ["198.51.100.8", 403],
+    ["2001:db8::1", "allow"],
+    ["2001:db9::1", 403],
+  ];
+  for (const [address, expected] of cases) {
+    const verdict = checkRequest(request("GET", { host: "lab.example.com" }, address), restricted, false);
+    assert.equal(verdict.kind === "allow" ? "allow" : verdict.status, expected, address);
   }
 });

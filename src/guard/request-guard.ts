@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { SiteConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
+import { isAddressPermitted } from "./address-rules.js";
 
 /** The one decision every request and every WebSocket upgrade goes through. */
 export type GuardVerdict =
@@ -11,7 +12,8 @@ export type GuardVerdict =
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
- * Decides whether a request may reach a notebook: the Host must be a configured site, and an
+ * Decides whether a request may reach a notebook: the Host must be a configured site, the client
+ * address must pass the site's allow/deny lists, and an
  * upgrade or state-changing request that carries an Origin must come from that same site.
  * Without this the notebook would see only the rewritten, loopback Origin and could not refuse
  * cross-site requests itself (CSWSH: a foreign page opening a kernel WebSocket with the user's cookies).
@@ -21,6 +23,9 @@ export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: 
   if (!host) return deny(400, "Bad request", "The request has no Host header.");
   const site = sites.lookup(host);
   if (!site) return deny(421, "Unknown site", "This gateway does not serve that name. Check the address, or add the name to a site's hosts in gateway.yaml.");
+  if (!isAddressPermitted(site, req.socket?.remoteAddress ?? "")) {
+    return deny(403, "Address not allowed", "Your network address may not reach this notebook. If it should, add it to the site's allow list in gateway.yaml.");
+  }
   const publicOrigin = originOf(`https://${host}`);
   if (isUpgrade && (req.method !== "GET" || req.headers.upgrade?.toLowerCase() !== "websocket")) {
     return deny(400, "Bad request", "Only WebSocket upgrades (GET with Upgrade: websocket) are accepted.");

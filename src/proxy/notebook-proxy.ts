@@ -34,6 +34,8 @@ export class NotebookProxy {
     private readonly logger: Logger,
     /** What the gateway knows of a site's tunnel and notebook, to tell failures apart. */
     private readonly health: (site: SiteConfig) => UpstreamHealth,
+    /** Sees every answer from a notebook (the login guard counts failed logins here). */
+    private readonly observe: (req: IncomingMessage, site: SiteConfig, status: number) => void,
   ) {
     this.proxy.on("proxyReq", (proxyReq, req) => {
       const exchange = this.exchanges.get(req);
@@ -44,6 +46,7 @@ export class NotebookProxy {
     this.proxy.on("proxyRes", (proxyRes, req) => {
       const exchange = this.exchanges.get(req);
       if (!exchange) return;
+      this.observe(req, exchange.site, proxyRes.statusCode ?? 0);
       presentToBrowser(proxyRes.headers, exchange);
       applySecurityHeaders(proxyRes.headers, exchange.site);
     });

@@ -8,6 +8,7 @@ import type { CertificateBundle } from "../tls/certificate-bundle.js";
 import { SiteTable } from "../config/site-table.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/logger.js";
+import { LoginThrottle } from "../guard/login-throttle.js";
 import { NotebookProxy } from "../proxy/notebook-proxy.js";
 import { CertManager, DEFAULT_CERT_TIMING, type CertManagerTiming } from "../tls/cert-manager.js";
 import { FileCertStore } from "../tls/cert-store.js";
@@ -46,6 +47,8 @@ export class Gateway {
   private readonly sni: SniContexts;
   private readonly proxy: NotebookProxy;
   private readonly upstreams: UpstreamMonitor;
+  /** Outlives config reloads, so failed-login counts are never reset by one. */
+  private readonly logins: LoginThrottle;
   private readonly upgraded = new Set<Duplex>();
   private generation: Generation;
   private httpsServer: HttpsServer | undefined;
@@ -57,7 +60,10 @@ export class Gateway {
     private readonly deps: GatewayDeps,
   ) {
     this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"));
-    this.proxy = new NotebookProxy(deps.logger, (site) => this.upstreams.health(site));
+    this.logins = new LoginThrottle(join(config.storageDir, "state", "login-failures.json"), deps.clock, deps.logger);
+    this.proxy = new NotebookProxy(deps.logger, (site) => this.upstreams.health(site), (req, site, status) => {
+      if (this.logins.isLoginAttempt(site, req.method, req.url)) this.logins.record(site, req.socket.remoteAddress ?? "", status);
+    });
     this.generation = this.makeGeneration(config);
     const store = this.generation.store;
     this.sni = new SniContexts((name) => store.readAlpnCertificate(name));
@@ -68,7 +74,7 @@ export class Gateway {
     this.upstreams.update(config.sites);
     this.upstreams.startProbing();
     await this.generation.certs.start();
-    this.httpsServer = createHttpsListener(this.sni, () => this.generation.sites, this.proxy, this.upgraded, this.deps.logger);
+    this.httpsServer = createHttpsListener(this.sni, () => this.generation.sites, this.proxy, this.logins, this.upgraded, this.deps.logger);
     this.boundHttpsPort = await listen(this.httpsServer, config.listen.httpsPort, config.listen.address, "listen.https");
     let httpPort: number | null = null;
     if (config.listen.httpPort !== null) {

@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import { TIMEOUTS } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
 import { checkRequest } from "../guard/request-guard.js";
+import type { LoginThrottle } from "../guard/login-throttle.js";
 import type { NotebookProxy } from "../proxy/notebook-proxy.js";
 import { refuseUpgrade, sendStatusPage } from "../proxy/status-page.js";
 import type { Logger } from "../platform/logger.js";
@@ -14,7 +15,7 @@ import { TLS_PROFILE } from "../tls/tls-profile.js";
  * (nothing reaches the notebook before it allows), then the proxy. `sites` is read per request,
  * so a config reload applies to the next request without dropping connections.
  */
-export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, proxy: NotebookProxy, upgraded: Set<Duplex>, logger: Logger): Server {
+export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, proxy: NotebookProxy, logins: LoginThrottle, upgraded: Set<Duplex>, logger: Logger): Server {
   const server = createServer({
     ...TLS_PROFILE,
     SNICallback: sni.SNICallback,
@@ -22,6 +23,8 @@ export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, pr
     // No deadline for a whole request (uploads of any size); slow headers are cut (slowloris).
     requestTimeout: 0,
     headersTimeout: TIMEOUTS.headersMs,
+    // How often Node enforces headersTimeout; its default (30 s) would let slow headers linger 50 s.
+    connectionsCheckingInterval: 1000,
   });
   // Idle timer per connection, reset by any traffic; upgraded sockets get none (see NotebookProxy).
   server.timeout = TIMEOUTS.clientIdleMs;
@@ -32,6 +35,15 @@ export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, pr
     if (verdict.kind === "deny") {
       logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, method: req.method ?? null, client: req.socket.remoteAddress ?? null });
       sendStatusPage(res, verdict.status, verdict.title, verdict.hint, undefined);
+      return;
+    }
+    const client = req.socket.remoteAddress ?? "";
+    const lockout = logins.isLoginAttempt(verdict.site, req.method, req.url) ? logins.check(verdict.site, client) : null;
+    if (lockout) {
+      logger.warn("guard.login_refused", { site: verdict.site.hosts[0], client, scope: lockout.scope, retry_after_s: lockout.retryAfterS });
+      req.resume();
+      const who = lockout.scope === "address" ? "from your address" : "for this notebook";
+      sendStatusPage(res, 429, "Too many failed logins", `Too many wrong passwords ${who}. Try again in ${Math.ceil(lockout.retryAfterS / 60)} minute(s).`, verdict.site, { "retry-after": String(lockout.retryAfterS) });
       return;
     }
     proxy.web(req, res, verdict.site, verdict.publicOrigin);

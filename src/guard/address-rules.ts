@@ -1,0 +1,47 @@
+import { BlockList, isIPv4 } from "node:net";
+import type { SiteConfig } from "../config/gateway-config.js";
+
+/** A site's `allow`/`deny` lists as BlockLists: deny wins; a non-empty allow list admits only its ranges. */
+class AddressRules {
+  private readonly allow: BlockList | null;
+  private readonly deny: BlockList;
+
+  constructor(site: SiteConfig) {
+    this.allow = site.allow.length > 0 ? toBlockList(site.allow) : null;
+    this.deny = toBlockList(site.deny);
+  }
+
+  permits(address: string): boolean {
+    const [ip, family] = normalise(address);
+    if (this.deny.check(ip, family)) return false;
+    return this.allow === null || this.allow.check(ip, family);
+  }
+}
+
+const rulesBySite = new WeakMap<SiteConfig, AddressRules>();
+
+/** Whether the client at `address` may reach `site`. */
+export function isAddressPermitted(site: SiteConfig, address: string): boolean {
+  let rules = rulesBySite.get(site);
+  if (!rules) {
+    rules = new AddressRules(site);
+    rulesBySite.set(site, rules);
+  }
+  return rules.permits(address);
+}
+
+function toBlockList(ranges: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const range of ranges) {
+    const [address = "", prefix] = range.split("/");
+    list.addSubnet(address, Number(prefix), isIPv4(address) ? "ipv4" : "ipv6");
+  }
+  return list;
+}
+
+/** IPv4 clients on a dual-stack socket appear as ::ffff:a.b.c.d; match them as IPv4. */
+function normalise(address: string): [string, "ipv4" | "ipv6"] {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1]) return [mapped[1], "ipv4"];
+  return [address, isIPv4(address) ? "ipv4" : "ipv6"];
+}

@@ -1,0 +1,88 @@
+import { readFileSync } from "node:fs";
+import type { SiteConfig } from "../config/gateway-config.js";
+import type { Clock } from "../platform/clock.js";
+import { writeFileAtomic } from "../platform/file-system.js";
+import { describeError, type Logger } from "../platform/logger.js";
+
+/** A login attempt that must wait: answer 429 with Retry-After, never forward it. */
+export interface LoginLockout {
+  readonly retryAfterS: number;
+  readonly scope: "address" | "site";
+}
+
+/** Failure times (ms) per site, then per client address. */
+type FailureLog = Record<string, Record<string, number[]>>;
+
+/**
+ * Counts failed logins per client address and per site in a sliding window, kept in storage so
+ * a reload or a restart does not reset them. Jupyter answers a wrong password with 401 (the
+ * login page again) and a right one with a redirect, so the response status tells them apart.
+ */
+export class LoginThrottle {
+  private failures: FailureLog;
+
+  constructor(
+    private readonly statePath: string,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    try {
+      this.failures = JSON.parse(readFileSync(statePath, "utf8")) as FailureLog;
+    } catch {
+      this.failures = {};
+    }
+  }
+
+  /** Whether `req` is a login attempt the guard counts. */
+  isLoginAttempt(site: SiteConfig, method: string | undefined, url: string | undefined): boolean {
+    return method === "POST" && site.loginGuard.paths.includes((url ?? "").split("?")[0] ?? "");
+  }
+
+  /** Before forwarding a login attempt: null to let it through, or how long to wait. */
+  check(site: SiteConfig, address: string): LoginLockout | null {
+    const { maxFailuresPerAddress, maxFailuresTotal } = site.loginGuard;
+    const bySite = this.recent(site);
+    const mine = bySite[address] ?? [];
+    if (mine.length >= maxFailuresPerAddress) return { retryAfterS: this.secondsUntilFree(site, mine, maxFailuresPerAddress), scope: "address" };
+    const all = Object.values(bySite).flat().sort((a, b) => a - b);
+    if (all.length >= maxFailuresTotal) return { retryAfterS: this.secondsUntilFree(site, all, maxFailuresTotal), scope: "site" };
+    return null;
+  }
+
+  /** After the notebook answered a login attempt. */
+  record(site: SiteConfig, address: string, status: number): void {
+    const key = site.hosts[0] ?? "";
+    const bySite = this.recent(site);
+    if (status >= 300 && status < 400) {
+      if (!bySite[address]) return;
+      delete bySite[address];
+    } else if (status === 200 || status === 401 || status === 403) {
+      const mine = [...(bySite[address] ?? []), this.clock.now().getTime()];
+      bySite[address] = mine;
+      if (mine.length === site.loginGuard.maxFailuresPerAddress) {
+        this.logger.warn("guard.login_locked", { site: key, client: address, failures: mine.length, window_s: site.loginGuard.windowMs / 1000 });
+      }
+    } else return;
+    this.failures[key] = bySite;
+    void writeFileAtomic(this.statePath, JSON.stringify(this.failures), 0o600).catch((err: unknown) =>
+      this.logger.error("guard.login_state_unwritable", { error: describeError(err) }),
+    );
+  }
+
+  /** The site's failures still inside the window (older ones are dropped). */
+  private recent(site: SiteConfig): Record<string, number[]> {
+    const since = this.clock.now().getTime() - site.loginGuard.windowMs;
+    const bySite: Record<string, number[]> = {};
+    for (const [address, times] of Object.entries(this.failures[site.hosts[0] ?? ""] ?? {})) {
+      const kept = times.filter((t) => t > since);
+      if (kept.length > 0) bySite[address] = kept;
+    }
+    return bySite;
+  }
+
+  /** Seconds until fewer than `limit` of the sorted `times` remain in the window. */
+  private secondsUntilFree(site: SiteConfig, times: number[], limit: number): number {
+    const oldestThatMustExpire = times[times.length - limit] ?? this.clock.now().getTime();
+    return Math.max(1, Math.ceil((oldestThatMustExpire + site.loginGuard.windowMs - this.clock.now().getTime()) / 1000));
+  }
+}
