@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, rm, readFile, stat, chmod } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
+import { GatewayError } from "./gateway-error.js";
 
 /**
  * Writes `data` to `path` so that readers see either the old file or the complete new one,
@@ -41,5 +42,16 @@ export async function readFileIfExists(path: string): Promise<string | null> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw err;
+  }
+}
+
+/**
+ * Refuses a private key file that every user on the machine can read: the fix is a chmod, and
+ * serving such a key means anyone with a shell here can impersonate the site.
+ */
+export async function assertKeyFilePrivate(path: string): Promise<void> {
+  const { mode } = await stat(path);
+  if ((mode & 0o004) !== 0) {
+    throw new GatewayError("tls.key_readable", `${path}: the private key is readable by every user (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path} (or 640 with a group the gateway runs in)`);
   }
 }

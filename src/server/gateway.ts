@@ -31,6 +31,9 @@ export interface BoundPorts {
   readonly http: number | null;
 }
 
+/** Session ticket keys are replaced this often (and at every start). */
+const TICKET_KEY_LIFETIME_MS = 12 * 3600_000;
+
 /** The parts that a config reload replaces as a whole. */
 interface Generation {
   readonly config: GatewayConfig;
@@ -54,6 +57,7 @@ export class Gateway {
   private httpsServer: HttpsServer | undefined;
   private httpServer: HttpServer | undefined;
   private boundHttpsPort = 0;
+  private ticketRotation: NodeJS.Timeout | undefined;
 
   constructor(
     config: GatewayConfig,
@@ -81,6 +85,8 @@ export class Gateway {
       this.httpServer = createHttpListener(() => this.generation.store, () => this.generation.sites, () => this.boundHttpsPort, this.deps.logger);
       httpPort = await listen(this.httpServer, config.listen.httpPort, config.listen.address, "listen.http");
     }
+    this.ticketRotation = setInterval(() => this.sni.rotateTicketKeys(), TICKET_KEY_LIFETIME_MS);
+    this.ticketRotation.unref();
     // Orders need the listeners up: the CA connects back to answer HTTP-01 / TLS-ALPN-01.
     this.generation.certs.startRenewing();
     return { https: this.boundHttpsPort, http: httpPort };
@@ -107,6 +113,7 @@ export class Gateway {
 
   /** Drains requests, closes WebSockets, stops timers. Safe after a partial start. */
   async stop(): Promise<void> {
+    clearInterval(this.ticketRotation);
     await Promise.all([
       this.httpsServer ? drain(this.httpsServer, this.upgraded, TIMEOUTS.drainMs) : undefined,
       this.httpServer ? drain(this.httpServer, new Set(), TIMEOUTS.drainMs) : undefined,

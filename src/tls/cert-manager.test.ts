@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, it } from "node:test";
@@ -78,7 +78,7 @@ it("a broken replacement of user-managed files keeps the working certificate ser
   const good = await issuer.obtain({ hosts: ["jupyter.example.com"], replacing: null });
   const other = await issuer.obtain({ hosts: ["jupyter.example.com"], replacing: null });
   writeFileSync(join(dir, "cert.pem"), good.certPem);
-  writeFileSync(join(dir, "key.pem"), good.keyPem);
+  writeFileSync(join(dir, "key.pem"), good.keyPem, { mode: 0o600 });
   const served: string[] = [];
   const m = manager(`sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n    tls: {cert: cert.pem, key: key.pem}\n`, storage, clock, (_site, bundle) => served.push(bundle.fingerprint));
   await m.start();
@@ -90,5 +90,21 @@ it("a broken replacement of user-managed files keeps the working certificate ser
   const failure = events.find((e) => e.event === "cert.load_failed");
   assert.match(JSON.stringify(failure?.fields), /the private key does not belong to the certificate/);
   assert.match(JSON.stringify(failure?.fields), new RegExp(`"keeps_serving":"${good.fingerprint}"`));
+  m.stop();
+});
+
+it("refuses to serve a key file every user can read, saying how to fix it", async () => {
+  const storage = join(dir, "readable");
+  const clock = new FakeClock(new Date());
+  const issuer = new LocalCaIssuer(new FileCertStore(storage), clock, logger);
+  await new FileCertStore(storage).init();
+  const pair = await issuer.obtain({ hosts: ["jupyter.example.com"], replacing: null });
+  writeFileSync(join(dir, "open-cert.pem"), pair.certPem);
+  writeFileSync(join(dir, "open-key.pem"), pair.keyPem, { mode: 0o644 });
+  chmodSync(join(dir, "open-key.pem"), 0o644);
+  const m = manager(`sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n    tls: {cert: open-cert.pem, key: open-key.pem}\n`, storage, clock);
+  await assert.rejects(m.start(), /no usable certificate/);
+  const failure = events.filter((e) => e.event === "cert.load_failed").pop();
+  assert.match(JSON.stringify(failure?.fields), /open-key\.pem: the private key is readable by every user \(mode 644\); run chmod 600 /);
   m.stop();
 });

@@ -4,6 +4,7 @@ import type { SiteConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, type Logger } from "../platform/logger.js";
+import { assertKeyFilePrivate } from "../platform/file-system.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
 import type { FileCertStore, RenewalState } from "./cert-store.js";
 import type { Issuer } from "./issuer.js";
@@ -240,6 +241,7 @@ export class CertManager {
   private async readFiles(site: SiteConfig): Promise<CertificateBundle> {
     if (site.tls.kind !== "files") throw new Error("readFiles on a site without tls files");
     const { certFile, keyFile } = site.tls;
+    await assertKeyFilePrivate(keyFile);
     const [certPem, keyPem] = await Promise.all([readFile(certFile, "utf8"), readFile(keyFile, "utf8")]);
     return parseBundle(certPem, keyPem, `${certFile} + ${keyFile}`);
   }

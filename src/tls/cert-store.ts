@@ -1,7 +1,7 @@
 import { open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
+import { assertKeyFilePrivate, ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
 
@@ -45,7 +45,9 @@ export class FileCertStore {
   async load(name: string): Promise<CertificateBundle | null> {
     const path = this.bundlePath(name);
     const text = await readFileIfExists(path);
-    return text === null ? null : parseBundle(text, text, path);
+    if (text === null) return null;
+    await assertKeyFilePrivate(path);
+    return parseBundle(text, text, path);
   }
 
   async save(name: string, bundle: CertificateBundle): Promise<void> {

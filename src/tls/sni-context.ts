@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server } from "node:tls";
 import type { CertificateBundle } from "./certificate-bundle.js";
 import { TLS_PROFILE } from "./tls-profile.js";
@@ -10,6 +11,10 @@ export class SniContexts {
   /** The name of the handshake that just offered acme-tls/1 (see ALPNCallback). */
   private acmeHandshake: string | undefined;
   private readonly contexts = new Map<string, SecureContext>();
+  /** What each name's context was made from, to remake it with new session ticket keys. */
+  private readonly options = new Map<string, SecureContextOptions>();
+  /** Session ticket keys (RFC 5077), shared by every site's context and replaced by rotateTicketKeys(). */
+  private ticketKeys = randomBytes(48);
   private fallback: SecureContext | undefined;
   private fallbackOptions: SecureContextOptions | undefined;
   private readonly servers = new Set<Server>();
@@ -17,18 +22,25 @@ export class SniContexts {
   /** Serves `bundle` for `hosts`; the first site set also answers handshakes without SNI or with an unknown name. */
   set(hosts: readonly string[], bundle: CertificateBundle, isDefault: boolean): void {
     const options = { ...TLS_PROFILE, cert: bundle.certPem, key: bundle.keyPem };
-    const context = createSecureContext(options);
-    for (const host of hosts) this.contexts.set(host, context);
+    const context = createSecureContext({ ...options, ticketKeys: this.ticketKeys });
+    for (const host of hosts) {
+      this.contexts.set(host, context);
+      this.options.set(host, options);
+    }
     if (isDefault || !this.fallback) {
       this.fallback = context;
       this.fallbackOptions = options;
-      for (const server of this.servers) server.setSecureContext(options);
+      for (const server of this.servers) server.setSecureContext({ ...options, ticketKeys: this.ticketKeys });
     }
   }
 
   /** Forgets names no longer configured (after a reload). */
   retain(hosts: ReadonlySet<string>): void {
-    for (const host of this.contexts.keys()) if (!hosts.has(host)) this.contexts.delete(host);
+    for (const host of this.contexts.keys()) {
+      if (hosts.has(host)) continue;
+      this.contexts.delete(host);
+      this.options.delete(host);
+    }
   }
 
   has(host: string): boolean {
@@ -38,7 +50,23 @@ export class SniContexts {
   /** Keeps `server`'s default context (used without SNI) in step with the default site. */
   attach(server: Server): void {
     this.servers.add(server);
-    if (this.fallbackOptions) server.setSecureContext(this.fallbackOptions);
+    if (this.fallbackOptions) server.setSecureContext({ ...this.fallbackOptions, ticketKeys: this.ticketKeys });
+  }
+
+  /**
+   * New session ticket keys for every context, so a stolen key decrypts at most one period of
+   * resumed sessions (forward secrecy for resumption). Clients then do one full handshake.
+   */
+  rotateTicketKeys(): void {
+    this.ticketKeys = randomBytes(48);
+    const remade = new Map<SecureContextOptions, SecureContext>();
+    for (const [host, options] of this.options) {
+      const context = remade.get(options) ?? createSecureContext({ ...options, ticketKeys: this.ticketKeys });
+      remade.set(options, context);
+      this.contexts.set(host, context);
+      if (this.fallbackOptions === options) this.fallback = context;
+    }
+    if (this.fallbackOptions) for (const server of this.servers) server.setSecureContext({ ...this.fallbackOptions, ticketKeys: this.ticketKeys });
   }
 
   /**
