@@ -79,6 +79,7 @@ export class UpstreamMonitor {
 
   /** Starts (or, after a reload, adjusts) tunnels and probes for `sites`. */
   update(sites: readonly SiteConfig[]): void {
+    mkdirSync(this.runDir, { recursive: true, mode: 0o700 });
     const next = new Map<string, Watched>();
     for (const site of sites) {
       const key = upstreamKey(site);
@@ -90,7 +91,6 @@ export class UpstreamMonitor {
       }
       const watched: Watched = { key, site, tunnel: null, notebook: "unknown", checkedAt: null };
       if (site.tunnel) {
-        mkdirSync(this.runDir, { recursive: true, mode: 0o700 });
         const pidFile = join(this.runDir, `ssh-${site.upstream.port || 80}.pid`);
         const tunnel = new SshTunnel(site, this.clock, this.logger, (state) => {
           this.record(watched);

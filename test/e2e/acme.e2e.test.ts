@@ -109,7 +109,8 @@ describe("Let's Encrypt over ACME, against real pebble", { timeout: 300_000 }, (
     assert.equal(b.status, 0, b.stdout + b.stderr);
     const lines = [a.stdout, b.stdout].join("");
     assert.equal(lines.match(/^renewed /gm)?.length, 1, lines);
-    assert.equal(lines.match(/renewed by another gateway process/g)?.length, 1, lines);
+    // The other one either waited on the lock and found the new certificate, or started after it was saved.
+    assert.equal(lines.match(/renewed by another gateway process|not due until/g)?.length, 1, lines);
   });
 
   it("status shows issuer, expiry and when renewal is due", async () => {
