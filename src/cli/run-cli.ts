@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import type { CliDeps } from "./cli-deps.js";
 import { checkCommand } from "./check-command.js";
+import { clientCertCommand } from "./client-cert-command.js";
 import { ExitCode } from "./exit-code.js";
 import { renewCommand } from "./renew-command.js";
 import { serveCommand } from "./serve-command.js";
@@ -13,14 +14,26 @@ interface CommandOptions {
   readonly quiet?: boolean;
 }
 
-const COMMANDS: Readonly<Record<string, { summary: string; run: (configPath: string, options: CommandOptions, deps: CliDeps) => Promise<ExitCode> }>> = {
+interface Command {
+  readonly summary: string;
+  /** Positional arguments after the command name it accepts (most take none). */
+  readonly takesArguments?: boolean;
+  run(configPath: string, options: CommandOptions, deps: CliDeps, args: readonly string[]): Promise<ExitCode>;
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = {
   serve: { summary: "run the gateway (HTTPS proxy to the notebook, HTTP redirect)", run: (path, _o, deps) => serveCommand(path, deps) },
   renew: {
     summary: "for cron: renew the certificates that are due [--force] [--dry-run] [--quiet]",
     run: (configPath, o, deps) => renewCommand({ configPath, force: o.force ?? false, dryRun: o["dry-run"] ?? false, quiet: o.quiet ?? false }, deps),
   },
   check: { summary: "validate the config and run the preflight; changes nothing", run: (path, _o, deps) => checkCommand(path, deps) },
-  status: { summary: "certificates: issuer, expiry, next renewal, last error", run: (path, _o, deps) => statusCommand(path, deps) },
+  status: { summary: "certificates, tunnels, upstreams: expiry, next renewal, last error, state", run: (path, _o, deps) => statusCommand(path, deps) },
+  "client-cert": {
+    summary: "add NAME | revoke NAME: client certificates (mutual TLS) as a second factor",
+    takesArguments: true,
+    run: (path, _o, deps, args) => clientCertCommand(path, args, deps),
+  },
 };
 
 const USAGE = `usage: gateway <command> [--config FILE]
@@ -63,10 +76,10 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Ex
     return ExitCode.Ok;
   }
   const command = name === undefined ? undefined : COMMANDS[name];
-  if (!command || extra.length > 0) {
+  if (!command || (extra.length > 0 && !command.takesArguments)) {
     const problem = name === undefined ? "no command given" : command ? `unexpected argument "${extra[0]}"` : `unknown command "${name}"`;
     deps.stderr.write(`gateway: ${problem}\n\n${USAGE}`);
     return ExitCode.Usage;
   }
-  return command.run(parsed.values.config ?? "gateway.yaml", parsed.values, deps);
+  return command.run(parsed.values.config ?? "gateway.yaml", parsed.values, deps, extra);
 }

@@ -70,6 +70,11 @@ export interface SiteConfig {
   readonly allow: readonly string[];
   /** Client addresses refused, even when also allowed. */
   readonly deny: readonly string[];
+  /**
+   * Whether browsers must present a client certificate from `gateway client-cert add` (mutual
+   * TLS) as a second factor. Default false.
+   */
+  readonly clientCertificatesRequired: boolean;
   /** Where in gateway.yaml this site is declared, for messages ("gateway.yaml:14:5"). */
   readonly position: string;
 }

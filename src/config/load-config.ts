@@ -159,7 +159,7 @@ function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfi
 }
 
 function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig | undefined {
-  const get = read.map(field, ["host", "hosts", "upstream", "tls", "tunnel", "frame_ancestors", "allow_unprotected_upstream", "login_guard", "allow", "deny"]);
+  const get = read.map(field, ["host", "hosts", "upstream", "tls", "tunnel", "frame_ancestors", "allow_unprotected_upstream", "login_guard", "allow", "deny", "client_certificates"]);
   if (!get) return undefined;
   const position = read.where(field.node);
   const hosts = readHosts(read, get("host"), get("hosts"), field);
@@ -171,8 +171,12 @@ function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig
   const loginGuard = readLoginGuard(read, get("login_guard"));
   const allow = readAddressList(read, get("allow"));
   const deny = readAddressList(read, get("deny"));
+  const clientCertField = get("client_certificates");
+  const clientCertificates = read.string(clientCertField, "write required or off") ?? "off";
+  if (clientCertificates !== "required" && clientCertificates !== "off") read.fail(clientCertField.node, clientCertField.path, `must be required or off (got "${clientCertificates}")`);
+  const clientCertificatesRequired = clientCertificates === "required";
   if (!hosts || !upstream || !tls || tunnel === undefined || !frameAncestors || !loginGuard || !allow || !deny) return undefined;
-  return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, loginGuard, allow, deny, position };
+  return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, loginGuard, allow, deny, clientCertificatesRequired, position };
 }
 
 function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field): string[] | undefined {

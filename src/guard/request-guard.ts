@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { TLSSocket } from "node:tls";
 import type { SiteConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
 import { isAddressPermitted } from "./address-rules.js";
@@ -13,18 +14,25 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
  * Decides whether a request may reach a notebook: the Host must be a configured site, the client
- * address must pass the site's allow/deny lists, and an
+ * address must pass the site's allow/deny lists, a site that requires client certificates must
+ * get a valid, unrevoked one, and an
  * upgrade or state-changing request that carries an Origin must come from that same site.
  * Without this the notebook would see only the rewritten, loopback Origin and could not refuse
  * cross-site requests itself (CSWSH: a foreign page opening a kernel WebSocket with the user's cookies).
  */
-export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: boolean): GuardVerdict {
+export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: boolean, revokedSerials: ReadonlySet<string> = new Set()): GuardVerdict {
   const host = req.headers.host;
   if (!host) return deny(400, "Bad request", "The request has no Host header.");
   const site = sites.lookup(host);
   if (!site) return deny(421, "Unknown site", "This gateway does not serve that name. Check the address, or add the name to a site's hosts in gateway.yaml.");
   if (!isAddressPermitted(site, req.socket?.remoteAddress ?? "")) {
     return deny(403, "Address not allowed", "Your network address may not reach this notebook. If it should, add it to the site's allow list in gateway.yaml.");
+  }
+  if (site.clientCertificatesRequired) {
+    const socket = req.socket as TLSSocket;
+    const serial = socket.authorized ? socket.getPeerCertificate().serialNumber : undefined;
+    if (!serial) return deny(403, "Client certificate required", "This notebook asks for a client certificate as a second factor, and this browser sent none that the gateway issued. Install the .p12 file that `gateway client-cert add NAME` made for this device (import it with the password it printed), then restart the browser.");
+    if (revokedSerials.has(serial)) return deny(403, "Client certificate revoked", "The client certificate this browser sent was revoked. Ask the notebook's owner for a new one (gateway client-cert add NAME) and remove the old one from this device.");
   }
   const publicOrigin = originOf(`https://${host}`);
   if (isUpgrade && (req.method !== "GET" || req.headers.upgrade?.toLowerCase() !== "websocket")) {

@@ -1,4 +1,5 @@
 import type { Server as HttpServer } from "node:http";
+import { unwatchFile, watchFile } from "node:fs";
 import { join } from "node:path";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
@@ -7,11 +8,12 @@ import { TIMEOUTS, type GatewayConfig, type SiteConfig } from "../config/gateway
 import type { CertificateBundle } from "../tls/certificate-bundle.js";
 import { SiteTable } from "../config/site-table.js";
 import { systemClock, type Clock } from "../platform/clock.js";
-import type { Logger } from "../platform/logger.js";
+import { describeError, type Logger } from "../platform/logger.js";
 import { LoginThrottle } from "../guard/login-throttle.js";
 import { NotebookProxy } from "../proxy/notebook-proxy.js";
 import { CertManager, DEFAULT_CERT_TIMING, type CertManagerTiming } from "../tls/cert-manager.js";
 import { FileCertStore } from "../tls/cert-store.js";
+import { ClientCa } from "../tls/client-ca.js";
 import { UpstreamMonitor } from "../tunnel/upstream-monitor.js";
 import { LocalCaIssuer } from "../tls/local-ca-issuer.js";
 import { SniContexts } from "../tls/sni-context.js";
@@ -58,12 +60,17 @@ export class Gateway {
   private httpServer: HttpServer | undefined;
   private boundHttpsPort = 0;
   private ticketRotation: NodeJS.Timeout | undefined;
+  private readonly clientCa: ClientCa;
+  /** PEM of the client CA, when a site requires client certificates. */
+  private clientCaPem: string | undefined;
+  private revokedSerials: ReadonlySet<string> = new Set();
 
   constructor(
     config: GatewayConfig,
     private readonly deps: GatewayDeps,
   ) {
     this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"));
+    this.clientCa = new ClientCa(join(config.storageDir, "clients"), deps.clock);
     this.logins = new LoginThrottle(join(config.storageDir, "state", "login-failures.json"), deps.clock, deps.logger);
     this.proxy = new NotebookProxy(deps.logger, (site) => this.upstreams.health(site), (req, site, status) => {
       if (this.logins.isLoginAttempt(site, req.method, req.url)) this.logins.record(site, req.socket.remoteAddress ?? "", status);
@@ -75,10 +82,16 @@ export class Gateway {
 
   async start(): Promise<BoundPorts> {
     const { config } = this.generation;
+    const clientCertsRequested = config.sites.some((s) => s.clientCertificatesRequired);
+    if (clientCertsRequested) {
+      this.clientCaPem = await this.clientCa.caCertPem();
+      await this.reloadRevocations();
+      watchFile(this.clientCa.revokedPath, { interval: 1000, persistent: false }, () => void this.reloadRevocations());
+    }
     this.upstreams.update(config.sites);
     this.upstreams.startProbing();
     await this.generation.certs.start();
-    this.httpsServer = createHttpsListener(this.sni, () => this.generation.sites, this.proxy, this.logins, this.upgraded, this.deps.logger);
+    this.httpsServer = createHttpsListener(this.sni, () => this.generation.sites, this.proxy, this.logins, { requested: clientCertsRequested, revokedSerials: () => this.revokedSerials }, this.upgraded, this.deps.logger);
     this.boundHttpsPort = await listen(this.httpsServer, config.listen.httpsPort, config.listen.address, "listen.https");
     let httpPort: number | null = null;
     if (config.listen.httpPort !== null) {
@@ -114,6 +127,7 @@ export class Gateway {
   /** Drains requests, closes WebSockets, stops timers. Safe after a partial start. */
   async stop(): Promise<void> {
     clearInterval(this.ticketRotation);
+    unwatchFile(this.clientCa.revokedPath);
     await Promise.all([
       this.httpsServer ? drain(this.httpsServer, this.upgraded, TIMEOUTS.drainMs) : undefined,
       this.httpServer ? drain(this.httpServer, new Set(), TIMEOUTS.drainMs) : undefined,
@@ -123,9 +137,19 @@ export class Gateway {
     this.proxy.close();
   }
 
+  private async reloadRevocations(): Promise<void> {
+    try {
+      this.revokedSerials = await this.clientCa.revokedSerials();
+    } catch (err) {
+      this.deps.logger.error("guard.revocations_unreadable", { file: this.clientCa.revokedPath, error: describeError(err), keeps: this.revokedSerials.size });
+    }
+  }
+
   private makeGeneration(config: GatewayConfig): Generation {
     const store = new FileCertStore(config.storageDir);
-    const certs = createCertManager(config, store, this.deps, (site, bundle) => this.sni.set(site.hosts, bundle, site === config.sites[0]));
+    const certs = createCertManager(config, store, this.deps, (site, bundle) =>
+      this.sni.set(site.hosts, bundle, site === config.sites[0], site.clientCertificatesRequired ? this.clientCaPem : undefined),
+    );
     return { config, sites: new SiteTable(config.sites), store, certs };
   }
 }

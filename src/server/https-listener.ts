@@ -15,7 +15,13 @@ import { TLS_PROFILE } from "../tls/tls-profile.js";
  * (nothing reaches the notebook before it allows), then the proxy. `sites` is read per request,
  * so a config reload applies to the next request without dropping connections.
  */
-export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, proxy: NotebookProxy, logins: LoginThrottle, upgraded: Set<Duplex>, logger: Logger): Server {
+/** Client certificates: asked for when a site requires them; checked per request against revocations. */
+export interface ClientCertificatePolicy {
+  readonly requested: boolean;
+  readonly revokedSerials: () => ReadonlySet<string>;
+}
+
+export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, proxy: NotebookProxy, logins: LoginThrottle, clientCerts: ClientCertificatePolicy, upgraded: Set<Duplex>, logger: Logger): Server {
   const server = createServer({
     ...TLS_PROFILE,
     SNICallback: sni.SNICallback,
@@ -25,13 +31,17 @@ export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, pr
     headersTimeout: TIMEOUTS.headersMs,
     // How often Node enforces headersTimeout; its default (30 s) would let slow headers linger 50 s.
     connectionsCheckingInterval: 1000,
+    // Ask for a client certificate but let the handshake finish without one, so the guard can
+    // answer a page that says what to install instead of a bare TLS alert.
+    requestCert: clientCerts.requested,
+    rejectUnauthorized: false,
   });
   // Idle timer per connection, reset by any traffic; upgraded sockets get none (see NotebookProxy).
   server.timeout = TIMEOUTS.clientIdleMs;
   sni.attach(server);
 
   server.on("request", (req, res) => {
-    const verdict = checkRequest(req, sites(), false);
+    const verdict = checkRequest(req, sites(), false, clientCerts.revokedSerials());
     if (verdict.kind === "deny") {
       logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, method: req.method ?? null, client: req.socket.remoteAddress ?? null });
       sendStatusPage(res, verdict.status, verdict.title, verdict.hint, undefined);
@@ -53,7 +63,7 @@ export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, pr
     upgraded.add(socket);
     socket.once("close", () => upgraded.delete(socket));
     socket.on("error", () => socket.destroy());
-    const verdict = checkRequest(req, sites(), true);
+    const verdict = checkRequest(req, sites(), true, clientCerts.revokedSerials());
     if (verdict.kind === "deny") {
       logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, websocket: true, client: req.socket.remoteAddress ?? null });
       refuseUpgrade(socket, verdict.status, verdict.title);

@@ -19,9 +19,12 @@ export class SniContexts {
   private fallbackOptions: SecureContextOptions | undefined;
   private readonly servers = new Set<Server>();
 
-  /** Serves `bundle` for `hosts`; the first site set also answers handshakes without SNI or with an unknown name. */
-  set(hosts: readonly string[], bundle: CertificateBundle, isDefault: boolean): void {
-    const options = { ...TLS_PROFILE, cert: bundle.certPem, key: bundle.keyPem };
+  /**
+   * Serves `bundle` for `hosts`; the first site set also answers handshakes without SNI or with an
+   * unknown name. `clientCa` (PEM) verifies client certificates for sites that require them.
+   */
+  set(hosts: readonly string[], bundle: CertificateBundle, isDefault: boolean, clientCa?: string): void {
+    const options = { ...TLS_PROFILE, cert: bundle.certPem, key: bundle.keyPem, ...(clientCa ? { ca: clientCa } : {}) };
     const context = createSecureContext({ ...options, ticketKeys: this.ticketKeys });
     for (const host of hosts) {
       this.contexts.set(host, context);

@@ -1,38 +1,14 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type BrowserContext } from "playwright-core";
 import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { createTestCa, type TestCa } from "../support/test-ca.js";
-import { requireTool } from "../support/tools.js";
+import { browserHome, launchBrowser } from "../support/browser.js";
 
 const SITE = "jupyter.example.test";
-
-/** A browser profile whose NSS store trusts exactly the test CA (no certificate errors ignored). */
-function browserHome(dir: string, ca: TestCa): string {
-  const certutil = requireTool("/usr/bin/certutil", "libnss3-tools");
-  const home = join(dir, "browser-home");
-  const nssdb = join(home, ".pki", "nssdb");
-  mkdirSync(nssdb, { recursive: true });
-  execFileSync(certutil, ["-d", `sql:${nssdb}`, "-N", "--empty-password"]);
-  execFileSync(certutil, ["-d", `sql:${nssdb}`, "-A", "-t", "C,,", "-n", "notebook-gateway-test-ca", "-i", ca.certPath]);
-  return home;
-}
-
-async function launch(dir: string, home: string): Promise<BrowserContext> {
-  const executablePath = requireTool("/usr/bin/chromium", "chromium");
-  return chromium.launchPersistentContext(join(dir, "profile"), {
-    executablePath,
-    headless: true,
-    ignoreHTTPSErrors: false,
-    env: { ...process.env, HOME: home },
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--host-resolver-rules=MAP ${SITE} 127.0.0.1`],
-  });
-}
 
 describe("the classic notebook UI in headless Chromium through the gateway", { timeout: 180_000 }, () => {
   let dir: string;
@@ -45,7 +21,7 @@ describe("the classic notebook UI in headless Chromium through the gateway", { t
     dir = mkdtempSync(join(tmpdir(), "gateway-browser-"));
     ca = createTestCa(dir);
     const leaf = ca.issue("site", [SITE]);
-    home = browserHome(dir, ca);
+    home = browserHome(dir, ca.certPath);
     jupyter = await startJupyter(join(dir, "jupyter"));
     gateway = await startGateway(dir, testConfigYaml([{ host: SITE, upstreamPort: jupyter.port, certPath: leaf.certPath, keyPath: leaf.keyPath }]));
   });
@@ -58,7 +34,7 @@ describe("the classic notebook UI in headless Chromium through the gateway", { t
 
   it("logs in, creates a notebook, runs print(6*7) and shows 42", async (t) => {
     const started = performance.now();
-    const context = await launch(dir, home);
+    const context = await launchBrowser(dir, home, [SITE]);
     try {
       const page = await context.newPage();
       const response = await page.goto(`https://${SITE}:${gateway.httpsPort}/`);
