@@ -30,6 +30,7 @@ export async function serveCommand(configPath: string, deps: CliDeps): Promise<E
     address: config.listen.address,
     https: ports.https,
     http: ports.http,
+    admin: ports.admin,
     sites: config.sites.map((s) => ({ hosts: s.hosts, upstream: s.upstream.origin, tls: s.tls.kind })),
   });
 

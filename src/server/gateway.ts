@@ -17,6 +17,8 @@ import { ClientCa } from "../tls/client-ca.js";
 import { UpstreamMonitor } from "../tunnel/upstream-monitor.js";
 import { LocalCaIssuer } from "../tls/local-ca-issuer.js";
 import { SniContexts } from "../tls/sni-context.js";
+import { CountingLogger, Metrics } from "../platform/metrics.js";
+import { createAdminListener } from "./admin-listener.js";
 import { createHttpListener } from "./http-listener.js";
 import { createHttpsListener } from "./https-listener.js";
 import { drain, listen } from "./lifecycle.js";
@@ -31,6 +33,7 @@ export interface GatewayDeps {
 export interface BoundPorts {
   readonly https: number;
   readonly http: number | null;
+  readonly admin: number | null;
 }
 
 /** Session ticket keys are replaced this often (and at every start). */
@@ -58,6 +61,7 @@ export class Gateway {
   private generation: Generation;
   private httpsServer: HttpsServer | undefined;
   private httpServer: HttpServer | undefined;
+  private adminServer: HttpServer | undefined;
   private boundHttpsPort = 0;
   private ticketRotation: NodeJS.Timeout | undefined;
   private readonly clientCa: ClientCa;
@@ -68,6 +72,7 @@ export class Gateway {
   constructor(
     config: GatewayConfig,
     private readonly deps: GatewayDeps,
+    private readonly metrics: Metrics = new Metrics(),
   ) {
     this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"));
     this.clientCa = new ClientCa(join(config.storageDir, "clients"), deps.clock);
@@ -91,7 +96,16 @@ export class Gateway {
     this.upstreams.update(config.sites);
     this.upstreams.startProbing();
     await this.generation.certs.start();
-    this.httpsServer = createHttpsListener(this.sni, () => this.generation.sites, this.proxy, this.logins, { requested: clientCertsRequested, revokedSerials: () => this.revokedSerials }, this.upgraded, this.deps.logger);
+    this.httpsServer = createHttpsListener({
+      sni: this.sni,
+      sites: () => this.generation.sites,
+      proxy: this.proxy,
+      logins: this.logins,
+      clientCerts: { requested: clientCertsRequested, revokedSerials: () => this.revokedSerials },
+      upgraded: this.upgraded,
+      onResponse: (site, status) => this.metrics.count("gateway_requests_total", "HTTP responses sent, by site and status.", { site, status: String(status) }),
+      logger: this.deps.logger,
+    });
     this.boundHttpsPort = await listen(this.httpsServer, config.listen.httpsPort, config.listen.address, "listen.https");
     let httpPort: number | null = null;
     if (config.listen.httpPort !== null) {
@@ -100,9 +114,15 @@ export class Gateway {
     }
     this.ticketRotation = setInterval(() => this.sni.rotateTicketKeys(), TICKET_KEY_LIFETIME_MS);
     this.ticketRotation.unref();
+    let adminPort: number | null = null;
+    if (config.admin) {
+      this.registerGauges();
+      this.adminServer = createAdminListener({ status: () => this.status(), metrics: () => this.metrics.render() });
+      adminPort = await listen(this.adminServer, config.admin.port, config.admin.host, "admin");
+    }
     // Orders need the listeners up: the CA connects back to answer HTTP-01 / TLS-ALPN-01.
     this.generation.certs.startRenewing();
-    return { https: this.boundHttpsPort, http: httpPort };
+    return { https: this.boundHttpsPort, http: httpPort, admin: adminPort };
   }
 
   /** Applies a new, already validated config; on failure the old one keeps serving. */
@@ -131,10 +151,40 @@ export class Gateway {
     await Promise.all([
       this.httpsServer ? drain(this.httpsServer, this.upgraded, TIMEOUTS.drainMs) : undefined,
       this.httpServer ? drain(this.httpServer, new Set(), TIMEOUTS.drainMs) : undefined,
+      this.adminServer ? drain(this.adminServer, new Set(), TIMEOUTS.drainMs) : undefined,
     ]);
     this.generation.certs.stop();
     await this.upstreams.stop();
     this.proxy.close();
+  }
+
+  /** What /status shows: `gateway status`'s data plus the live tunnel and notebook state. */
+  private async status(): Promise<unknown> {
+    const certificates = await this.generation.certs.status();
+    return this.generation.config.sites.map((site) => {
+      const cert = certificates.find((c) => c.site === site.hosts[0]);
+      return {
+        site: site.hosts[0],
+        tls: site.tls.kind,
+        issuer: cert?.bundle?.issuer ?? null,
+        not_after: cert?.bundle?.notAfter ?? null,
+        renew_at: cert?.renewAt ?? null,
+        last_attempt: cert?.state.lastAttempt ?? null,
+        last_error: cert?.state.lastError ?? null,
+        upstream: site.upstream.host,
+        ...this.upstreams.health(site),
+      };
+    });
+  }
+
+  private registerGauges(): void {
+    this.metrics.gauge("gateway_websockets_open", "Open upgraded connections (kernel and terminal WebSockets).", () => [[{}, this.upgraded.size]]);
+    this.metrics.gauge("gateway_certificate_expiry_timestamp_seconds", "notAfter of the certificate each site serves, in Unix seconds.", () =>
+      this.generation.certs.servingCertificates().map(([site, bundle]) => [{ site }, Math.floor(bundle.notAfter.getTime() / 1000)]),
+    );
+    this.metrics.gauge("gateway_tunnel_up", "1 while the site's SSH tunnel is up, 0 otherwise.", () =>
+      this.generation.config.sites.filter((s) => s.tunnel).map((s) => [{ site: s.hosts[0] ?? "" }, this.upstreams.health(s).tunnel?.kind === "up" ? 1 : 0]),
+    );
   }
 
   private async reloadRevocations(): Promise<void> {
@@ -163,7 +213,8 @@ export function createCertManager(config: GatewayConfig, store: FileCertStore, d
   return new CertManager(config.sites, store, issuers, onCertificate, deps.clock, deps.logger, deps.certTiming);
 }
 
-/** The composition root. */
+/** The composition root: every logged event is also counted as a metric. */
 export function createGateway(config: GatewayConfig, logger: Logger, deps: Partial<GatewayDeps> = {}): Gateway {
-  return new Gateway(config, { clock: systemClock, certTiming: DEFAULT_CERT_TIMING, logger, ...deps });
+  const metrics = new Metrics();
+  return new Gateway(config, { clock: systemClock, certTiming: DEFAULT_CERT_TIMING, logger: new CountingLogger(logger, metrics), ...deps }, metrics);
 }

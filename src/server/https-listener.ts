@@ -21,7 +21,22 @@ export interface ClientCertificatePolicy {
   readonly revokedSerials: () => ReadonlySet<string>;
 }
 
-export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, proxy: NotebookProxy, logins: LoginThrottle, clientCerts: ClientCertificatePolicy, upgraded: Set<Duplex>, logger: Logger): Server {
+/** What the HTTPS listener works with. */
+export interface HttpsListenerDeps {
+  readonly sni: SniContexts;
+  /** Read per request, so a reload applies to the next request. */
+  readonly sites: () => SiteTable;
+  readonly proxy: NotebookProxy;
+  readonly logins: LoginThrottle;
+  readonly clientCerts: ClientCertificatePolicy;
+  /** Open upgraded sockets (WebSockets), closed on shutdown. */
+  readonly upgraded: Set<Duplex>;
+  /** Called when a response has been sent (metrics). */
+  readonly onResponse: (site: string, status: number) => void;
+  readonly logger: Logger;
+}
+
+export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, upgraded, onResponse, logger }: HttpsListenerDeps): Server {
   const server = createServer({
     ...TLS_PROFILE,
     SNICallback: sni.SNICallback,
@@ -42,6 +57,7 @@ export function createHttpsListener(sni: SniContexts, sites: () => SiteTable, pr
 
   server.on("request", (req, res) => {
     const verdict = checkRequest(req, sites(), false, clientCerts.revokedSerials());
+    res.once("finish", () => onResponse(verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", res.statusCode));
     if (verdict.kind === "deny") {
       logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, method: req.method ?? null, client: req.socket.remoteAddress ?? null });
       sendStatusPage(res, verdict.status, verdict.title, verdict.hint, undefined);

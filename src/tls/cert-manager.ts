@@ -127,6 +127,11 @@ export class CertManager {
     return outcomes;
   }
 
+  /** The certificates being served right now, per site's first name. */
+  servingCertificates(): Array<[string, CertificateBundle]> {
+    return [...this.serving].map(([site, bundle]) => [primaryName(site), bundle]);
+  }
+
   async status(): Promise<CertificateStatus[]> {
     return Promise.all(
       this.sites.map(async (site) => {

@@ -1,0 +1,88 @@
+import type { LogFields, Logger } from "./logger.js";
+
+type Labels = Readonly<Record<string, string>>;
+
+interface Counter {
+  readonly help: string;
+  readonly values: Map<string, number>;
+}
+
+interface Gauge {
+  readonly help: string;
+  readonly collect: () => Array<[Labels, number]>;
+}
+
+/** Counters and gauges rendered in the Prometheus text format (version 0.0.4). */
+export class Metrics {
+  private readonly counters = new Map<string, Counter>();
+  private readonly gauges = new Map<string, Gauge>();
+
+  count(name: string, help: string, labels: Labels = {}, by = 1): void {
+    let counter = this.counters.get(name);
+    if (!counter) {
+      counter = { help, values: new Map() };
+      this.counters.set(name, counter);
+    }
+    const key = renderLabels(labels);
+    counter.values.set(key, (counter.values.get(key) ?? 0) + by);
+  }
+
+  /** A gauge read when scraped. */
+  gauge(name: string, help: string, collect: () => Array<[Labels, number]>): void {
+    this.gauges.set(name, { help, collect });
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    for (const [name, { help, values }] of this.counters) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const [labels, value] of values) lines.push(`${name}${labels} ${value}`);
+    }
+    for (const [name, { help, collect }] of this.gauges) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+      for (const [labels, value] of collect()) lines.push(`${name}${renderLabels(labels)} ${value}`);
+    }
+    return `${lines.join("\n")}\n`;
+  }
+}
+
+function renderLabels(labels: Labels): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return "";
+  return `{${entries.map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).join(",")}}`;
+}
+
+/**
+ * Counts the gateway's stable log events as metrics, so every place that logs an event is
+ * measured too: upstream errors by kind, login lock-outs, renewal failures, tunnel restarts.
+ */
+export class CountingLogger implements Logger {
+  constructor(
+    private readonly inner: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  info(event: string, fields: LogFields = {}): void {
+    this.observe(event, fields);
+    this.inner.info(event, fields);
+  }
+
+  warn(event: string, fields: LogFields = {}): void {
+    this.observe(event, fields);
+    this.inner.warn(event, fields);
+  }
+
+  error(event: string, fields: LogFields = {}): void {
+    this.observe(event, fields);
+    this.inner.error(event, fields);
+  }
+
+  private observe(event: string, fields: LogFields): void {
+    const site = typeof fields.site === "string" ? fields.site : "";
+    if (event.startsWith("proxy.upstream_")) this.metrics.count("gateway_upstream_errors_total", "Requests the notebook could not answer, by kind.", { site, kind: event.slice("proxy.upstream_".length) });
+    else if (event === "guard.login_locked") this.metrics.count("gateway_login_lockouts_total", "Client addresses locked out after too many failed logins.", { site });
+    else if (event === "cert.renew_failed") this.metrics.count("gateway_certificate_renewal_failures_total", "Failed certificate orders or renewals.", { site });
+    else if (event === "cert.renewed") this.metrics.count("gateway_certificate_renewals_total", "Certificates obtained or renewed by this process.", { site });
+    else if (event === "tunnel.down") this.metrics.count("gateway_tunnel_restarts_total", "Times the SSH tunnel went down and was restarted.", { site });
+  }
+}

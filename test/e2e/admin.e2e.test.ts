@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Agent, request } from "undici";
+import WebSocket, { WebSocketServer } from "ws";
+import { runGateway, startGateway, type GatewayProcess } from "../support/gateway-process.js";
+import { waitFor } from "../support/processes.js";
+import { servedCertificate } from "../support/tls-probe.js";
+
+const SITE = "localhost";
+
+/** One sample of a metric (labels as written by the gateway), or undefined. */
+function sample(metrics: string, name: string, labels = ""): number | undefined {
+  const line = metrics.split("\n").find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? undefined : Number(line.split(" ").pop());
+}
+
+describe("admin endpoint: /healthz, /status, /metrics during a real run", { timeout: 120_000 }, () => {
+  let dir: string;
+  let upstream: Server;
+  let echo: WebSocketServer;
+  let gateway: GatewayProcess;
+  let admin: string;
+  let ca: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gateway-admin-"));
+    upstream = createServer((req, res) => res.writeHead(req.url === "/missing" ? 404 : 200).end("ok\n"));
+    echo = new WebSocketServer({ server: upstream });
+    echo.on("connection", (ws) => ws.on("message", (m) => ws.send(m)));
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }
+storage: ./storage
+admin: 127.0.0.1:0
+sites:
+  - host: ${SITE}
+    upstream: http://127.0.0.1:${(upstream.address() as AddressInfo).port}
+    tls: internal
+`);
+    const ready = gateway.events().find((e) => e.event === "gateway.ready");
+    admin = `http://127.0.0.1:${ready?.admin as number}`;
+    ca = readFileSync(join(dir, "storage", "ca", "root.crt"), "utf8");
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    echo?.close();
+    upstream?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const scrape = async (path = "/metrics"): Promise<string> => (await request(`${admin}${path}`)).body.text();
+
+  it("answers /healthz on loopback", async () => {
+    const res = await request(`${admin}/healthz`);
+    assert.equal(res.statusCode, 200);
+    assert.equal(await res.body.text(), "ok\n");
+  });
+
+  it("metrics move with requests, WebSockets and a renewal; the expiry metric matches the served certificate", async () => {
+    const dispatcher = new Agent({ connect: { ca } });
+    const url = `https://${SITE}:${gateway.httpsPort}`;
+    for (const path of ["/", "/", "/missing"]) await (await request(`${url}${path}`, { dispatcher })).body.text();
+    let metrics = await scrape();
+    assert.equal(sample(metrics, "gateway_requests_total", `{site="${SITE}",status="200"}`), 2);
+    assert.equal(sample(metrics, "gateway_requests_total", `{site="${SITE}",status="404"}`), 1);
+
+    const ws = new WebSocket(`wss://${SITE}:${gateway.httpsPort}/ws`, { ca, headers: { origin: url } });
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    metrics = await scrape();
+    assert.equal(sample(metrics, "gateway_websockets_open"), 1);
+    ws.close();
+    await waitFor("the WebSocket gauge back to 0", async () => (sample(await scrape(), "gateway_websockets_open") === 0 ? true : undefined), 5000);
+
+    const before = sample(metrics, "gateway_certificate_expiry_timestamp_seconds", `{site="${SITE}"}`);
+    const served = await servedCertificate(gateway.httpsPort, SITE, ca);
+    assert.equal(before, Math.floor(new Date(served.validTo).getTime() / 1000));
+
+    await new Promise((r) => setTimeout(r, 1100)); // a renewed certificate gets a later notAfter
+    const renew = await runGateway(["renew", "--force", "--config", gateway.configPath, "--quiet"]);
+    assert.equal(renew.status, 0, renew.stderr);
+    const renewed = await waitFor("the renewed certificate in the metric", async () => {
+      const value = sample(await scrape(), "gateway_certificate_expiry_timestamp_seconds", `{site="${SITE}"}`);
+      return value !== undefined && value !== before ? value : undefined;
+    }, 10_000, 200);
+    const servedNow = await servedCertificate(gateway.httpsPort, SITE, ca);
+    assert.equal(renewed, Math.floor(new Date(servedNow.validTo).getTime() / 1000));
+  });
+
+  it("/status has the certificate and upstream of each site", async () => {
+    const status = JSON.parse(await scrape("/status")) as Array<Record<string, unknown>>;
+    assert.equal(status[0]?.site, SITE);
+    assert.equal(status[0]?.tls, "internal");
+    assert.match(String(status[0]?.issuer), /notebook-gateway local CA/);
+    assert.equal(status[0]?.notebook, "not-a-notebook");
+  });
+});
