@@ -14,8 +14,8 @@ import { ExitCode } from "./exit-code.js";
 export async function serveCommand(configPath: string, deps: CliDeps): Promise<ExitCode> {
   const config = await loadConfigOrReport(configPath, deps);
   if (typeof config === "number") return config;
-  const logger = new JsonLineLogger(deps.stdout);
-  const gateway = createGateway(config, logger);
+  const logger = new JsonLineLogger(deps.stdout, undefined, config.logs.format);
+  const gateway = createGateway(config, logger, deps.stdout);
   let ports;
   try {
     ports = await gateway.start();

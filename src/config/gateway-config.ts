@@ -11,6 +11,7 @@ export interface GatewayConfig {
   /** Loopback admin endpoint (/healthz, /status, /metrics), or null when `admin: false`. Default 127.0.0.1:2019. */
   readonly admin: { readonly host: string; readonly port: number } | null;
   readonly acme: AcmeConfig;
+  readonly logs: LogsConfig;
   /** At least one; every public name appears in exactly one site. */
   readonly sites: readonly SiteConfig[];
 }
@@ -22,6 +23,17 @@ export interface ListenConfig {
   readonly httpsPort: number;
   /** Port for ACME HTTP-01 answers and the redirect to https; null when `http: false`. Default 80. */
   readonly httpPort: number | null;
+}
+
+/** Where and how the gateway logs. */
+export interface LogsConfig {
+  /** Event log lines on stdout: JSON (default) or logfmt. */
+  readonly format: "json" | "logfmt";
+  /**
+   * Access log in nginx's combined format (for goaccess, fail2ban): a file path (absolute, or
+   * relative to gateway.yaml), "stdout", or null when off (the default). Reopened on SIGHUP, for logrotate.
+   */
+  readonly access: string | null;
 }
 
 export interface AcmeConfig {

@@ -5,7 +5,7 @@ import { dirname, resolve } from "node:path";
 import { isMap, LineCounter, parseDocument } from "yaml";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, type Field } from "./config-reader.js";
-import { DEFAULT_LOGIN_GUARD, type AcmeConfig, type GatewayConfig, type ListenConfig, type LoginGuardConfig, type SiteConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
+import { DEFAULT_LOGIN_GUARD, type AcmeConfig, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
 
 const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
   letsencrypt: "https://acme-v02.api.letsencrypt.org/directory",
@@ -44,13 +44,14 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const read = new ConfigReader(displayName, lines);
   const baseDir = dirname(file);
   const root = doc.contents ?? undefined;
-  const top = read.map({ path: "", node: root ?? undefined, anchor: root ?? doc.createNode(null) }, ["listen", "storage", "admin", "acme", "sites"]);
+  const top = read.map({ path: "", node: root ?? undefined, anchor: root ?? doc.createNode(null) }, ["listen", "storage", "admin", "acme", "logs", "sites"]);
   if (!top) throw new ConfigErrors(read.problems);
 
   const listen = readListen(read, top("listen"));
   const storage = read.string(top("storage"), "give a folder path, e.g. /var/lib/gateway");
   const admin = readAdmin(read, top("admin"));
   const acme = readAcme(read, top("acme"));
+  const logs = readLogs(read, top("logs"), baseDir);
   const sites = readSites(read, top("sites"), baseDir);
 
   if (acme.challenge === "http-01" && listen.httpPort === null && sites.some((s) => s.tls.kind === "acme")) {
@@ -63,6 +64,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
     storageDir: resolve(baseDir, storage ?? "/var/lib/gateway"),
     admin,
     acme,
+    logs,
     sites,
   };
 }
@@ -105,6 +107,20 @@ function readAdmin(read: ConfigReader, field: Field): GatewayConfig["admin"] {
     return fallback;
   }
   return { host, port: Number(url.port) };
+}
+
+function readLogs(read: ConfigReader, field: Field, baseDir: string): LogsConfig {
+  const get = read.map(field, ["format", "access"]);
+  if (!get) return { format: "json", access: null };
+  const formatField = get("format");
+  const format = read.string(formatField, "write json or logfmt") ?? "json";
+  if (format !== "json" && format !== "logfmt") read.fail(formatField.node, formatField.path, `must be json or logfmt (got "${format}")`);
+  const accessField = get("access");
+  const raw = read.scalar(accessField);
+  let access: string | null = null;
+  if (typeof raw === "string" && raw.trim() !== "") access = raw === "stdout" ? "stdout" : resolve(baseDir, raw);
+  else if (raw !== undefined && raw !== false) read.fail(accessField.node, accessField.path, `must be a file path, stdout, or false (got ${describe(accessField.node)})`);
+  return { format: format === "logfmt" ? "logfmt" : "json", access };
 }
 
 function readAcme(read: ConfigReader, field: Field): AcmeConfig {

@@ -8,11 +8,12 @@ export interface Logger {
 /** Values a log line may carry. Never put cookies, passwords, tokens or keys in here. */
 export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined | readonly unknown[] | object>>;
 
-/** Writes JSON lines to a stream (stdout for `gateway serve`). */
+/** Writes one line per event to a stream (stdout for `gateway serve`): JSON (default) or logfmt. */
 export class JsonLineLogger implements Logger {
   constructor(
     private readonly out: NodeJS.WritableStream,
     private readonly now: () => Date = () => new Date(),
+    private readonly format: "json" | "logfmt" = "json",
   ) {}
 
   info(event: string, fields: LogFields = {}): void {
@@ -28,7 +29,8 @@ export class JsonLineLogger implements Logger {
   }
 
   private write(level: string, event: string, fields: LogFields): void {
-    this.out.write(`${JSON.stringify({ time: this.now().toISOString(), level, event, ...fields })}\n`);
+    const record = { time: this.now().toISOString(), level, event, ...fields };
+    this.out.write(`${this.format === "json" ? JSON.stringify(record) : toLogfmt(record)}\n`);
   }
 }
 
@@ -45,4 +47,15 @@ export function describeError(err: unknown): string {
     }
   }
   return parts.join(": ");
+}
+
+/** key=value pairs; values with spaces, quotes or = are quoted; objects as JSON. */
+function toLogfmt(record: Record<string, unknown>): string {
+  return Object.entries(record)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => {
+      const text = typeof v === "string" ? v : JSON.stringify(v);
+      return `${k}=${/^[^\s"=]+$/.test(text) ? text : JSON.stringify(text)}`;
+    })
+    .join(" ");
 }

@@ -18,6 +18,7 @@ import { UpstreamMonitor } from "../tunnel/upstream-monitor.js";
 import { LocalCaIssuer } from "../tls/local-ca-issuer.js";
 import { SniContexts } from "../tls/sni-context.js";
 import { CountingLogger, Metrics } from "../platform/metrics.js";
+import { AccessLog } from "./access-log.js";
 import { createAdminListener } from "./admin-listener.js";
 import { createHttpListener } from "./http-listener.js";
 import { createHttpsListener } from "./https-listener.js";
@@ -62,6 +63,7 @@ export class Gateway {
   private httpsServer: HttpsServer | undefined;
   private httpServer: HttpServer | undefined;
   private adminServer: HttpServer | undefined;
+  private readonly accessLog: AccessLog | null;
   private boundHttpsPort = 0;
   private ticketRotation: NodeJS.Timeout | undefined;
   private readonly clientCa: ClientCa;
@@ -72,8 +74,10 @@ export class Gateway {
   constructor(
     config: GatewayConfig,
     private readonly deps: GatewayDeps,
-    private readonly metrics: Metrics = new Metrics(),
+    private readonly metrics: Metrics,
+    stdout: NodeJS.WritableStream,
   ) {
+    this.accessLog = config.logs.access ? new AccessLog(config.logs.access, stdout) : null;
     this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"));
     this.clientCa = new ClientCa(join(config.storageDir, "clients"), deps.clock);
     this.logins = new LoginThrottle(join(config.storageDir, "state", "login-failures.json"), deps.clock, deps.logger);
@@ -103,7 +107,10 @@ export class Gateway {
       logins: this.logins,
       clientCerts: { requested: clientCertsRequested, revokedSerials: () => this.revokedSerials },
       upgraded: this.upgraded,
-      onResponse: (site, status) => this.metrics.count("gateway_requests_total", "HTTP responses sent, by site and status.", { site, status: String(status) }),
+      onResponse: (req, res, site, bodyBytes) => {
+        this.metrics.count("gateway_requests_total", "HTTP responses sent, by site and status.", { site, status: String(res.statusCode) });
+        this.accessLog?.write(req, res, bodyBytes, this.deps.clock.now());
+      },
       logger: this.deps.logger,
     });
     this.boundHttpsPort = await listen(this.httpsServer, config.listen.httpsPort, config.listen.address, "listen.https");
@@ -127,6 +134,7 @@ export class Gateway {
 
   /** Applies a new, already validated config; on failure the old one keeps serving. */
   async reload(config: GatewayConfig): Promise<void> {
+    this.accessLog?.reopen();
     const old = this.generation;
     const next = this.makeGeneration(config);
     try {
@@ -154,6 +162,7 @@ export class Gateway {
       this.adminServer ? drain(this.adminServer, new Set(), TIMEOUTS.drainMs) : undefined,
     ]);
     this.generation.certs.stop();
+    this.accessLog?.close();
     await this.upstreams.stop();
     this.proxy.close();
   }
@@ -214,7 +223,7 @@ export function createCertManager(config: GatewayConfig, store: FileCertStore, d
 }
 
 /** The composition root: every logged event is also counted as a metric. */
-export function createGateway(config: GatewayConfig, logger: Logger, deps: Partial<GatewayDeps> = {}): Gateway {
+export function createGateway(config: GatewayConfig, logger: Logger, stdout: NodeJS.WritableStream, deps: Partial<GatewayDeps> = {}): Gateway {
   const metrics = new Metrics();
-  return new Gateway(config, { clock: systemClock, certTiming: DEFAULT_CERT_TIMING, logger: new CountingLogger(logger, metrics), ...deps }, metrics);
+  return new Gateway(config, { clock: systemClock, certTiming: DEFAULT_CERT_TIMING, logger: new CountingLogger(logger, metrics), ...deps }, metrics, stdout);
 }

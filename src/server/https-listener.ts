@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Duplex } from "node:stream";
 import { TIMEOUTS } from "../config/gateway-config.js";
@@ -31,8 +32,8 @@ export interface HttpsListenerDeps {
   readonly clientCerts: ClientCertificatePolicy;
   /** Open upgraded sockets (WebSockets), closed on shutdown. */
   readonly upgraded: Set<Duplex>;
-  /** Called when a response has been sent (metrics). */
-  readonly onResponse: (site: string, status: number) => void;
+  /** Called when a response has been sent (metrics, access log). */
+  readonly onResponse: (req: IncomingMessage, res: ServerResponse, site: string, bodyBytes: number) => void;
   readonly logger: Logger;
 }
 
@@ -57,7 +58,11 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
 
   server.on("request", (req, res) => {
     const verdict = checkRequest(req, sites(), false, clientCerts.revokedSerials());
-    res.once("finish", () => onResponse(verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", res.statusCode));
+    const bytesBefore = req.socket.bytesWritten;
+    res.once("finish", () => {
+      const length = Number(res.getHeader("content-length"));
+      onResponse(req, res, verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", Number.isFinite(length) ? length : req.socket.bytesWritten - bytesBefore);
+    });
     if (verdict.kind === "deny") {
       logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, method: req.method ?? null, client: req.socket.remoteAddress ?? null });
       sendStatusPage(res, verdict.status, verdict.title, verdict.hint, undefined);

@@ -36,6 +36,7 @@ describe("admin endpoint: /healthz, /status, /metrics during a real run", { time
     gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }
 storage: ./storage
 admin: 127.0.0.1:0
+logs: { access: ./access.log }
 sites:
   - host: ${SITE}
     upstream: http://127.0.0.1:${(upstream.address() as AddressInfo).port}
@@ -89,6 +90,26 @@ sites:
     }, 10_000, 200);
     const servedNow = await servedCertificate(gateway.httpsPort, SITE, ca);
     assert.equal(renewed, Math.floor(new Date(servedNow.validTo).getTime() / 1000));
+  });
+
+  it("the access log is nginx's combined format, one line per request, secrets redacted", async () => {
+    const dispatcher = new Agent({ connect: { ca } });
+    const before = readFileSync(join(dir, "access.log"), "utf8").split("\n").filter(Boolean).length;
+    await (await request(`https://${SITE}:${gateway.httpsPort}/tree?token=s3cret&x=1`, { dispatcher, headers: { "user-agent": 'curl "quoted"', referer: "https://example.test/" } })).body.text();
+    const lines = await waitFor("the new access log line", () => {
+      const all = readFileSync(join(dir, "access.log"), "utf8").split("\n").filter(Boolean);
+      return all.length > before ? all : undefined;
+    });
+    // The combined format as goaccess's COMBINED and fail2ban's nginx filters read it.
+    const combined = /^(\S+) \S+ \S+ \[(\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] "(\S+) (\S+) (HTTP\/[\d.]+)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"$/;
+    for (const line of lines) assert.match(line, combined);
+    assert.equal(lines.length, before + 1, "one line per request");
+    const last = combined.exec(lines.at(-1) ?? "");
+    assert.equal(last?.[1], "127.0.0.1");
+    assert.equal(last?.[4], "/tree?token=REDACTED&x=1");
+    assert.equal(last?.[6], "200");
+    assert.equal(last?.[8], "https://example.test/");
+    assert.equal(last?.[9], "curl \\x22quoted\\x22");
   });
 
   it("/status has the certificate and upstream of each site", async () => {
