@@ -29,5 +29,8 @@ USER gateway
 # Config (gateway.yaml, with storage: /var/lib/gateway) is mounted read-only; storage keeps keys and certificates.
 VOLUME ["/etc/gateway", "/var/lib/gateway"]
 EXPOSE 80 443
+# The admin endpoint (admin: 127.0.0.1:2019, the default) answers /healthz inside the container.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:2019/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/src/main.js"]
 CMD ["serve", "--config", "/etc/gateway/gateway.yaml"]
