@@ -4,6 +4,7 @@ import { runCli } from "./cli/run-cli.js";
 // The only place that touches process: argv, signals, exit.
 try {
   const exitCode = await runCli(process.argv.slice(2), {
+    stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
     onSignal: (signal, handler) => {

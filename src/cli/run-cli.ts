@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import type { CliDeps } from "./cli-deps.js";
 import { checkCommand } from "./check-command.js";
 import { clientCertCommand } from "./client-cert-command.js";
+import { initCommand } from "./init-command.js";
 import { ExitCode } from "./exit-code.js";
 import { renewCommand } from "./renew-command.js";
 import { serveCommand } from "./serve-command.js";
@@ -12,6 +13,10 @@ interface CommandOptions {
   readonly force?: boolean;
   readonly "dry-run"?: boolean;
   readonly quiet?: boolean;
+  readonly host?: string;
+  readonly email?: string;
+  readonly upstream?: string;
+  readonly tunnel?: string;
 }
 
 interface Command {
@@ -22,6 +27,10 @@ interface Command {
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = {
+  init: {
+    summary: "write a commented gateway.yaml: asks, or --host --email --upstream --tunnel [--force]",
+    run: (configPath, o, deps) => initCommand({ configPath, host: o.host, email: o.email, upstream: o.upstream, tunnel: o.tunnel, force: o.force ?? false }, deps),
+  },
   serve: { summary: "run the gateway (HTTPS proxy to the notebook, HTTP redirect)", run: (path, _o, deps) => serveCommand(path, deps) },
   renew: {
     summary: "for cron: renew the certificates that are due [--force] [--dry-run] [--quiet]",
@@ -45,7 +54,7 @@ ${Object.entries(COMMANDS)
 
 options:
   --config FILE   gateway.yaml to use (default ./gateway.yaml)
-  --force         renew: renew even when not due
+  --force         renew: renew even when not due; init: replace an existing file
   --dry-run       renew: order for real (Let's Encrypt staging), install nothing
   --quiet         renew: print only what was renewed or failed
   --help          this text
@@ -64,6 +73,10 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Ex
         force: { type: "boolean" },
         "dry-run": { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
+        host: { type: "string" },
+        email: { type: "string" },
+        upstream: { type: "string" },
+        tunnel: { type: "string" },
       },
     });
   } catch (err) {
