@@ -64,9 +64,11 @@ export class NotebookProxy {
 
   private forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, mayRetry: boolean): void {
     const site = exchange.site;
-    this.proxy.web(req, res, { target: site.upstream.origin, agent: this.agentFor(site.upstream) }, (err) => {
+    // The retry goes out on a new connection: other pooled sockets may be just as stale.
+    const agent = mayRetry ? this.agentFor(site.upstream) : false;
+    this.proxy.web(req, res, { target: site.upstream.origin, agent }, (err) => {
       const code = (err as NodeJS.ErrnoException).code;
-      // A kept-alive socket the notebook (or a restarted tunnel) closed meanwhile: retry once on a new one, as nginx does.
+      // A kept-alive socket the notebook (or a restarted tunnel) closed meanwhile: retry once, as nginx does.
       if (mayRetry && exchange.reusedSocket && !res.headersSent && REPLAYABLE_METHODS.has(req.method ?? "") && (code === "ECONNRESET" || code === "EPIPE")) {
         this.logger.info("proxy.retry_stale_connection", { site: site.hosts[0], path: pathOf(req) });
         this.forward(req, res, exchange, false);
