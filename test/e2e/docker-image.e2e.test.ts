@@ -100,6 +100,8 @@ sites:
       await run.stop();
     }
     if (container) await buildah(["rm", container]).catch(() => "");
+    // vfs keeps a full copy per image: drop the build stage and earlier builds (the base image stays for the next run).
+    await buildah(["rmi", "--prune"]).catch(() => "");
     rmSync(dir, { recursive: true, force: true });
   });
 
