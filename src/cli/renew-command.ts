@@ -4,7 +4,7 @@ import type { GatewayConfig } from "../config/gateway-config.js";
 import { SiteTable } from "../config/site-table.js";
 import { systemClock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
-import { describeError, JsonLineLogger, type Logger } from "../platform/logger.js";
+import { describeError, JsonLineLogger, silentLogger, type Logger } from "../platform/logger.js";
 import { createCertManager } from "../server/gateway.js";
 import { createHttpListener } from "../server/http-listener.js";
 import { listen } from "../server/lifecycle.js";
@@ -108,4 +108,3 @@ async function startResponder(config: GatewayConfig, store: FileCertStore, logge
   }
 }
 
-const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { SiteConfig } from "../config/gateway-config.js";
 import { systemClock } from "../platform/clock.js";
 import { readFileIfExists } from "../platform/file-system.js";
+import { silentLogger } from "../platform/logger.js";
 import { probeNotebook, upstreamStatePath } from "../tunnel/upstream-monitor.js";
 import { createCertManager } from "../server/gateway.js";
 import { DEFAULT_CERT_TIMING } from "../tls/cert-manager.js";
@@ -18,8 +19,7 @@ import { ExitCode } from "./exit-code.js";
 export async function statusCommand(configPath: string, deps: CliDeps): Promise<ExitCode> {
   const config = await loadConfigOrReport(configPath, deps);
   if (typeof config === "number") return config;
-  const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-  const certs = createCertManager(config, new FileCertStore(config.storageDir), { clock: systemClock, logger: silent, certTiming: DEFAULT_CERT_TIMING }, () => undefined);
+  const certs = createCertManager(config, new FileCertStore(config.storageDir), { clock: systemClock, logger: silentLogger, certTiming: DEFAULT_CERT_TIMING }, () => undefined);
   const now = systemClock.now();
   for (const s of await certs.status()) {
     const lines = [`${s.site} (tls: ${s.source})`];

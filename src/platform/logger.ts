@@ -34,6 +34,9 @@ export class JsonLineLogger implements Logger {
   }
 }
 
+/** Drops every event: for one-shot commands whose output is their own report (`renew --quiet`, `status`). */
+export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
 /** Renders an error and its `cause` chain on one line, the way the CLI and the logs show it. */
 export function describeError(err: unknown): string {
   const parts: string[] = [];

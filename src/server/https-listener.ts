@@ -47,10 +47,10 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
     headersTimeout: TIMEOUTS.headersMs,
     // How often Node enforces headersTimeout; its default (30 s) would let slow headers linger 50 s.
     connectionsCheckingInterval: 1000,
-    // Ask for a client certificate but let the handshake finish without one, so the guard can
-    // answer a page that says what to install instead of a bare TLS alert.
-    requestCert: clientCerts.requested,
-    rejectUnauthorized: false,
+    // Only when a site requires client certificates: ask for one, but let the handshake finish
+    // without it (the server side of optional client auth; the guard then requires an authorized,
+    // unrevoked certificate per request and answers a page that says what to install).
+    ...(clientCerts.requested ? { requestCert: true, rejectUnauthorized: false } : {}),
   });
   // Idle timer per connection, reset by any traffic; upgraded sockets get none (see NotebookProxy).
   server.timeout = TIMEOUTS.clientIdleMs;

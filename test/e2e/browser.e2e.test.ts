@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
-import { createTestCa, type TestCa } from "../support/test-ca.js";
+import { createTestBed, type TestCa } from "../support/test-ca.js";
 import { browserHome, launchBrowser } from "../support/browser.js";
 
 const SITE = "jupyter.example.test";
@@ -18,9 +17,9 @@ describe("the classic notebook UI in headless Chromium through the gateway", { t
   let home: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gateway-browser-"));
-    ca = createTestCa(dir);
-    const leaf = ca.issue("site", [SITE]);
+    const bed = createTestBed("gateway-browser-", [SITE]);
+    ({ dir, ca } = bed);
+    const { leaf } = bed;
     home = browserHome(dir, ca.certPath);
     jupyter = await startJupyter(join(dir, "jupyter"));
     gateway = await startGateway(dir, testConfigYaml([{ host: SITE, upstreamPort: jupyter.port, certPath: leaf.certPath, keyPath: leaf.keyPath }]));

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
@@ -13,7 +12,7 @@ import { startGateway, testConfigYaml, type GatewayProcess } from "../support/ga
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
 import { waitFor } from "../support/processes.js";
-import { createTestCa, replaceFile, type TestCa } from "../support/test-ca.js";
+import { createTestBed, replaceFile, type TestCa } from "../support/test-ca.js";
 
 const SITE = "jupyter.example.test";
 const RECORDER_SITE = "record.example.test";
@@ -40,9 +39,7 @@ describe("gateway in front of a real Jupyter notebook", { timeout: 300_000 }, ()
   let origin: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gateway-e2e-"));
-    ca = createTestCa(dir);
-    leaf = ca.issue("site", [SITE, RECORDER_SITE]);
+    ({ dir, ca, leaf } = createTestBed("gateway-e2e-", [SITE, RECORDER_SITE]));
     [jupyter, recorder] = await Promise.all([startJupyter(join(dir, "jupyter")), startRecorder()]);
     const recorderPort = (recorder.address() as AddressInfo).port;
     gateway = await startGateway(dir, testConfigYaml([

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { after, before, describe, it } from "node:test";
@@ -11,7 +10,7 @@ import { startGateway, type GatewayProcess } from "../support/gateway-process.js
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { loopbackLookup, NotebookClient } from "../support/notebook-client.js";
 import { waitFor } from "../support/processes.js";
-import { createTestCa, type TestCa } from "../support/test-ca.js";
+import { createTestBed, type TestCa } from "../support/test-ca.js";
 
 const SITE = "jupyter.example.test";
 const LOCKED_SITE = "private.example.test";
@@ -51,9 +50,9 @@ describe("closed by default: login guard, access lists, malformed requests, no s
   let origin: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gateway-security-"));
-    ca = createTestCa(dir);
-    const leaf = ca.issue("site", [SITE, LOCKED_SITE, RECORDER_SITE]);
+    const bed = createTestBed("gateway-security-", [SITE, LOCKED_SITE, RECORDER_SITE]);
+    ({ dir, ca } = bed);
+    const { leaf } = bed;
     recorder = createServer((req, res) => {
       received.push(req);
       req.resume();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runGateway, startGateway, type GatewayProcess } from "../support/gateway-process.js";
@@ -8,7 +8,7 @@ import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient, type KernelChannels } from "../support/notebook-client.js";
 import { freePort, isAlive, waitFor } from "../support/processes.js";
 import { sessionPids, startSshd, type Sshd } from "../support/sshd.js";
-import { createTestCa, type TestCa } from "../support/test-ca.js";
+import { createTestBed, type TestCa } from "../support/test-ca.js";
 
 const SITE = "jupyter.example.test";
 const OPEN_SITE = "open.example.test";
@@ -31,9 +31,9 @@ describe("the SSH tunnel and the notebook behind it, with a real sshd", { timeou
   let origin: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gateway-tunnel-"));
-    ca = createTestCa(dir);
-    const leaf = ca.issue("site", [SITE, OPEN_SITE, ALLOWED_SITE]);
+    const bed = createTestBed("gateway-tunnel-", [SITE, OPEN_SITE, ALLOWED_SITE]);
+    ({ dir, ca } = bed);
+    const { leaf } = bed;
     [jupyter, open, sshd] = await Promise.all([startJupyter(join(dir, "jupyter")), startJupyter(join(dir, "open"), null), startSshd(join(dir, "sshd"))]);
     const localPort = await freePort();
     const tls = `tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }`;

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireTool } from "./tools.js";
 
@@ -37,4 +38,11 @@ export function createTestCa(dir: string): TestCa {
 export function replaceFile(path: string, content: string): void {
   writeFileSync(`${path}.new`, content, { mode: 0o600 });
   renameSync(`${path}.new`, path);
+}
+
+/** One e2e file's temp folder, with a test CA and a leaf for `names` ("site.crt"/"site.key") in it. */
+export function createTestBed(prefix: string, names: readonly string[]): { dir: string; ca: TestCa; leaf: ReturnType<TestCa["issue"]> } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const ca = createTestCa(dir);
+  return { dir, ca, leaf: ca.issue("site", names) };
 }
