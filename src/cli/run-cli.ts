@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { gatewayJsonSchema } from "../config/gateway-yaml-schema.js";
 import type { CliDeps } from "./cli-deps.js";
 import { checkCommand } from "./check-command.js";
 import { clientCertCommand } from "./client-cert-command.js";
@@ -38,6 +39,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   check: { summary: "validate the config and run the preflight; changes nothing", run: (path, _o, deps) => checkCommand(path, deps) },
   status: { summary: "certificates, tunnels, upstreams: expiry, next renewal, last error, state", run: (path, _o, deps) => statusCommand(path, deps) },
+  schema: {
+    summary: "print gateway.yaml's JSON Schema, for editors (yaml-language-server) to complete and check it",
+    run: async (_path, _o, deps) => {
+      deps.stdout.write(`${JSON.stringify(gatewayJsonSchema(), null, 2)}\n`);
+      return ExitCode.Ok;
+    },
+  },
   "client-cert": {
     summary: "add NAME | revoke NAME: client certificates (mutual TLS) as a second factor",
     takesArguments: true,

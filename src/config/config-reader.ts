@@ -82,6 +82,15 @@ export class ConfigReader {
     return value;
   }
 
+  /** One of `values` (from the schema's enum); anything else is recorded with the choices. */
+  choice<C extends string>(field: Field, values: readonly C[]): C | undefined {
+    const value = this.scalar(field);
+    if (value === undefined) return undefined;
+    const found = values.find((v) => v === value);
+    if (found === undefined) this.fail(field.node, field.path, `must be ${values.slice(0, -1).join(", ")} or ${values.at(-1)} (got ${describe(field.node)})`);
+    return found;
+  }
+
   port(field: Field): number | undefined {
     const value = this.scalar(field);
     if (value === undefined) return undefined;

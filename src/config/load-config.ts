@@ -6,11 +6,11 @@ import { isMap, LineCounter, parseDocument } from "yaml";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, type Field } from "./config-reader.js";
 import { DEFAULT_LOGIN_GUARD, type AcmeConfig, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
+import { ACME_DIRECTORIES, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
 
-const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
-  letsencrypt: "https://acme-v02.api.letsencrypt.org/directory",
-  "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
-};
+const { listen: LISTEN, acme: ACME, logs: LOGS, sites: SITES, admin: ADMIN, storage: STORAGE } = GATEWAY_YAML.properties;
+const SITE = SITES.items;
+const { tls: TLS, tunnel: TUNNEL, login_guard: LOGIN_GUARD, client_certificates: CLIENT_CERTIFICATES } = SITE.properties;
 
 /**
  * Reads and validates gateway.yaml: the only reader of YAML in the gateway. Throws ConfigErrors
@@ -44,7 +44,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const read = new ConfigReader(displayName, lines);
   const baseDir = dirname(file);
   const root = doc.contents ?? undefined;
-  const top = read.map({ path: "", node: root ?? undefined, anchor: root ?? doc.createNode(null) }, ["listen", "storage", "admin", "acme", "logs", "sites"]);
+  const top = read.map({ path: "", node: root ?? undefined, anchor: root ?? doc.createNode(null) }, keysOf(GATEWAY_YAML));
   if (!top) throw new ConfigErrors(read.problems);
 
   const listen = readListen(read, top("listen"));
@@ -61,7 +61,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   return {
     file,
     listen,
-    storageDir: resolve(baseDir, storage ?? "/var/lib/gateway"),
+    storageDir: resolve(baseDir, storage ?? STORAGE.default),
     admin,
     acme,
     logs,
@@ -70,70 +70,68 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
 }
 
 function readListen(read: ConfigReader, field: Field): ListenConfig {
-  const get = read.map(field, ["address", "https", "http"]);
+  const get = read.map(field, keysOf(LISTEN));
   const address = get ? read.string(get("address"), "use 0.0.0.0 for all interfaces or 127.0.0.1 for this machine only") : undefined;
   if (address !== undefined && isIP(address) === 0) {
     read.fail(get?.("address").node, "listen.address", `must be an IP address (got "${address}"); use 0.0.0.0 for all interfaces, :: for IPv6 too, or 127.0.0.1`);
   }
   const httpsPort = get ? read.port(get("https")) : undefined;
-  let httpPort: number | null | undefined = 80;
+  let httpPort: number | null | undefined = LISTEN.properties.http.default;
   if (get) {
     const httpField = get("http");
     const raw = read.scalar({ ...httpField, node: httpField.node });
     if (raw === false) httpPort = null;
     else if (raw !== undefined) httpPort = read.port(httpField);
-    if (httpPort !== null && httpPort !== undefined && httpPort !== 0 && httpPort === (httpsPort ?? 443)) {
+    if (httpPort !== null && httpPort !== undefined && httpPort !== 0 && httpPort === (httpsPort ?? LISTEN.properties.https.default)) {
       read.fail(httpField.node, "listen.http", `is the same port as listen.https (${httpPort}); give each its own port, or write http: false`);
     }
   }
-  return { address: address ?? "0.0.0.0", httpsPort: httpsPort ?? 443, httpPort: httpPort === undefined ? 80 : httpPort };
+  return { address: address ?? LISTEN.properties.address.default, httpsPort: httpsPort ?? LISTEN.properties.https.default, httpPort: httpPort === undefined ? LISTEN.properties.http.default : httpPort };
 }
 
 function readAdmin(read: ConfigReader, field: Field): GatewayConfig["admin"] {
   const raw = read.scalar(field);
   if (raw === false) return null;
-  const fallback = { host: "127.0.0.1", port: 2019 };
-  if (raw === undefined) return fallback;
-  const text = typeof raw === "string" ? raw : String(raw);
+  const admin = loopbackHostPort(raw === undefined ? ADMIN.default : String(raw));
+  if (admin) return admin;
+  read.fail(field.node, field.path, `must be a loopback address and port such as ${ADMIN.default} (got ${describe(field.node)}); the admin endpoint is never exposed beyond this machine. Write false to turn it off`);
+  return loopbackHostPort(ADMIN.default);
+}
+
+function loopbackHostPort(text: string): { host: string; port: number } | null {
   let url: URL | undefined;
   try {
     url = new URL(`http://${text}`);
   } catch {
-    url = undefined;
+    return null;
   }
-  const host = url?.hostname.replace(/^\[|\]$/g, "");
-  if (!url || !url.port || url.pathname !== "/" || !host || !isLoopback(host)) {
-    read.fail(field.node, field.path, `must be a loopback address and port such as 127.0.0.1:2019 (got ${describe(field.node)}); the admin endpoint is never exposed beyond this machine. Write false to turn it off`);
-    return fallback;
-  }
-  return { host, port: Number(url.port) };
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return url.port && url.pathname === "/" && isLoopback(host) ? { host, port: Number(url.port) } : null;
 }
 
 function readLogs(read: ConfigReader, field: Field, baseDir: string): LogsConfig {
-  const get = read.map(field, ["format", "access"]);
-  if (!get) return { format: "json", access: null };
-  const formatField = get("format");
-  const format = read.string(formatField, "write json or logfmt") ?? "json";
-  if (format !== "json" && format !== "logfmt") read.fail(formatField.node, formatField.path, `must be json or logfmt (got "${format}")`);
+  const get = read.map(field, keysOf(LOGS));
+  if (!get) return { format: LOGS.properties.format.default, access: null };
+  const format = read.choice(get("format"), LOGS.properties.format.enum) ?? LOGS.properties.format.default;
   const accessField = get("access");
   const raw = read.scalar(accessField);
   let access: string | null = null;
   if (typeof raw === "string" && raw.trim() !== "") access = raw === "stdout" ? "stdout" : resolve(baseDir, raw);
   else if (raw !== undefined && raw !== false) read.fail(accessField.node, accessField.path, `must be a file path, stdout, or false (got ${describe(accessField.node)})`);
-  return { format: format === "logfmt" ? "logfmt" : "json", access };
+  return { format, access };
 }
 
 function readAcme(read: ConfigReader, field: Field): AcmeConfig {
-  const get = read.map(field, ["email", "directory", "challenge"]);
+  const get = read.map(field, keysOf(ACME));
   let email: string | null = null;
-  let directoryUrl = new URL(ACME_DIRECTORIES.letsencrypt as string);
-  let challenge: AcmeConfig["challenge"] = "http-01";
-  if (!get) return { email, directoryUrl, challenge };
+  let directoryUrl = new URL(ACME_DIRECTORIES[ACME.properties.directory.default] as string);
+  const challengeDefault = ACME.properties.challenge.default;
+  if (!get) return { email, directoryUrl, challenge: challengeDefault };
 
   const emailField = get("email");
   const emailValue = read.string(emailField, "use an inbox the CA can reach");
   if (emailValue !== undefined) {
-    if (/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(emailValue)) email = emailValue;
+    if (PATTERNS.email.test(emailValue)) email = emailValue;
     else read.fail(emailField.node, emailField.path, `must be an email address (got "${emailValue}"); use an inbox the CA can reach, e.g. you@example.com`);
   }
 
@@ -146,10 +144,7 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
     else read.fail(directoryField.node, directoryField.path, `must be letsencrypt, letsencrypt-staging or an https:// URL of an ACME directory (got "${directory}")`);
   }
 
-  const challengeField = get("challenge");
-  const challengeValue = read.string(challengeField, "write http-01 or tls-alpn-01");
-  if (challengeValue === "http-01" || challengeValue === "tls-alpn-01") challenge = challengeValue;
-  else if (challengeValue !== undefined) read.fail(challengeField.node, challengeField.path, `must be http-01 or tls-alpn-01 (got "${challengeValue}")`);
+  const challenge = read.choice(get("challenge"), ACME.properties.challenge.enum) ?? challengeDefault;
   return { email, directoryUrl, challenge };
 }
 
@@ -175,7 +170,7 @@ function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfi
 }
 
 function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig | undefined {
-  const get = read.map(field, ["host", "hosts", "upstream", "tls", "tunnel", "frame_ancestors", "allow_unprotected_upstream", "login_guard", "allow", "deny", "client_certificates"]);
+  const get = read.map(field, keysOf(SITE));
   if (!get) return undefined;
   const position = read.where(field.node);
   const hosts = readHosts(read, get("host"), get("hosts"), field);
@@ -183,14 +178,11 @@ function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig
   const tls = readTls(read, get("tls"), baseDir, hosts);
   const tunnel = readTunnel(read, get("tunnel"), baseDir, upstream);
   const frameAncestors = readFrameAncestors(read, get("frame_ancestors"));
-  const allowUnprotectedUpstream = read.boolean(get("allow_unprotected_upstream")) ?? false;
+  const allowUnprotectedUpstream = read.boolean(get("allow_unprotected_upstream")) ?? SITE.properties.allow_unprotected_upstream.default;
   const loginGuard = readLoginGuard(read, get("login_guard"));
   const allow = readAddressList(read, get("allow"));
   const deny = readAddressList(read, get("deny"));
-  const clientCertField = get("client_certificates");
-  const clientCertificates = read.string(clientCertField, "write required or off") ?? "off";
-  if (clientCertificates !== "required" && clientCertificates !== "off") read.fail(clientCertField.node, clientCertField.path, `must be required or off (got "${clientCertificates}")`);
-  const clientCertificatesRequired = clientCertificates === "required";
+  const clientCertificatesRequired = (read.choice(get("client_certificates"), CLIENT_CERTIFICATES.enum) ?? CLIENT_CERTIFICATES.default) === "required";
   if (!hosts || !upstream || !tls || tunnel === undefined || !frameAncestors || !loginGuard || !allow || !deny) return undefined;
   return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, loginGuard, allow, deny, clientCertificatesRequired, position };
 }
@@ -223,8 +215,7 @@ function hostProblem(host: string): string | undefined {
   if (isIP(host) !== 0) return undefined;
   if (host.includes(":")) return "must not include a port; the port comes from listen.https";
   if (host.startsWith("*.")) return "cannot be a wildcard; list each name the notebook is reached by";
-  const label = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
-  if (host.length > 253 || !new RegExp(`^${label}(?:\\.${label})*\\.?$`, "i").test(host)) {
+  if (host.length > 253 || !PATTERNS.dnsName.test(host)) {
     return "must be a DNS name of letters, digits, hyphens and dots";
   }
   return undefined;
@@ -250,16 +241,16 @@ function readUpstream(read: ConfigReader, field: Field, site: Field): URL | unde
 
 function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: readonly string[] | undefined): TlsSource | undefined {
   if (isMap(field.node)) {
-    const get = read.map(field, ["cert", "key"]);
+    const get = read.map(field, keysOf(TLS_FILES));
     if (!get) return undefined;
     const certFile = readExistingFile(read, get("cert"), baseDir, "the certificate chain (e.g. /etc/letsencrypt/live/NAME/fullchain.pem)");
     const keyFile = readExistingFile(read, get("key"), baseDir, "the private key (e.g. /etc/letsencrypt/live/NAME/privkey.pem)");
     return certFile && keyFile ? { kind: "files", certFile, keyFile } : undefined;
   }
-  const value = field.node === undefined ? "acme" : read.scalar(field);
+  const value = field.node === undefined ? TLS.default : read.scalar(field);
   if (value === "internal") return { kind: "internal" };
   if (value === "acme") {
-    const local = hosts?.find((h) => h === "localhost" || h.endsWith(".localhost") || isIP(h) !== 0 || !h.includes("."));
+    const local = hosts?.find((h) => PATTERNS.localName.test(h));
     if (!local) return { kind: "acme" };
     read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for "${local}"; write tls: internal for local names`);
     return undefined;
@@ -283,15 +274,15 @@ function readExistingFile(read: ConfigReader, field: Field, baseDir: string, wha
 
 function readTunnel(read: ConfigReader, field: Field, baseDir: string, upstream: URL | undefined): TunnelConfig | null | undefined {
   if (field.node === undefined) return null;
-  const get = read.map(field, ["ssh", "port", "remote", "identity_file", "known_hosts_file"]);
+  const get = read.map(field, keysOf(TUNNEL));
   if (!get) return undefined;
   const sshField = read.require(get("ssh"), "write the workstation as for ssh, e.g. ssh: me@workstation.example.edu");
   const ssh = sshField ? read.string(sshField, "write the workstation as for ssh, e.g. me@workstation.example.edu") : undefined;
   if (ssh?.startsWith("-")) read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination, not an option (got "${ssh}")`);
-  const port = read.port(get("port")) ?? 22;
+  const port = read.port(get("port")) ?? TUNNEL.properties.port.default;
   const remoteField = get("remote");
   const remote = read.string(remoteField, "write the notebook as the workstation sees it, e.g. localhost:8888");
-  if (remote !== undefined && !/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(remote)) {
+  if (remote !== undefined && !PATTERNS.remote.test(remote)) {
     read.fail(remoteField.node, remoteField.path, `must be host:port (got "${remote}"); e.g. localhost:8888`);
   }
   const identityFile = get("identity_file").node === undefined ? null : readExistingFile(read, get("identity_file"), baseDir, "the ssh private key");
@@ -323,7 +314,7 @@ function readFrameAncestors(read: ConfigReader, field: Field): string[] | undefi
 }
 
 function readLoginGuard(read: ConfigReader, field: Field): LoginGuardConfig | undefined {
-  const get = read.map(field, ["max_failures_per_address", "max_failures_total", "window", "paths"]);
+  const get = read.map(field, keysOf(LOGIN_GUARD));
   if (!get) return undefined;
   const count = (key: string, fallback: number): number => {
     const f = get(key);
@@ -350,7 +341,7 @@ function readLoginGuard(read: ConfigReader, field: Field): LoginGuardConfig | un
 
 /** "90s", "15m", "2h", "1d" → milliseconds. */
 function parseDuration(text: string): number | undefined {
-  const match = /^(\d+)\s*(s|m|h|d)$/.exec(text.trim());
+  const match = PATTERNS.duration.exec(text.trim());
   if (!match) return undefined;
   const unit = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
   return Number(match[1]) * unit;
@@ -388,5 +379,5 @@ function parseUrl(value: string): string | undefined {
 
 /** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  return PATTERNS.loopbackHost.test(host);
 }

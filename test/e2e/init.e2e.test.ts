@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { GATEWAY_MAIN, runGateway } from "../support/gateway-process.js";
+import { schemaProblems } from "../support/gateway-schema.js";
 import { requireTool } from "../support/tools.js";
 
 describe("gateway init writes a config that gateway check accepts", { timeout: 60_000 }, () => {
@@ -22,6 +23,7 @@ describe("gateway init writes a config that gateway check accepts", { timeout: 6
     assert.match(text, /ssh: me@workstation\.example\.edu/);
     const check = await runGateway(["check", "--config", config]);
     assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.deepEqual(schemaProblems(text), []);
     const again = await runGateway(["init", "--config", config, "--host", "x.example.test"]);
     assert.equal(again.status, 1);
     assert.match(again.stderr, /exists; pass --force/);
@@ -55,5 +57,6 @@ describe("gateway init writes a config that gateway check accepts", { timeout: 6
     assert.match(text, /tls: internal/);
     const check = await runGateway(["check", "--config", config]);
     assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.deepEqual(schemaProblems(text), []);
   });
 });

@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawn } from "node:child_process";
+import { assertSchemaValid } from "./gateway-schema.js";
 import { startProcess, waitFor, type TestProcess } from "./processes.js";
 
 /** The built CLI, as a user runs it. */
@@ -17,8 +18,12 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-/** Writes `yaml` to `<dir>/gateway.yaml`, runs `gateway serve` on it, waits for the ready line. */
+/**
+ * Writes `yaml` to `<dir>/gateway.yaml`, runs `gateway serve` on it, waits for the ready line.
+ * Every config a test serves must also pass the JSON Schema users' editors check it against.
+ */
 export async function startGateway(dir: string, yaml: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
+  assertSchemaValid(yaml);
   const configPath = join(dir, "gateway.yaml");
   writeFileSync(configPath, yaml);
   const proc = startProcess(process.execPath, [GATEWAY_MAIN, "serve", "--config", configPath], { env: { ...process.env, ...env } });

@@ -1,0 +1,202 @@
+/**
+ * What gateway.yaml may hold, as data: keys, types, allowed values, patterns, defaults and help
+ * text. The loader takes its known keys, choices, patterns and defaults from here, and
+ * `gateway schema` prints it as a JSON Schema (draft-07) for editors, so the two cannot drift.
+ * Checks a schema cannot express (files exist, a name in one site only) stay in load-config.ts.
+ */
+import { DEFAULT_LOGIN_GUARD } from "./gateway-config.js";
+
+/** A JSON Schema (draft-07) node: the subset gateway.yaml needs. */
+export interface SchemaNode {
+  readonly description?: string;
+  readonly type?: "string" | "integer" | "boolean" | "object" | "array";
+  readonly enum?: readonly string[];
+  readonly const?: string | boolean;
+  readonly pattern?: string;
+  readonly minLength?: number;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly default?: unknown;
+  readonly examples?: readonly unknown[];
+  readonly properties?: Readonly<Record<string, SchemaNode>>;
+  readonly required?: readonly string[];
+  readonly additionalProperties?: boolean;
+  readonly items?: SchemaNode;
+  readonly minItems?: number;
+  readonly contains?: SchemaNode;
+  readonly anyOf?: readonly SchemaNode[];
+  readonly oneOf?: readonly SchemaNode[];
+  readonly not?: SchemaNode;
+  readonly if?: SchemaNode;
+  readonly then?: SchemaNode;
+  readonly allOf?: readonly SchemaNode[];
+}
+
+/** Named ACME directories; any other https URL of an ACME directory is accepted too. */
+export const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
+  letsencrypt: "https://acme-v02.api.letsencrypt.org/directory",
+  "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+};
+
+const LOOPBACK_HOST = String.raw`(?:localhost|::1|127\.\d{1,3}\.\d{1,3}\.\d{1,3})`;
+const LOOPBACK_URL_HOST = String.raw`(?:localhost|\[::1\]|127\.\d{1,3}\.\d{1,3}\.\d{1,3})`;
+const DNS_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?";
+/** JSON Schema patterns take no flags: spell a word in either case. */
+const anyCase = (word: string): string => [...word].map((c) => `[${c.toLowerCase()}${c.toUpperCase()}]`).join("");
+
+/** Patterns shared by the loader's checks and the JSON Schema. */
+export const PATTERNS = {
+  /** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+  loopbackHost: new RegExp(`^${LOOPBACK_HOST}$`),
+  email: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
+  /** "90s", "15m", "2h", "1d". */
+  duration: /^(\d+)\s*(s|m|h|d)$/,
+  /** host:port as the workstation sees the notebook. */
+  remote: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/,
+  dnsName: new RegExp(`^${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`),
+  /** Names no public CA issues for: localhost, *.localhost, single labels, IP literals. */
+  localName: new RegExp(`^(?:${anyCase("localhost")}|.*\\.${anyCase("localhost")}|[^.]*|[0-9.]+|.*:.*)$`),
+} as const;
+
+function object<P extends Record<string, SchemaNode>>(description: string, properties: P, extra: Omit<SchemaNode, "properties"> = {}) {
+  return { description, type: "object", properties, additionalProperties: false, ...extra } as const satisfies SchemaNode;
+}
+
+function choice<const C extends readonly string[]>(description: string, values: C, defaultValue: C[number]) {
+  return { description, type: "string", enum: values, default: defaultValue } as const;
+}
+
+function port<D extends number>(description: string, defaultValue: D) {
+  return { description, type: "integer", minimum: 0, maximum: 65535, default: defaultValue } as const;
+}
+
+function text(description: string, pattern?: RegExp | string, examples?: readonly string[]): SchemaNode {
+  return { description, type: "string", ...(pattern ? { pattern: typeof pattern === "string" ? pattern : pattern.source } : { minLength: 1 }), ...(examples ? { examples } : {}) };
+}
+
+function list<I extends SchemaNode>(description: string, items: I, extra: Omit<SchemaNode, "items"> = {}) {
+  return { description, type: "array", items, ...extra } as const;
+}
+
+const OFF = { const: false, description: "off" } as const;
+
+const LISTEN = object("Where the gateway listens.", {
+  address: { ...text("Address both listeners bind: 0.0.0.0 for every interface, :: for IPv6 too, 127.0.0.1 for this machine only.", undefined, ["0.0.0.0", "127.0.0.1"]), default: "0.0.0.0" },
+  https: port("HTTPS port; 443 needs root or CAP_NET_BIND_SERVICE; 0 picks a free port.", 443),
+  http: { anyOf: [port("Port for ACME HTTP-01 answers and the redirect to https.", 80), OFF], description: "Port for ACME HTTP-01 answers and the redirect to https, or false to turn it off.", default: 80 },
+});
+
+const ACME = object("The ACME certificate authority (Let's Encrypt by default).", {
+  email: text("Account contact; optional for Let's Encrypt.", PATTERNS.email, ["you@example.com"]),
+  directory: {
+    description: "letsencrypt, letsencrypt-staging, or the https URL of any ACME directory.",
+    anyOf: [{ type: "string", enum: Object.keys(ACME_DIRECTORIES) }, text("https URL of an ACME directory", "^https://")],
+    default: "letsencrypt",
+  },
+  challenge: choice("How the CA checks control of a name: http-01 on listen.http, or tls-alpn-01 on listen.https.", ["http-01", "tls-alpn-01"], "http-01"),
+});
+
+const LOGS = object("Event log format and the access log.", {
+  format: choice("Event log lines on stdout: JSON lines or logfmt.", ["json", "logfmt"], "json"),
+  access: {
+    description: "Access log in nginx's combined format (goaccess, fail2ban): a file path (relative to this file), stdout, or false (off). Reopened on SIGHUP.",
+    anyOf: [text("file path or stdout"), OFF],
+    default: false,
+  },
+});
+
+const count = (description: string, defaultValue: number): SchemaNode => ({ description, type: "integer", minimum: 1, default: defaultValue });
+
+const LOGIN_GUARD = object("Brute-force protection for the notebook's login form: past a limit, attempts get 429 and never reach the notebook.", {
+  max_failures_per_address: count("Failed logins one client address may make per window.", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress),
+  max_failures_total: count("Failed logins all addresses together may make per window.", DEFAULT_LOGIN_GUARD.maxFailuresTotal),
+  window: { ...text("The sliding window: a duration such as 15m, 1h or 900s.", PATTERNS.duration), default: `${DEFAULT_LOGIN_GUARD.windowMs / 60_000}m` },
+  paths: list("Paths of login forms whose POSTs are counted.", text("a path", "^/"), { default: DEFAULT_LOGIN_GUARD.paths }),
+});
+
+const TUNNEL = object(
+  "Keep `ssh -N -L` up to reach the upstream (its local end is the upstream's port on 127.0.0.1).",
+  {
+    ssh: text("The workstation as for ssh: [user@]host.", /^[^-\s]\S*$/, ["me@workstation.example.edu"]),
+    port: port("sshd port on the workstation.", 22),
+    remote: text("The notebook as the workstation sees it (host:port); default localhost:<upstream port>.", PATTERNS.remote, ["localhost:8888"]),
+    identity_file: text("Private key file for ssh -i (relative to this file); default: ssh's own."),
+    known_hosts_file: text("known_hosts file holding the workstation's host key (checked strictly); default: ssh's own."),
+  },
+  { required: ["ssh"] },
+);
+
+const ADDRESS_RANGE = text("An IP address or CIDR range, IPv4 or IPv6, e.g. 203.0.113.0/24.", /^[0-9A-Fa-f:.]+(?:\/\d{1,3})?$/);
+const HOST = text("A public DNS name (or IP literal) without scheme or port.", `${PATTERNS.dnsName.source}|^[0-9A-Fa-f:.]+$`, ["jupyter.example.com"]);
+const LOCAL_HOSTS_NEED_LOCAL_TLS: SchemaNode = {
+  if: { anyOf: [{ required: ["host"], properties: { host: { type: "string", pattern: PATTERNS.localName.source } } }, { required: ["hosts"], properties: { hosts: { type: "array", contains: { type: "string", pattern: PATTERNS.localName.source } } } }] },
+  then: { required: ["tls"], properties: { tls: { not: { const: "acme" } } } },
+};
+const TUNNEL_NEEDS_LOOPBACK_UPSTREAM: SchemaNode = {
+  if: { required: ["tunnel"] },
+  then: { properties: { upstream: { type: "string", pattern: `^https?://${LOOPBACK_URL_HOST}(?::\\d+)?/?$` } } },
+};
+
+/** `tls: {cert, key}`. */
+export const TLS_FILES = object(
+  "Certificate files you manage, e.g. certbot's.",
+  { cert: text("The certificate chain, e.g. /etc/letsencrypt/live/NAME/fullchain.pem."), key: text("The private key, e.g. /etc/letsencrypt/live/NAME/privkey.pem.") },
+  { required: ["cert", "key"] },
+);
+
+const SITE = object(
+  "One public site: the names a browser uses and the notebook behind them.",
+  {
+    host: HOST,
+    hosts: list("Several public names for the same notebook (instead of host).", HOST, { minItems: 1 }),
+    upstream: text("The notebook, usually the tunnel's local end: scheme, host and port only.", /^https?:\/\/[^/?#\s@]+\/?$/, ["http://127.0.0.1:8888"]),
+    tls: {
+      description: "Where the certificate comes from: acme (obtained and renewed), internal (local CA, for localhost and LAN names), or {cert, key} files you manage (reloaded on change).",
+      anyOf: [
+        { type: "string", enum: ["acme", "internal"] },
+        TLS_FILES,
+      ],
+      default: "acme",
+    },
+    tunnel: TUNNEL,
+    frame_ancestors: list("Origins allowed to embed the site in a frame, besides itself; empty forbids framing (clickjacking).", text("an origin", /^https?:\/\/[^/?#\s]+\/?$/, ["https://mywebsite.example.com"]), { default: [] }),
+    allow_unprotected_upstream: { description: "Serve a notebook whose API answers without a password (an open shell on the workstation).", type: "boolean", default: false },
+    login_guard: LOGIN_GUARD,
+    allow: list("Client addresses allowed to reach the site; empty allows every address not denied.", ADDRESS_RANGE, { default: [] }),
+    deny: list("Client addresses refused, even when also allowed.", ADDRESS_RANGE, { default: [] }),
+    client_certificates: choice("required: browsers must present a client certificate from `gateway client-cert add` (mutual TLS).", ["required", "off"], "off"),
+  },
+  {
+    required: ["upstream"],
+    oneOf: [{ required: ["host"] }, { required: ["hosts"] }],
+    allOf: [LOCAL_HOSTS_NEED_LOCAL_TLS, TUNNEL_NEEDS_LOOPBACK_UPSTREAM],
+  },
+);
+
+/** The whole file. */
+export const GATEWAY_YAML = object(
+  "notebook-gateway configuration",
+  {
+    listen: LISTEN,
+    storage: { ...text("Folder for the account key, certificates, the local CA and state (kept 0700); relative to this file."), default: "/var/lib/gateway" },
+    admin: {
+      description: "Loopback admin endpoint (/healthz, /status, /metrics) as host:port, or false to turn it off.",
+      anyOf: [text("loopback host:port", `^${LOOPBACK_URL_HOST}:\\d{1,5}$`, ["127.0.0.1:2019"]), OFF],
+      default: "127.0.0.1:2019",
+    },
+    acme: ACME,
+    logs: LOGS,
+    sites: list("The public sites; each name belongs to one site.", SITE, { minItems: 1 }),
+  },
+  { required: ["sites"] },
+);
+
+/** The known keys of a mapping in the schema, for the loader's unknown-key check. */
+export function keysOf(node: { readonly properties: Readonly<Record<string, SchemaNode>> }): string[] {
+  return Object.keys(node.properties);
+}
+
+/** gateway.yaml's JSON Schema document, as `gateway schema` prints it. */
+export function gatewayJsonSchema(): Record<string, unknown> {
+  return { $schema: "http://json-schema.org/draft-07/schema#", title: "gateway.yaml", ...GATEWAY_YAML };
+}
