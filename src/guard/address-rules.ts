@@ -4,16 +4,18 @@ import type { SiteConfig } from "../config/gateway-config.js";
 /** A site's `allow`/`deny` lists as BlockLists: deny wins; a non-empty allow list admits only its ranges. */
 class AddressRules {
   private readonly allow: BlockList | null;
-  private readonly deny: BlockList;
+  private readonly deny: BlockList | null;
 
   constructor(site: SiteConfig) {
     this.allow = site.allow.length > 0 ? toBlockList(site.allow) : null;
-    this.deny = toBlockList(site.deny);
+    this.deny = site.deny.length > 0 ? toBlockList(site.deny) : null;
   }
 
   permits(address: string): boolean {
+    // Without lists (the default) every request would pay for parsing its address for nothing.
+    if (this.allow === null && this.deny === null) return true;
     const [ip, family] = normalise(address);
-    if (this.deny.check(ip, family)) return false;
+    if (this.deny?.check(ip, family)) return false;
     return this.allow === null || this.allow.check(ip, family);
   }
 }

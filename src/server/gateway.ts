@@ -81,8 +81,8 @@ export class Gateway {
     this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"));
     this.clientCa = new ClientCa(join(config.storageDir, "clients"), deps.clock);
     this.logins = new LoginThrottle(join(config.storageDir, "state", "login-failures.json"), deps.clock, deps.logger);
-    this.proxy = new NotebookProxy(deps.logger, (site) => this.upstreams.health(site), (req, site, status) => {
-      if (this.logins.isLoginAttempt(site, req.method, req.url)) this.logins.record(site, req.socket.remoteAddress ?? "", status);
+    this.proxy = new NotebookProxy(deps.logger, (site) => this.upstreams.health(site), (req, site, clientAddress, status) => {
+      if (this.logins.isLoginAttempt(site, req.method, req.url)) this.logins.record(site, clientAddress, status);
     });
     this.generation = this.makeGeneration(config);
     const store = this.generation.store;

@@ -58,10 +58,11 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
 
   server.on("request", (req, res) => {
     const verdict = checkRequest(req, sites(), false, clientCerts.revokedSerials());
-    const bytesBefore = req.socket.bytesWritten;
+    const socket = req.socket;
+    const bytesBefore = socket.bytesWritten;
     res.once("finish", () => {
       const length = Number(res.getHeader("content-length"));
-      onResponse(req, res, verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", Number.isFinite(length) ? length : req.socket.bytesWritten - bytesBefore);
+      onResponse(req, res, verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", Number.isFinite(length) ? length : socket.bytesWritten - bytesBefore);
     });
     if (verdict.kind === "deny") {
       logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, method: req.method ?? null, client: req.socket.remoteAddress ?? null });

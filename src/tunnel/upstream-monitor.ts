@@ -36,8 +36,16 @@ export function upstreamStatePath(runDir: string, site: SiteConfig): string {
 }
 
 /** One watch per site and upstream settings: unchanged ones keep their tunnel across a reload. */
+const keys = new WeakMap<SiteConfig, string>();
+
+/** What identifies a watched upstream across config reloads; computed once per site object (it is looked up per request). */
 function upstreamKey(site: SiteConfig): string {
-  return JSON.stringify([site.hosts, site.upstream.origin, site.tunnel, site.allowUnprotectedUpstream]);
+  let key = keys.get(site);
+  if (key === undefined) {
+    key = JSON.stringify([site.hosts, site.upstream.origin, site.tunnel, site.allowUnprotectedUpstream]);
+    keys.set(site, key);
+  }
+  return key;
 }
 
 /** Asks the notebook's API, without credentials, whether it demands a password. */
