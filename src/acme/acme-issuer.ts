@@ -1,4 +1,4 @@
-import acme from "acme-client";
+import type acme from "acme-client";
 import { request } from "undici";
 import type { AcmeConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
@@ -9,9 +9,17 @@ import type { FileCertStore } from "../tls/cert-store.js";
 import type { IssueRequest, Issuer, RenewalWindow } from "../tls/issuer.js";
 import { ariCertId, fetchRenewalWindow } from "./ari.js";
 
-// acme-client retries failed requests inside axios, sleeping a 429's whole Retry-After (hours) and
-// then losing the cause. Turn that off (a module-wide setting of acme-client) and report ourselves.
-(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0;
+/**
+ * acme-client (with axios, ~26 MB resident), loaded at the first order rather than at start: a
+ * gateway spends almost all its time between renewals. Node caches the module after the first call.
+ */
+async function loadAcme(): Promise<typeof acme> {
+  const module = (await import("acme-client")).default;
+  // acme-client retries failed requests inside axios, sleeping a 429's whole Retry-After (hours) and
+  // then losing the cause. Turn that off (a module-wide setting of acme-client) and report ourselves.
+  (module.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 0;
+  return module;
+}
 
 /** ACME directory resources the gateway uses beyond acme-client's (RFC 9773 adds renewalInfo). */
 interface Directory {
@@ -49,6 +57,7 @@ export class AcmeIssuer implements Issuer {
   }
 
   async obtain({ hosts, replacing }: IssueRequest): Promise<CertificateBundle> {
+    const acme = await loadAcme();
     const directory = await this.loadDirectory();
     const accountUrl = await this.store.accountUrl(this.directoryUrl.href);
     const client = new acme.Client({
@@ -105,7 +114,7 @@ export class AcmeIssuer implements Issuer {
     }
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
     if (isAlpn) {
-      const [alpnKey, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+      const [alpnKey, alpnCert] = await (await loadAcme()).crypto.createAlpnCertificate(authz, keyAuthorization);
       await this.store.putAlpnCertificate(name, alpnKey.toString() + alpnCert.toString());
     } else {
       await this.store.putChallenge(challenge.token, keyAuthorization);

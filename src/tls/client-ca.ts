@@ -1,12 +1,11 @@
 import { randomBytes, X509Certificate } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import forge from "node-forge";
 import type { Clock } from "../platform/clock.js";
 import { ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import type { CaKeyPair } from "./cert-store.js";
-import { makeCaCertificate, signCertificate } from "./forge-certificates.js";
+import { loadForge, makeCaCertificate, signCertificate } from "./forge-certificates.js";
 
 /** Client certificates live a year; revoke one with `gateway client-cert revoke NAME`. */
 const CLIENT_LIFETIME_MS = 365 * 24 * 3600 * 1000;
@@ -56,6 +55,7 @@ export class ClientCa {
       { name: "extKeyUsage", clientAuth: true },
     ]);
     const password = randomBytes(12).toString("base64url");
+    const forge = await loadForge();
     // 3DES/SHA-1 PKCS#12: the variant iOS, macOS and Windows all import.
     const p12 = forge.pkcs12.toPkcs12Asn1(forge.pki.privateKeyFromPem(keyPem), [certificate, forge.pki.certificateFromPem(ca.certPem)], password, { algorithm: "3des", friendlyName: name });
     const p12Path = join(this.dir, `${name}.p12`);
