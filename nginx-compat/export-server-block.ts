@@ -53,6 +53,7 @@ export function exportServerBlocks(config: GatewayConfig): string {
     "server {",
     `    listen ${listenHttps} ssl default_server;`,
     "    ssl_reject_handshake on;",
+    ...securityHeaderLines([]),
     "    return 421;",
     "}",
   ];
@@ -65,7 +66,6 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
   const upstream = site.upstream;
   const upstreamOrigin = upstream.origin;
   const portSuffix = config.listen.httpsPort === 443 ? "" : `:${config.listen.httpsPort}`;
-  const ancestors = ["'self'", ...site.frameAncestors].join(" ");
   return [
     `# ${site.hosts.join(", ")} (gateway.yaml ${site.position})`,
     "# The notebook sees a same-site request to its own address, so it needs no config change:",
@@ -109,11 +109,7 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     "    }",
     "",
     "    # The gateway's security headers, on every response (no add_header below, so these apply).",
-    '    add_header Strict-Transport-Security "max-age=31536000" always;',
-    "    add_header X-Content-Type-Options nosniff always;",
-    "    add_header Referrer-Policy same-origin always;",
-    `    add_header Content-Security-Policy "frame-ancestors ${ancestors}" always;`,
-    ...(site.frameAncestors.length === 0 ? ["    add_header X-Frame-Options SAMEORIGIN always;"] : []),
+    ...securityHeaderLines(site.frameAncestors),
     "",
     "    location / {",
     `        proxy_pass ${upstream.protocol}//${id}_notebook;`,
@@ -148,6 +144,17 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     "    }",
     ...(site.tunnel ? [`    # tunnel: keep \`ssh -N -L 127.0.0.1:${upstream.port}:${site.tunnel.remote} -p ${site.tunnel.port} ${site.tunnel.ssh}\` up yourself (systemd unit or autossh).`] : []),
     "}",
+  ];
+}
+
+/** The gateway's security headers (src/guard/security-headers.ts), on every response. */
+function securityHeaderLines(frameAncestors: readonly string[]): string[] {
+  return [
+    '    add_header Strict-Transport-Security "max-age=31536000" always;',
+    "    add_header X-Content-Type-Options nosniff always;",
+    "    add_header Referrer-Policy same-origin always;",
+    `    add_header Content-Security-Policy "frame-ancestors ${["'self'", ...frameAncestors].join(" ")}" always;`,
+    ...(frameAncestors.length === 0 ? ["    add_header X-Frame-Options SAMEORIGIN always;"] : []),
   ];
 }
 
