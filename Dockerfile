@@ -8,6 +8,7 @@ WORKDIR /src
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund
 COPY src ./src
+COPY nginx-compat ./nginx-compat
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
@@ -25,6 +26,8 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+# import-nginx / export-nginx load this lazily.
+COPY --from=build /src/dist/nginx-compat ./dist/nginx-compat
 USER gateway
 # Config (gateway.yaml, with storage: /var/lib/gateway) is mounted read-only; storage keeps keys and certificates.
 VOLUME ["/etc/gateway", "/var/lib/gateway"]

@@ -4,6 +4,7 @@ import type { CliDeps } from "./cli-deps.js";
 import { checkCommand } from "./check-command.js";
 import { clientCertCommand } from "./client-cert-command.js";
 import { initCommand } from "./init-command.js";
+import { exportNginxCommand, importNginxCommand } from "./nginx-compat-command.js";
 import { ExitCode } from "./exit-code.js";
 import { renewCommand } from "./renew-command.js";
 import { serveCommand } from "./serve-command.js";
@@ -18,6 +19,7 @@ interface CommandOptions {
   readonly email?: string;
   readonly upstream?: string;
   readonly tunnel?: string;
+  readonly "server-name"?: string;
 }
 
 interface Command {
@@ -51,13 +53,19 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     takesArguments: true,
     run: (path, _o, deps, args) => clientCertCommand(path, args, deps),
   },
+  "import-nginx": {
+    summary: "FILE [--server-name NAME]: print the gateway.yaml equivalent to an nginx config; warnings on stderr",
+    takesArguments: true,
+    run: (_path, o, deps, args) => importNginxCommand(args, o["server-name"], deps),
+  },
+  "export-nginx": { summary: "print the nginx config (and certbot/cron lines) equivalent to gateway.yaml", run: (path, _o, deps) => exportNginxCommand(path, deps) },
 };
 
 const USAGE = `usage: gateway <command> [--config FILE]
 
 commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
   .join("\n")}
 
 options:
@@ -65,6 +73,7 @@ options:
   --force         renew: renew even when not due; init: replace an existing file
   --dry-run       renew: order for real (Let's Encrypt staging), install nothing
   --quiet         renew: print only what was renewed or failed
+  --server-name NAME  import-nginx: the server block to import when there are several
   --help          this text
 `;
 
@@ -85,6 +94,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Ex
         email: { type: "string" },
         upstream: { type: "string" },
         tunnel: { type: "string" },
+        "server-name": { type: "string" },
       },
     });
   } catch (err) {

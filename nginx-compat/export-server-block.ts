@@ -1,0 +1,201 @@
+import { TIMEOUTS, type GatewayConfig, type SiteConfig } from "../src/config/gateway-config.js";
+
+/** TLS 1.2 suites of the gateway's profile (src/tls/tls-profile.ts) in OpenSSL names; TLS 1.3 suites are nginx's defaults. */
+const TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+/** Where certbot's webroot answers HTTP-01 challenges in the exported :80 server. */
+const CERTBOT_WEBROOT = "/var/www/certbot";
+
+/**
+ * The nginx configuration (for nginx's http block) that behaves like the gateway with `config`:
+ * the seed recipe's server block with its fixes (Host and Origin presented as the notebook expects,
+ * the browser's Origin checked, upgrade map, timeouts fit for kernels, TLS 1.2/1.3, security
+ * headers, no body cap), plus the certbot and cron lines as comments. Settings nginx cannot
+ * express are named in comments.
+ */
+export function exportServerBlocks(config: GatewayConfig): string {
+  const listenHttps = listenAddress(config.listen.address, config.listen.httpsPort);
+  const acmeNames = config.sites.filter((s) => s.tls.kind === "acme").flatMap((s) => s.hosts);
+  const out = [
+    `# nginx configuration equivalent to ${config.file}, made by \`gateway export-nginx\`.`,
+    "# Put it inside nginx's http block (e.g. /etc/nginx/conf.d/notebook.conf), then: nginx -t && systemctl reload nginx",
+    ...(acmeNames.length > 0
+      ? [
+          "# Certificates (tls: acme) come from certbot, answered by the :80 server below:",
+          `#   mkdir -p ${CERTBOT_WEBROOT} && certbot certonly --webroot -w ${CERTBOT_WEBROOT} ${acmeNames.map((n) => `-d ${n}`).join(" ")}${config.acme.email ? ` -m ${config.acme.email} --agree-tos` : " --register-unsafely-without-email --agree-tos"}`,
+          "# and renewed by cron (or certbot's own systemd timer), reloading nginx to use them:",
+          '#   17 3,15 * * * certbot renew --quiet --deploy-hook "systemctl reload nginx"',
+        ]
+      : []),
+    ...(config.admin ? [`# admin (${config.admin.host}:${config.admin.port}: /healthz, /status, /metrics) has no nginx equivalent; stub_status is the closest.`] : []),
+    "",
+    "# WebSockets (kernels, terminals): Connection: upgrade only when the client asks for it, and no",
+    "# Connection header otherwise, so connections to the notebook are kept alive.",
+    "map $http_upgrade $connection_upgrade {",
+    "    default upgrade;",
+    "    '' '';",
+    "}",
+    "",
+    "# The gateway's Origin check: an upgrade or a state-changing request (not GET/HEAD/OPTIONS)",
+    "# whose Origin is not this site itself is refused with 403 before the notebook sees it.",
+    'map "$http_origin|https://$http_host" $origin_is_foreign {',
+    '    "~^\\|" 0;',
+    '    "~^([^|]+)\\|\\1$" 0;',
+    "    default 1;",
+    "}",
+    'map "$origin_is_foreign:$request_method:$http_upgrade" $refuse_cross_site {',
+    '    "~^1:(GET|HEAD|OPTIONS):$" 0;',
+    '    "~^1:" 1;',
+    "    default 0;",
+    "}",
+    "",
+    "# Any other name or an unknown TLS server name: refused, as the gateway does (421).",
+    "server {",
+    `    listen ${listenHttps} ssl default_server;`,
+    "    ssl_reject_handshake on;",
+    ...securityHeaderLines([]),
+    "    return 421;",
+    "}",
+  ];
+  config.sites.forEach((site, i) => out.push("", ...siteServer(site, `site${i + 1}`, config)));
+  if (config.listen.httpPort !== null) out.push("", ...redirectServer(config, acmeNames.length > 0));
+  return `${out.join("\n")}\n`;
+}
+
+function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string[] {
+  const upstream = site.upstream;
+  const upstreamOrigin = upstream.origin;
+  const portSuffix = config.listen.httpsPort === 443 ? "" : `:${config.listen.httpsPort}`;
+  return [
+    `# ${site.hosts.join(", ")} (gateway.yaml ${site.position})`,
+    "# The notebook sees a same-site request to its own address, so it needs no config change:",
+    "# the browser's Origin/Referer for this site become the notebook's origin; foreign ones pass unchanged.",
+    `map "$http_origin|https://$http_host" $${id}_origin {`,
+    `    "~^([^|]+)\\|\\1$" "${upstreamOrigin}";`,
+    "    default $http_origin;",
+    "}",
+    `map "$http_referer|https://$http_host" $${id}_referer {`,
+    `    "~^https://(?<${id}_rhost>[^/|]+)\\|https://\\k<${id}_rhost>$" "${upstreamOrigin}/";`,
+    `    "~^https://(?<${id}_host>[^/|]+)(?<${id}_path>/[^|]*)\\|https://\\k<${id}_host>$" "${upstreamOrigin}$${id}_path";`,
+    "    default $http_referer;",
+    "}",
+    `upstream ${id}_notebook {`,
+    `    server ${upstream.hostname}:${upstream.port || (upstream.protocol === "https:" ? 443 : 80)};`,
+    "    keepalive 16;",
+    "}",
+    "server {",
+    `    listen ${listenAddress(config.listen.address, config.listen.httpsPort)} ssl;`,
+    `    server_name ${site.hosts.join(" ")};`,
+    ...certificateLines(site),
+    "    ssl_protocols TLSv1.2 TLSv1.3;",
+    `    ssl_ciphers ${TLS12_CIPHERS};`,
+    "    ssl_prefer_server_ciphers on;",
+    "    ssl_ecdh_curve X25519:prime256v1:secp384r1;",
+    "    # No OCSP stapling: Let's Encrypt ended OCSP in 2025.",
+    ...(site.clientCertificatesRequired ? ["    # client_certificates: required has no exported equivalent: the gateway's client CA and revocations live in its storage."] : []),
+    ...accessLines(site),
+    "    # login_guard (failed logins counted per address) has no nginx equivalent; fail2ban on the access log comes closest.",
+    ...(config.logs.access ? [`    access_log ${config.logs.access === "stdout" ? "/dev/stdout" : config.logs.access} combined;`] : []),
+    "",
+    "    # Uploads and downloads of any size stream through, as with the gateway.",
+    "    client_max_body_size 0;",
+    `    client_header_timeout ${TIMEOUTS.headersMs / 1000}s;`,
+    `    client_body_timeout ${TIMEOUTS.clientIdleMs / 1000}s;`,
+    `    send_timeout ${TIMEOUTS.clientIdleMs / 1000}s;`,
+    `    keepalive_timeout ${TIMEOUTS.clientIdleMs / 1000}s;`,
+    "",
+    "    if ($refuse_cross_site) {",
+    "        return 403;",
+    "    }",
+    "",
+    "    # The gateway's security headers, on every response (no add_header below, so these apply).",
+    ...securityHeaderLines(site.frameAncestors),
+    "",
+    "    location / {",
+    `        proxy_pass ${upstream.protocol}//${id}_notebook;`,
+    "        proxy_http_version 1.1;",
+    "        proxy_set_header Upgrade $http_upgrade;",
+    "        proxy_set_header Connection $connection_upgrade;",
+    `        proxy_set_header Host ${upstream.host};`,
+    `        proxy_set_header Origin $${id}_origin;`,
+    `        proxy_set_header Referer $${id}_referer;`,
+    "        # Set here, never passed through from clients (empty values are not sent).",
+    "        proxy_set_header X-Forwarded-For $remote_addr;",
+    "        proxy_set_header X-Forwarded-Proto https;",
+    "        proxy_set_header X-Forwarded-Host $http_host;",
+    '        proxy_set_header X-Forwarded-Port "";',
+    '        proxy_set_header X-Real-IP "";',
+    '        proxy_set_header Forwarded "";',
+    "        # Redirects to the notebook's own address point at the site; cookies are Secure.",
+    `        proxy_redirect ${upstreamOrigin}/ https://$host${portSuffix}/;`,
+    "        proxy_cookie_flags ~ secure;",
+    "        # The site's security headers replace the notebook's own.",
+    "        proxy_hide_header Content-Security-Policy;",
+    "        proxy_hide_header X-Frame-Options;",
+    "        proxy_hide_header Strict-Transport-Security;",
+    "        proxy_hide_header X-Content-Type-Options;",
+    "        proxy_hide_header Referrer-Policy;",
+    "        proxy_buffering off;",
+    "        proxy_request_buffering off;",
+    `        proxy_connect_timeout 10s;`,
+    "        # A kernel WebSocket may be quiet for hours; the gateway never cuts one (nginx's timer applies to HTTP too).",
+    "        proxy_read_timeout 1d;",
+    "        proxy_send_timeout 1d;",
+    "    }",
+    ...(site.tunnel ? [`    # tunnel: keep \`ssh -N -L 127.0.0.1:${upstream.port}:${site.tunnel.remote} -p ${site.tunnel.port} ${site.tunnel.ssh}\` up yourself (systemd unit or autossh).`] : []),
+    "}",
+  ];
+}
+
+/** The gateway's security headers (src/guard/security-headers.ts), on every response. */
+function securityHeaderLines(frameAncestors: readonly string[]): string[] {
+  return [
+    '    add_header Strict-Transport-Security "max-age=31536000" always;',
+    "    add_header X-Content-Type-Options nosniff always;",
+    "    add_header Referrer-Policy same-origin always;",
+    `    add_header Content-Security-Policy "frame-ancestors ${["'self'", ...frameAncestors].join(" ")}" always;`,
+    ...(frameAncestors.length === 0 ? ["    add_header X-Frame-Options SAMEORIGIN always;"] : []),
+  ];
+}
+
+function certificateLines(site: SiteConfig): string[] {
+  const primary = site.hosts[0] as string;
+  switch (site.tls.kind) {
+    case "files":
+      return [`    ssl_certificate ${site.tls.certFile};`, `    ssl_certificate_key ${site.tls.keyFile};`];
+    case "acme":
+      return [`    ssl_certificate /etc/letsencrypt/live/${primary}/fullchain.pem;`, `    ssl_certificate_key /etc/letsencrypt/live/${primary}/privkey.pem;`];
+    case "internal":
+      return [
+        "    # tls: internal (the gateway's local CA) has no nginx equivalent: issue a certificate, e.g. with mkcert, and put it here.",
+        `    ssl_certificate /etc/nginx/tls/${primary}.crt;`,
+        `    ssl_certificate_key /etc/nginx/tls/${primary}.key;`,
+      ];
+  }
+}
+
+/** The gateway's rule: deny wins, then allow (if any), else everyone. */
+function accessLines(site: SiteConfig): string[] {
+  const plain = (range: string): string => range.replace(/\/(32|128)$/, "");
+  return [...site.deny.map((r) => `    deny ${plain(r)};`), ...site.allow.map((r) => `    allow ${plain(r)};`), ...(site.allow.length > 0 ? ["    deny all;"] : [])];
+}
+
+function redirectServer(config: GatewayConfig, answersAcme: boolean): string[] {
+  const portSuffix = config.listen.httpsPort === 443 ? "" : `:${config.listen.httpsPort}`;
+  return [
+    "# Port 80: ACME HTTP-01 answers, everything else redirected to https (308 keeps the method).",
+    "server {",
+    `    listen ${listenAddress(config.listen.address, config.listen.httpPort ?? 80)};`,
+    `    server_name ${config.sites.flatMap((s) => s.hosts).join(" ")};`,
+    ...(answersAcme ? ["    location /.well-known/acme-challenge/ {", `        root ${CERTBOT_WEBROOT};`, "    }"] : []),
+    "    location / {",
+    `        return 308 https://$host${portSuffix}$request_uri;`,
+    "    }",
+    "}",
+  ];
+}
+
+function listenAddress(address: string, port: number): string {
+  if (address === "0.0.0.0") return String(port);
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}

@@ -1,0 +1,323 @@
+import { dirname, resolve } from "node:path";
+import { stringify } from "yaml";
+import type { NginxDirective } from "./parse-nginx.js";
+
+/** gateway.yaml text made from an nginx config, and every directive not carried over as such. */
+export interface ImportResult {
+  readonly yaml: string;
+  /** "file:line: directive: why", one per directive dropped or changed in meaning. */
+  readonly warnings: readonly string[];
+}
+
+/** The nginx config cannot become a gateway.yaml; `usage` when another --server-name would fix it. */
+export class NginxImportError extends Error {
+  override readonly name = "NginxImportError";
+  constructor(message: string, readonly usage: boolean) {
+    super(message);
+  }
+}
+
+export interface ImportOptions {
+  /** Picks the server block whose server_name includes this name, when there are several. */
+  readonly serverName?: string;
+  /** The main nginx file: relative certificate paths resolve against its folder (nginx's prefix). */
+  readonly file: string;
+  readonly displayName: string;
+}
+
+/** Where certbot keeps the certificates it renews: these become `tls: acme`. */
+const LETSENCRYPT_LIVE = /^\/etc\/letsencrypt\/live\/([^/]+)\//;
+
+/** Why known directives are not carried over; the gateway's TLS profile is fixed (src/tls/tls-profile.ts). */
+const DROP_REASONS: Readonly<Record<string, string>> = {
+  ssl_prefer_server_ciphers: "no setting; the gateway orders its own AEAD-only suites, and TLS 1.3 ignores it",
+  ssl_dhparam: "no DHE suites in the gateway (ECDHE X25519/P-256/P-384 only), so no DH parameters",
+  ssl_ecdh_curve: "the gateway uses X25519, P-256 and P-384",
+  ssl_session_cache: "Node's TLS session resumption is used; no setting",
+  ssl_session_timeout: "Node's TLS session resumption is used; no setting",
+  ssl_session_tickets: "Node's TLS session resumption is used; no setting",
+  ssl_stapling: "Let's Encrypt ended OCSP in 2025: there is nothing to staple",
+  ssl_stapling_verify: "Let's Encrypt ended OCSP in 2025: there is nothing to staple",
+  ssl_trusted_certificate: "only used for OCSP stapling, which Let's Encrypt ended in 2025",
+  ssl_buffer_size: "no setting; Node sizes TLS records itself",
+  auth_basic: "no basic auth in the gateway: the notebook's password protects it (client_certificates: required adds a second factor)",
+  auth_basic_user_file: "no basic auth in the gateway: the notebook's password protects it (client_certificates: required adds a second factor)",
+  error_log: "the gateway logs events as JSON lines on stdout",
+};
+
+/** Response headers the gateway already sends (src/guard/security-headers.ts), and its values. */
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "strict-transport-security": "max-age=31536000 (one year)",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "SAMEORIGIN, or CSP frame-ancestors from the site's frame_ancestors",
+  "referrer-policy": "same-origin",
+  "content-security-policy": "frame-ancestors 'self' (plus frame_ancestors), merged with the notebook's own policy",
+};
+
+/** Request headers the gateway sets itself (src/proxy/notebook-headers.ts); client values are dropped. */
+const FORWARDING_HEADERS: Readonly<Record<string, string>> = {
+  upgrade: "the gateway forwards WebSocket upgrades itself",
+  connection: "the gateway forwards WebSocket upgrades itself",
+  "x-forwarded-for": "the gateway sets it to the client's address (never passed through from clients)",
+  "x-forwarded-proto": "the gateway sets it to https",
+  "x-forwarded-host": "the gateway sets it to the public Host",
+};
+
+interface Site {
+  names: string[];
+  upstream?: string;
+  tls?: { kind: "acme"; certbotName: string } | { kind: "files"; cert: string; key: string };
+  httpsPort: number;
+  addresses: string[];
+  accessLog?: string;
+  notes: string[];
+}
+
+/**
+ * Turns the directives of an nginx config into gateway.yaml: one `server` that proxies
+ * `location /` to the notebook (chosen by `serverName` when there are several) and the port-80
+ * redirect servers for its names. Every directive is either carried over or named in a warning.
+ */
+export function importServerBlock(directives: readonly NginxDirective[], options: ImportOptions): ImportResult {
+  const warnings: string[] = [];
+  const warn = (d: NginxDirective, why: string): void => {
+    const text = [d.name, ...d.args.map(quoteIfNeeded)].join(" ");
+    warnings.push(`${d.where}: ${text.length > 70 ? `${text.slice(0, 67)}...` : text}: ${why}`);
+  };
+  const servers: NginxDirective[] = [];
+  const maps: NginxDirective[] = [];
+  const upstreams = new Map<string, NginxDirective>();
+  const collect = (list: readonly NginxDirective[], level: "main" | "http"): void => {
+    for (const d of list) {
+      if (d.name === "server" && d.block) servers.push(d);
+      else if (d.name === "map") maps.push(d);
+      else if (d.name === "http" && d.block && level === "main") collect(d.block, "http");
+      else if (d.name === "upstream" && d.block && d.args[0]) upstreams.set(d.args[0], d);
+      else warn(d, `${level === "main" ? "nginx process setting" : "http-wide setting"} with no gateway equivalent; dropped`);
+    }
+  };
+  collect(directives, "main");
+
+  const proxying = servers.filter((s) => findProxyPass(s) !== undefined);
+  if (proxying.length === 0) throw new NginxImportError(`${options.displayName}: no server block with "location /" and proxy_pass; point import-nginx at the file holding the notebook's server block`, false);
+  const server = pickServer(proxying, options);
+  const site: Site = { names: [], httpsPort: 443, addresses: [], notes: [] };
+  readServer(server, site, upstreams, options, warn);
+
+  let redirect: NginxDirective | undefined;
+  for (const other of servers) {
+    if (other === server) continue;
+    const names = namesOf(other);
+    const isRedirect = isRedirectServer(other) && (names.length === 0 || names.some((n) => n === "_" || site.names.includes(n)));
+    if (isRedirect && !redirect) redirect = other;
+    else warn(other, isRedirect ? "a second redirect server; the gateway's :80 listener already redirects every name" : `another server (${names.join(" ") || "no server_name"}); not imported. Run import-nginx again with --server-name to import it as its own gateway.yaml`);
+  }
+  for (const map of maps) {
+    if (map.args[0] === "$http_upgrade") continue; // the WebSocket Connection-header map: the gateway forwards upgrades itself
+    warn(map, "no equivalent in the gateway; dropped");
+  }
+  return { yaml: renderYaml(site, server, redirect, options), warnings };
+}
+
+function pickServer(proxying: readonly NginxDirective[], options: ImportOptions): NginxDirective {
+  const listing = proxying.map((s) => `${namesOf(s).join(" ") || "(no server_name)"} at ${s.where}`).join("; ");
+  if (options.serverName === undefined) {
+    if (proxying.length === 1) return proxying[0] as NginxDirective;
+    throw new NginxImportError(`${options.displayName}: ${proxying.length} server blocks proxy to a notebook (${listing}); pick one with --server-name NAME`, true);
+  }
+  const name = options.serverName.toLowerCase();
+  const chosen = proxying.find((s) => namesOf(s).includes(name));
+  if (!chosen) throw new NginxImportError(`${options.displayName}: no server block proxying to a notebook has server_name ${options.serverName} (found: ${listing}); pick one of those with --server-name`, true);
+  return chosen;
+}
+
+function readServer(server: NginxDirective, site: Site, upstreams: ReadonlyMap<string, NginxDirective>, options: ImportOptions, warn: (d: NginxDirective, why: string) => void): void {
+  let certFile: string | undefined;
+  let keyFile: string | undefined;
+  const readCommon = (d: NginxDirective): boolean => {
+    if (d.name === "client_max_body_size") {
+      if (d.args[0] !== "0") warn(d, "the gateway has no body size cap: uploads of any size stream through (nginx's 0)");
+    } else if (d.name === "add_header") {
+      const header = (d.args[0] ?? "").toLowerCase();
+      const ours = SECURITY_HEADERS[header];
+      warn(d, ours ? `the gateway sends its own: ${d.args[0]}: ${ours}` : "the gateway adds no custom response headers; dropped");
+    } else return false;
+    return true;
+  };
+  for (const d of server.block ?? []) {
+    if (readCommon(d)) continue;
+    switch (d.name) {
+      case "listen":
+        readListen(d, site, warn);
+        break;
+      case "server_name":
+        for (const name of d.args) {
+          if (/^[a-z0-9.-]+$/i.test(name) && !name.startsWith(".")) site.names.push(name.toLowerCase());
+          else warn(d, `${quoteIfNeeded(name)}: the gateway serves exact names only (no catch-all, wildcard or regex); list each name in hosts`);
+        }
+        break;
+      case "ssl_certificate":
+        certFile = resolve(dirname(resolve(options.file)), d.args[0] ?? "");
+        break;
+      case "ssl_certificate_key":
+        keyFile = resolve(dirname(resolve(options.file)), d.args[0] ?? "");
+        break;
+      case "ssl_protocols": {
+        const obsolete = d.args.filter((p) => !["TLSv1.2", "TLSv1.3"].includes(p));
+        warn(d, obsolete.length > 0 ? `${obsolete.join(" and ")} obsolete (RFC 8996); the gateway speaks TLS 1.2 and 1.3 only` : "the gateway speaks TLS 1.2 and 1.3; no setting");
+        break;
+      }
+      case "ssl_ciphers":
+        warn(d, isWeakCipherList(d.args[0] ?? "") ? "weak suites (CBC, DHE, 3DES, non-forward-secret) dropped: the gateway offers forward-secret AEAD suites only" : "no setting; the gateway offers forward-secret AEAD suites only");
+        break;
+      case "ssl":
+        warn(d, "obsolete since nginx 1.15; the gateway always serves HTTPS");
+        break;
+      case "access_log":
+        if (d.args[0] === "off") break;
+        site.accessLog = d.args[0];
+        if (d.args.length > 1) warn(d, "the gateway writes the combined format only; format and options dropped");
+        break;
+      case "location":
+        if (d.args.length === 1 && d.args[0] === "/") readLocation(d, site, upstreams, readCommon, warn);
+        else warn(d, "only location / is imported: the gateway proxies every path to the notebook unchanged");
+        break;
+      default:
+        warn(d, DROP_REASONS[d.name] ?? "no equivalent in the gateway; dropped");
+    }
+  }
+  if (site.names.length === 0) throw new NginxImportError(`${server.where}: the server has no exact server_name; add the public name (e.g. server_name jupyter.example.com;) and import again`, false);
+  if (certFile === undefined || keyFile === undefined) {
+    site.notes.push(`${server.where}: no ssl_certificate; the gateway obtains one from Let's Encrypt (tls: acme)`);
+    return;
+  }
+  const certbot = LETSENCRYPT_LIVE.exec(certFile)?.[1];
+  if (certbot !== undefined && LETSENCRYPT_LIVE.exec(keyFile)?.[1] === certbot) site.tls = { kind: "acme", certbotName: certbot };
+  else site.tls = { kind: "files", cert: certFile, key: keyFile };
+}
+
+function readListen(d: NginxDirective, site: Site, warn: (d: NginxDirective, why: string) => void): void {
+  const [address = "", ...params] = d.args;
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(address);
+  const port = Number(match ? match[3] : /^\d+$/.test(address) ? address : "443");
+  const host = match ? (match[1] ?? match[2] ?? "") : /^\d+$/.test(address) ? "" : address;
+  if (!params.includes("ssl")) {
+    if (port !== 80) warn(d, "a plain-HTTP listener; the gateway serves the site over HTTPS only and redirects :80 to it");
+    return;
+  }
+  site.httpsPort = port;
+  site.addresses.push(host === "" || host === "*" ? "0.0.0.0" : host);
+  for (const p of params) {
+    if (p === "ssl") continue;
+    if (p === "http2") warn(d, "http2: the gateway speaks HTTP/1.1 to browsers (WebSockets need it); no setting");
+    else if (p === "default_server") warn(d, "default_server: the gateway answers only its hosts, and 421 for any other name");
+    else warn(d, `${p}: no equivalent in the gateway; dropped`);
+  }
+}
+
+function readLocation(location: NginxDirective, site: Site, upstreams: ReadonlyMap<string, NginxDirective>, readCommon: (d: NginxDirective) => boolean, warn: (d: NginxDirective, why: string) => void): void {
+  for (const d of location.block ?? []) {
+    if (readCommon(d)) continue;
+    const value = d.args[0] ?? "";
+    switch (d.name) {
+      case "proxy_pass":
+        site.upstream = readProxyPass(d, upstreams, warn);
+        break;
+      case "proxy_http_version":
+        if (value !== "1.1") warn(d, "the gateway talks HTTP/1.1 to the notebook (WebSockets need it)");
+        break;
+      case "proxy_set_header": {
+        const header = value.toLowerCase();
+        if (header === "host") warn(d, "the gateway presents Host as the notebook's own address (and a same-site Origin/Referer after checking the browser's Origin), so the notebook needs no allow_remote_access or other change");
+        else if (header === "origin") warn(d, "the gateway checks the browser's Origin against the site, then presents the notebook's own origin");
+        else if (!(header in FORWARDING_HEADERS)) warn(d, header === "x-real-ip" ? "the gateway sends X-Forwarded-For (the client's address) instead" : "the gateway adds no custom request headers; dropped");
+        break;
+      }
+      case "proxy_read_timeout":
+      case "proxy_send_timeout":
+      case "proxy_connect_timeout":
+        warn(d, "fixed in the gateway: WebSockets are never cut by an idle timer; an HTTP response idle for 120 s answers 504");
+        break;
+      case "proxy_buffering":
+      case "proxy_request_buffering":
+        if (value !== "off") warn(d, "the gateway always streams bodies both ways (like off)");
+        break;
+      case "proxy_redirect":
+        if (value !== "default") warn(d, "the gateway rewrites redirects to the notebook's address onto the public site; no setting");
+        break;
+      default:
+        warn(d, "no equivalent in the gateway; dropped");
+    }
+  }
+}
+
+function readProxyPass(d: NginxDirective, upstreams: ReadonlyMap<string, NginxDirective>, warn: (d: NginxDirective, why: string) => void): string {
+  let url: URL;
+  try {
+    url = new URL(d.args[0] ?? "");
+  } catch {
+    throw new NginxImportError(`${d.where}: proxy_pass ${d.args[0] ?? ""} is not a URL the gateway can proxy to; write http://127.0.0.1:8888`, false);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new NginxImportError(`${d.where}: proxy_pass to ${url.protocol} is not supported; run the notebook on a TCP port (e.g. --port=8888) and proxy to http://127.0.0.1:8888`, false);
+  if (url.pathname !== "/") warn(d, `path ${url.pathname} dropped: the gateway passes paths to the notebook unchanged; set the notebook's base_url instead`);
+  const group = upstreams.get(url.hostname);
+  if (group) {
+    const members = (group.block ?? []).filter((m) => m.name === "server");
+    for (const other of group.block ?? []) if (other.name !== "server" && other.name !== "keepalive") warn(other, "no equivalent in the gateway; dropped");
+    if (members.length !== 1) warn(group, "the gateway proxies to one upstream; the first server is used");
+    const first = members[0]?.args[0];
+    if (first) return `${url.protocol}//${first}`;
+  }
+  return url.origin;
+}
+
+function findProxyPass(server: NginxDirective): NginxDirective | undefined {
+  return server.block?.filter((d) => d.name === "location").flatMap((l) => l.block ?? []).find((d) => d.name === "proxy_pass");
+}
+
+function namesOf(server: NginxDirective): string[] {
+  return (server.block ?? []).filter((d) => d.name === "server_name").flatMap((d) => d.args.map((a) => a.toLowerCase()));
+}
+
+/** `return 301 https://...` (or 302/307/308) at server level, and nothing proxied. */
+function isRedirectServer(server: NginxDirective): boolean {
+  const ret = (server.block ?? []).find((d) => d.name === "return") ?? (server.block ?? []).find((d) => d.name === "location")?.block?.find((d) => d.name === "return");
+  return ret !== undefined && ["301", "302", "307", "308"].includes(ret.args[0] ?? "") && (ret.args[1] ?? "").startsWith("https://") && findProxyPass(server) === undefined;
+}
+
+/** CBC (SHA1/SHA256/SHA384 MAC) suites, DHE, 3DES, plain RSA key exchange, CAMELLIA, bare "AES". */
+function isWeakCipherList(list: string): boolean {
+  return list.split(":").filter((s) => !s.startsWith("!") && !s.startsWith("-")).some((s) => !/GCM|CHACHA20|^TLS_/.test(s));
+}
+
+function quoteIfNeeded(arg: string): string {
+  return arg === "" || /[\s;{}'"#]/.test(arg) ? `'${arg}'` : arg;
+}
+
+function renderYaml(site: Site, server: NginxDirective, redirect: NginxDirective | undefined, options: ImportOptions): string {
+  const scalar = (v: string | number): string => stringify(v).trimEnd();
+  const address = site.addresses.includes("::") ? "::" : (site.addresses[0] ?? "0.0.0.0");
+  const acme = site.tls === undefined || site.tls.kind === "acme";
+  const lines = [
+    `# gateway.yaml imported by \`gateway import-nginx\` from the server block at ${server.where}.`,
+    "# Check it with `gateway check --config gateway.yaml`; what did not carry over was printed as warnings.",
+    ...site.notes.map((n) => `# ${n}`),
+    "listen:",
+    `  address: ${scalar(address)}`,
+    `  https: ${site.httpsPort}`,
+  ];
+  if (redirect) lines.push(`  http: 80  # the redirect server at ${redirect.where}; also answers ACME HTTP-01 challenges`);
+  else if (acme) lines.push("  http: 80  # ACME HTTP-01 challenges and a redirect to https (nginx had no :80 server for this site)");
+  else lines.push("  http: false  # nginx had no :80 server for this site");
+  lines.push("storage: /var/lib/gateway  # account key, certificates and state");
+  if (site.accessLog) lines.push("logs:", `  access: ${scalar(site.accessLog)}  # combined format, reopened on SIGHUP (logrotate)`);
+  lines.push("sites:");
+  lines.push(site.names.length === 1 ? `  - host: ${scalar(site.names[0] as string)}` : `  - hosts: [${site.names.map(scalar).join(", ")}]`);
+  lines.push(`    upstream: ${scalar(site.upstream ?? "")}  # proxy_pass; WebSockets and any body size pass through`);
+  if (site.tls?.kind === "files") {
+    lines.push("    tls:  # files you renew yourself; the gateway reloads them when they change", `      cert: ${scalar(site.tls.cert)}`, `      key: ${scalar(site.tls.key)}`);
+  } else if (site.tls?.kind === "acme") {
+    lines.push(`    tls: acme  # was certbot's /etc/letsencrypt/live/${site.tls.certbotName}/: the gateway now obtains and renews it itself; remove certbot's renewal for it`);
+  } else lines.push("    tls: acme");
+  return `${lines.join("\n")}\n`;
+}

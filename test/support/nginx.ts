@@ -1,0 +1,59 @@
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { startProcess, waitFor, type TestProcess } from "./processes.js";
+import { requireTool } from "./tools.js";
+
+export const NGINX = "/usr/sbin/nginx";
+
+/**
+ * Writes `<dir>/nginx.conf`: a complete config for `nginx -p dir` (pid, logs and temp paths in
+ * dir, foreground, one worker) whose http block holds `httpBlock`.
+ */
+export function writeNginxConf(dir: string, httpBlock: string): string {
+  requireTool(NGINX, "nginx");
+  mkdirSync(join(dir, "logs"), { recursive: true });
+  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `    ${t}_temp_path ${join(dir, `${t}_temp`)};`).join("\n");
+  const conf = join(dir, "nginx.conf");
+  writeFileSync(conf, [
+    "daemon off;",
+    ...(process.getuid?.() === 0 ? ["user root;"] : []),
+    "worker_processes 1;",
+    `pid ${join(dir, "nginx.pid")};`,
+    `error_log ${join(dir, "logs", "error.log")} warn;`,
+    "events { worker_connections 512; }",
+    "http {",
+    `    access_log ${join(dir, "logs", "access.log")};`,
+    temp,
+    httpBlock,
+    "}",
+    "",
+  ].join("\n"));
+  return conf;
+}
+
+/** `nginx -t` on the config: returns nginx's verdict (it writes it on stderr), throws with it when nginx refuses. */
+export function testNginxConf(dir: string, conf: string): string {
+  const result = spawnSync(NGINX, ["-t", "-p", dir, "-c", conf], { encoding: "utf8" });
+  const verdict = `${result.stdout}${result.stderr}`;
+  if (result.status !== 0) throw new Error(`nginx -t refused ${conf}: ${verdict}`);
+  return verdict;
+}
+
+/** Starts real nginx on the config in `dir` and waits until `port` accepts connections. */
+export async function startNginx(dir: string, conf: string, port: number): Promise<TestProcess> {
+  testNginxConf(dir, conf);
+  const proc = startProcess(NGINX, ["-p", dir, "-c", conf]);
+  await waitFor(`nginx on port ${port} (output: ${proc.output()})`, async () => {
+    if (proc.child.exitCode !== null) throw new Error(`nginx exited ${proc.child.exitCode}: ${proc.output()}`);
+    return new Promise<true | undefined>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(undefined));
+    });
+  });
+  return proc;
+}
