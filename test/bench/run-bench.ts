@@ -1,0 +1,77 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { startProcess, waitFor } from "../support/processes.js";
+import { requireTool } from "../support/tools.js";
+import { BENCH_UPSTREAM_MAIN } from "./bench-upstream.js";
+import { record, renderTable, type Samples } from "./report.js";
+import { CADDY, CHP, DIRECT, GATEWAY, NGINX, type BenchContext, type BenchSystem } from "./systems.js";
+import { FULL, measure, METRICS, QUICK } from "./workloads.js";
+
+/**
+ * `npm run bench [-- --quick] [--rounds N] [--out FILE]`: the gateway, nginx, Caddy and
+ * configurable-http-proxy, each terminating TLS with one ECDSA P-256 certificate in front of
+ * one upstream, measured in interleaved rounds (A B C D, A B C D, ...) since this machine is
+ * shared and noisy: only ratios from one run mean something.
+ */
+const { values: args } = parseArgs({ options: { quick: { type: "boolean" }, rounds: { type: "string" }, out: { type: "string" } } });
+const effort = args.quick ? QUICK : FULL;
+const rounds = Number(args.rounds ?? (args.quick ? 1 : 3));
+const out = args.out ?? "bench-results.md";
+const SYSTEMS: readonly BenchSystem[] = [GATEWAY, NGINX, CADDY, CHP, DIRECT];
+
+const dir = mkdtempSync(join(tmpdir(), "gateway-bench-"));
+const certificate = makeEcdsaCertificate(dir);
+const upstream = startProcess(process.execPath, [BENCH_UPSTREAM_MAIN, certificate.certPath, certificate.keyPath]);
+const cleanUp = async (): Promise<void> => {
+  await upstream.stop();
+  rmSync(dir, { recursive: true, force: true });
+};
+process.once("SIGINT", () => void cleanUp().then(() => process.exit(130)));
+
+try {
+  const ports = await waitFor("the bench upstream", () => {
+    const line = upstream.output().split("\n").find((l) => l.startsWith("{"));
+    return line ? (JSON.parse(line) as { http: number; https: number }) : undefined;
+  });
+  const ctx: BenchContext = { dir, certPath: certificate.certPath, keyPath: certificate.keyPath, upstreamHttpPort: ports.http, upstreamHttpsPort: ports.https, upstreamPid: upstream.pid };
+  const client = { ca: readFileSync(certificate.caPath, "utf8"), name: "localhost" };
+  const samples: Samples = new Map();
+  const started = performance.now();
+  for (let round = 1; round <= rounds; round++) {
+    for (const system of SYSTEMS) {
+      process.stderr.write(`round ${round}/${rounds}: ${system.name}… `);
+      const running = await system.start(ctx);
+      try {
+        await sleep(500);
+        record(samples, system.name, await measure(running, client, effort));
+      } finally {
+        await running.stop();
+      }
+      process.stderr.write("done\n");
+    }
+  }
+  const minutes = ((performance.now() - started) / 60_000).toFixed(1);
+  const header = `${rounds} interleaved round(s)${args.quick ? " (--quick: proves it runs; numbers too short to mean much)" : ""}, ${minutes} min, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), medians (min-max).`;
+  const table = renderTable(samples, METRICS, GATEWAY.name, [NGINX.name, CADDY.name, CHP.name], [DIRECT.name], header);
+  process.stdout.write(table);
+  writeFileSync(out, table);
+  process.stderr.write(`written to ${out}\n`);
+} finally {
+  await cleanUp();
+}
+
+/** A test CA and an ECDSA P-256 leaf for localhost, with openssl. */
+function makeEcdsaCertificate(folder: string): { caPath: string; certPath: string; keyPath: string } {
+  const openssl = requireTool("/usr/bin/openssl", "openssl");
+  const p = (name: string): string => join(folder, name);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  execFileSync(openssl, ["req", "-x509", ...ec, "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "2", "-subj", "/CN=gateway bench CA"], { stdio: "ignore" });
+  execFileSync(openssl, ["req", ...ec, "-keyout", p("leaf.key"), "-out", p("leaf.csr"), "-subj", "/CN=localhost"], { stdio: "ignore" });
+  writeFileSync(p("leaf.ext"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
+  execFileSync(openssl, ["x509", "-req", "-in", p("leaf.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", p("leaf.ext"), "-out", p("leaf.pem")], { stdio: "ignore" });
+  return { caPath: p("ca.pem"), certPath: p("leaf.pem"), keyPath: p("leaf.key") };
+}

@@ -1,0 +1,163 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startGateway } from "../support/gateway-process.js";
+import { startNginx } from "../support/nginx.js";
+import { freePort, startProcess, waitFor, type TestProcess } from "../support/processes.js";
+import { requireTool } from "../support/tools.js";
+
+/** What every system is started with: the same certificate, in front of the same upstream. */
+export interface BenchContext {
+  readonly dir: string;
+  readonly certPath: string;
+  readonly keyPath: string;
+  readonly upstreamHttpPort: number;
+  /** The upstream serving HTTPS itself: the "Node directly" reference. */
+  readonly upstreamHttpsPort: number;
+  readonly upstreamPid: number;
+}
+
+/** A system under test, running: its HTTPS port and the PID whose process tree is measured. */
+export interface Running {
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export interface BenchSystem {
+  readonly name: string;
+  start(ctx: BenchContext): Promise<Running>;
+}
+
+const CHP_MAIN = fileURLToPath(new URL("../../../node_modules/configurable-http-proxy/bin/configurable-http-proxy", import.meta.url));
+
+export const GATEWAY: BenchSystem = {
+  name: "gateway",
+  async start(ctx) {
+    const dir = subdir(ctx, "gateway");
+    const gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }
+storage: ./storage
+admin: false
+sites:
+  - host: localhost
+    upstream: http://127.0.0.1:${ctx.upstreamHttpPort}
+    tls: { cert: ${ctx.certPath}, key: ${ctx.keyPath} }
+`);
+    return { port: gateway.httpsPort, pid: gateway.process.pid, stop: () => gateway.stop() };
+  },
+};
+
+/** The seed recipe's server block on loopback, plus what a tuned nginx has: upstream keepalive, a worker per core. */
+export const NGINX: BenchSystem = {
+  name: "nginx",
+  async start(ctx) {
+    const dir = subdir(ctx, "nginx");
+    const port = await freePort();
+    mkdirSync(join(dir, "logs"), { recursive: true });
+    const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${join(dir, `${t}_temp`)};`).join("\n");
+    const conf = join(dir, "nginx.conf");
+    writeFileSync(conf, `daemon off;
+${process.getuid?.() === 0 ? "user root;" : ""}
+worker_processes auto;
+pid ${join(dir, "nginx.pid")};
+error_log ${join(dir, "logs", "error.log")} warn;
+events { worker_connections 4096; }
+http {
+${temp}
+  access_log off;
+  upstream notebook { server 127.0.0.1:${ctx.upstreamHttpPort}; keepalive 64; }
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    server_name localhost;
+    ssl_certificate ${ctx.certPath};
+    ssl_certificate_key ${ctx.keyPath};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_timeout 1d;
+    ssl_session_cache shared:SSL:50m;
+    add_header Strict-Transport-Security max-age=15768000;
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://notebook;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_read_timeout 1d;
+    }
+  }
+}
+`);
+    const proc = await startNginx(dir, conf, port);
+    return running(proc, port);
+  },
+};
+
+export const CADDY: BenchSystem = {
+  name: "caddy",
+  async start(ctx) {
+    const caddy = requireTool("/usr/bin/caddy", "caddy");
+    const dir = subdir(ctx, "caddy");
+    const port = await freePort();
+    const caddyfile = join(dir, "Caddyfile");
+    writeFileSync(caddyfile, `{
+  admin off
+  auto_https off
+  storage file_system ${join(dir, "data")}
+}
+https://localhost:${port} {
+  bind 127.0.0.1
+  tls ${ctx.certPath} ${ctx.keyPath}
+  reverse_proxy 127.0.0.1:${ctx.upstreamHttpPort}
+}
+`);
+    const proc = startProcess(caddy, ["run", "--config", caddyfile, "--adapter", "caddyfile"], { env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } });
+    await waitForPort(proc, port);
+    return running(proc, port);
+  },
+};
+
+export const CHP: BenchSystem = {
+  name: "configurable-http-proxy",
+  async start(ctx) {
+    const [port, apiPort] = [await freePort(), await freePort()];
+    const proc = startProcess(process.execPath, [CHP_MAIN, "--ip", "127.0.0.1", "--port", String(port), "--api-ip", "127.0.0.1", "--api-port", String(apiPort), "--default-target", `http://127.0.0.1:${ctx.upstreamHttpPort}`, "--ssl-key", ctx.keyPath, "--ssl-cert", ctx.certPath, "--log-level", "warn"], {
+      env: { ...process.env, CONFIGPROXY_AUTH_TOKEN: randomBytes(16).toString("hex") },
+    });
+    await waitForPort(proc, port);
+    return running(proc, port);
+  },
+};
+
+/** The upstream's own HTTPS listener: what Node does with no proxy in between (a reference, not a peer). */
+export const DIRECT: BenchSystem = {
+  name: "node-direct",
+  async start(ctx) {
+    return { port: ctx.upstreamHttpsPort, pid: ctx.upstreamPid, stop: async () => undefined };
+  },
+};
+
+function subdir(ctx: BenchContext, name: string): string {
+  const dir = join(ctx.dir, name);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function running(proc: TestProcess, port: number): Running {
+  return { port, pid: proc.pid, stop: () => proc.stop() };
+}
+
+async function waitForPort(proc: TestProcess, port: number): Promise<void> {
+  await waitFor(`port ${port} (output: ${proc.output().slice(-500)})`, () => {
+    if (proc.child.exitCode !== null) throw new Error(`exited ${proc.child.exitCode}: ${proc.output()}`);
+    return new Promise<true | undefined>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(undefined));
+    });
+  });
+}
