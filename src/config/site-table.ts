@@ -3,6 +3,8 @@ import type { SiteConfig } from "./gateway-config.js";
 /** Finds the site a request is for by its public name. */
 export class SiteTable {
   private readonly byHost = new Map<string, SiteConfig>();
+  /** Bounded: clients choose the port part of a Host header. */
+  private readonly origins = new Map<string, string>();
 
   constructor(readonly sites: readonly SiteConfig[]) {
     for (const site of sites) for (const host of site.hosts) this.byHost.set(host, site);
@@ -11,6 +13,17 @@ export class SiteTable {
   /** The site for a Host header value ("name", "name:port", "[::1]:port"), or undefined. */
   lookup(hostHeader: string): SiteConfig | undefined {
     return this.byHost.get(hostnameOf(hostHeader));
+  }
+
+  /** The https origin a Host header names, as `originOf` normalises it; computed once per value (a URL parse per request showed in profiles). */
+  publicOrigin(hostHeader: string, originOf: (url: string) => string): string {
+    let origin = this.origins.get(hostHeader);
+    if (origin === undefined) {
+      if (this.origins.size >= 256) this.origins.clear();
+      origin = originOf(`https://${hostHeader}`);
+      this.origins.set(hostHeader, origin);
+    }
+    return origin;
   }
 }
 

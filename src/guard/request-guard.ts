@@ -34,7 +34,7 @@ export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: 
     if (!serial) return deny(403, "Client certificate required", "This notebook asks for a client certificate as a second factor, and this browser sent none that the gateway issued. Install the .p12 file that `gateway client-cert add NAME` made for this device (import it with the password it printed), then restart the browser.");
     if (revokedSerials.has(serial)) return deny(403, "Client certificate revoked", "The client certificate this browser sent was revoked. Ask the notebook's owner for a new one (gateway client-cert add NAME) and remove the old one from this device.");
   }
-  const publicOrigin = originOf(`https://${host}`);
+  const publicOrigin = sites.publicOrigin(host, originOf);
   if (isUpgrade && (req.method !== "GET" || req.headers.upgrade?.toLowerCase() !== "websocket")) {
     return deny(400, "Bad request", "Only WebSocket upgrades (GET with Upgrade: websocket) are accepted.");
   }

@@ -49,7 +49,7 @@ export class Metrics {
 function renderLabels(labels: Labels): string {
   const entries = Object.entries(labels);
   if (entries.length === 0) return "";
-  return `{${entries.map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).join(",")}}`;
+  return `{${entries.map(([k, v]) => `${k}="${/[\\"\n]/.test(v) ? v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") : v}"`).join(",")}}`;
 }
 
 /**
