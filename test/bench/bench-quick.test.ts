@@ -27,7 +27,7 @@ describe("npm run bench -- --quick", { timeout: 240_000 }, () => {
       assert.ok(row, `no row for ${metric.label}`);
       const cells = row.split("|").slice(2, -1).map((c) => c.trim());
       assert.equal(cells.length, 8, row);
-      for (const c of cells) assert.match(c, /^\d+(\.\d+)?x?( \(.*\))?$/, `${metric.label}: "${c}" is not a number`);
+      for (const c of cells) assert.match(c, /^-?\d+(\.\d+)?x?( \(.*\))?$/, `${metric.label}: "${c}" is not a number`);
     }
   });
 });

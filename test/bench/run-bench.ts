@@ -38,7 +38,7 @@ try {
     return line ? (JSON.parse(line) as { http: number; https: number }) : undefined;
   });
   const ctx: BenchContext = { dir, certPath: certificate.certPath, keyPath: certificate.keyPath, upstreamHttpPort: ports.http, upstreamHttpsPort: ports.https, upstreamPid: upstream.pid };
-  const client = { ca: readFileSync(certificate.caPath, "utf8"), name: "localhost" };
+  const client = { ca: readFileSync(certificate.caPath, "utf8"), caPath: certificate.caPath, name: "localhost" };
   const samples: Samples = new Map();
   const started = performance.now();
   for (let round = 1; round <= rounds; round++) {

@@ -105,6 +105,7 @@ export const CADDY: BenchSystem = {
     writeFileSync(caddyfile, `{
   admin off
   auto_https off
+  default_sni localhost
   storage file_system ${join(dir, "data")}
 }
 https://localhost:${port} {
