@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startGateway } from "../support/gateway-process.js";
 import { startNginx } from "../support/nginx.js";
-import { freePort, startProcess, waitFor, type TestProcess } from "../support/processes.js";
+import { freePort, startProcess, waitForPort, type TestProcess } from "../support/processes.js";
 import { requireTool } from "../support/tools.js";
 
 /** What every system is started with: the same certificate, in front of the same upstream. */
@@ -148,17 +147,4 @@ function subdir(ctx: BenchContext, name: string): string {
 
 function running(proc: TestProcess, port: number): Running {
   return { port, pid: proc.pid, stop: () => proc.stop() };
-}
-
-async function waitForPort(proc: TestProcess, port: number): Promise<void> {
-  await waitFor(`port ${port} (output: ${proc.output().slice(-500)})`, () => {
-    if (proc.child.exitCode !== null) throw new Error(`exited ${proc.child.exitCode}: ${proc.output()}`);
-    return new Promise<true | undefined>((resolve) => {
-      const socket = connect(port, "127.0.0.1", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(undefined));
-    });
-  });
 }

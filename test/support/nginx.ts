@@ -1,8 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
-import { startProcess, waitFor, type TestProcess } from "./processes.js";
+import { startProcess, waitForPort, type TestProcess } from "./processes.js";
 import { requireTool } from "./tools.js";
 
 export const NGINX = "/usr/sbin/nginx";
@@ -45,15 +44,6 @@ export function testNginxConf(dir: string, conf: string): string {
 export async function startNginx(dir: string, conf: string, port: number): Promise<TestProcess> {
   testNginxConf(dir, conf);
   const proc = startProcess(NGINX, ["-p", dir, "-c", conf]);
-  await waitFor(`nginx on port ${port} (output: ${proc.output()})`, async () => {
-    if (proc.child.exitCode !== null) throw new Error(`nginx exited ${proc.child.exitCode}: ${proc.output()}`);
-    return new Promise<true | undefined>((resolve) => {
-      const socket = connect(port, "127.0.0.1", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(undefined));
-    });
-  });
+  await waitForPort(proc, port);
   return proc;
 }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createServer, type AddressInfo } from "node:net";
+import { connect, createServer, type AddressInfo } from "node:net";
 
 /** A process a test started; `stop()` ends it by PID and waits until it is really gone. */
 export interface TestProcess {
@@ -66,4 +66,18 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Waits until a started server accepts connections on 127.0.0.1:`port`; fails early if it exits. */
+export async function waitForPort(proc: TestProcess, port: number): Promise<void> {
+  await waitFor(`port ${port} (output: ${proc.output().slice(-500)})`, () => {
+    if (proc.child.exitCode !== null) throw new Error(`${proc.child.spawnfile} exited ${proc.child.exitCode}: ${proc.output()}`);
+    return new Promise<true | undefined>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(undefined));
+    });
+  });
 }
