@@ -54,21 +54,27 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "content-security-policy": "frame-ancestors 'self' (plus frame_ancestors), merged with the notebook's own policy",
 };
 
-/** Request headers the gateway sets itself (src/proxy/notebook-headers.ts); client values are dropped. */
-const FORWARDING_HEADERS: Readonly<Record<string, string>> = {
-  upgrade: "the gateway forwards WebSocket upgrades itself",
-  connection: "the gateway forwards WebSocket upgrades itself",
-  "x-forwarded-for": "the gateway sets it to the client's address (never passed through from clients)",
-  "x-forwarded-proto": "the gateway sets it to https",
-  "x-forwarded-host": "the gateway sets it to the public Host",
+/**
+ * Request headers the gateway sets itself (src/proxy/notebook-headers.ts): carried over silently
+ * when nginx's value means what the gateway does, otherwise warned about with why.
+ */
+const FORWARDING_HEADERS: Readonly<Record<string, { readonly same: RegExp; readonly why: string }>> = {
+  upgrade: { same: /^\$http_upgrade$/, why: "the gateway forwards the client's Upgrade on WebSocket handshakes only" },
+  connection: { same: /upgrade/i, why: "the gateway sends Connection: upgrade on WebSocket handshakes only" },
+  "x-forwarded-for": { same: /^\$remote_addr$/, why: "the gateway sets it to the client's address only: what clients send is never passed through" },
+  "x-forwarded-proto": { same: /^(\$scheme|https)$/, why: "the gateway sets it to https" },
+  "x-forwarded-host": { same: /^\$(http_)?host$/, why: "the gateway sets it to the Host the client sent" },
 };
+
+/** Redirect statuses a port-80 server may answer with to send browsers to https. */
+const REDIRECT_STATUSES = ["301", "302", "307", "308"];
 
 interface Site {
   names: string[];
   upstream?: string;
   tls?: { kind: "acme"; certbotName: string } | { kind: "files"; cert: string; key: string };
-  httpsPort: number;
-  addresses: string[];
+  /** The `listen ... ssl` directives; the first decides port and address (see chooseListen). */
+  listens: Array<{ readonly d: NginxDirective; readonly host: string; readonly port: number }>;
   accessLog?: string;
   notes: string[];
 }
@@ -101,8 +107,9 @@ export function importServerBlock(directives: readonly NginxDirective[], options
   const proxying = servers.filter((s) => findProxyPass(s) !== undefined);
   if (proxying.length === 0) throw new NginxImportError(`${options.displayName}: no server block with "location /" and proxy_pass; point import-nginx at the file holding the notebook's server block`, false);
   const server = pickServer(proxying, options);
-  const site: Site = { names: [], httpsPort: 443, addresses: [], notes: [] };
+  const site: Site = { names: [], listens: [], notes: [] };
   readServer(server, site, upstreams, options, warn);
+  const listen = chooseListen(site, warn);
 
   let redirect: NginxDirective | undefined;
   for (const other of servers) {
@@ -116,7 +123,7 @@ export function importServerBlock(directives: readonly NginxDirective[], options
     if (map.args[0] === "$http_upgrade") continue; // the WebSocket Connection-header map: the gateway forwards upgrades itself
     warn(map, "no equivalent in the gateway; dropped");
   }
-  return { yaml: renderYaml(site, server, redirect, options), warnings };
+  return { yaml: renderYaml(site, listen, server, redirect), warnings };
 }
 
 function pickServer(proxying: readonly NginxDirective[], options: ImportOptions): NginxDirective {
@@ -134,6 +141,10 @@ function pickServer(proxying: readonly NginxDirective[], options: ImportOptions)
 function readServer(server: NginxDirective, site: Site, upstreams: ReadonlyMap<string, NginxDirective>, options: ImportOptions, warn: (d: NginxDirective, why: string) => void): void {
   let certFile: string | undefined;
   let keyFile: string | undefined;
+  const pathOf = (d: NginxDirective, current: string | undefined): string => {
+    if (current !== undefined) warn(d, "a second certificate (nginx serves RSA and ECDSA side by side): the gateway serves one per site, the first one; dropped");
+    return current ?? resolve(dirname(resolve(options.file)), d.args[0] ?? "");
+  };
   const readCommon = (d: NginxDirective): boolean => {
     if (d.name === "client_max_body_size") {
       if (d.args[0] !== "0") warn(d, "the gateway has no body size cap: uploads of any size stream through (nginx's 0)");
@@ -157,10 +168,10 @@ function readServer(server: NginxDirective, site: Site, upstreams: ReadonlyMap<s
         }
         break;
       case "ssl_certificate":
-        certFile = resolve(dirname(resolve(options.file)), d.args[0] ?? "");
+        certFile = pathOf(d, certFile);
         break;
       case "ssl_certificate_key":
-        keyFile = resolve(dirname(resolve(options.file)), d.args[0] ?? "");
+        keyFile = pathOf(d, keyFile);
         break;
       case "ssl_protocols": {
         const obsolete = d.args.filter((p) => !["TLSv1.2", "TLSv1.3"].includes(p));
@@ -196,23 +207,46 @@ function readServer(server: NginxDirective, site: Site, upstreams: ReadonlyMap<s
   else site.tls = { kind: "files", cert: certFile, key: keyFile };
 }
 
-function readListen(d: NginxDirective, site: Site, warn: (d: NginxDirective, why: string) => void): void {
-  const [address = "", ...params] = d.args;
+/** `listen`'s address as host (0.0.0.0 for all IPv4, :: for all IPv6) and port; nginx's defaults when left out. */
+function parseListen(d: NginxDirective, defaultPort: number): { host: string; port: number } {
+  const address = d.args[0] ?? "";
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(address);
-  const port = Number(match ? match[3] : /^\d+$/.test(address) ? address : "443");
-  const host = match ? (match[1] ?? match[2] ?? "") : /^\d+$/.test(address) ? "" : address;
+  if (match) return { host: match[1] ?? (match[2] === "*" ? "0.0.0.0" : (match[2] as string)), port: Number(match[3]) };
+  if (/^\d+$/.test(address)) return { host: "0.0.0.0", port: Number(address) };
+  return { host: address === "*" ? "0.0.0.0" : address, port: defaultPort };
+}
+
+function readListen(d: NginxDirective, site: Site, warn: (d: NginxDirective, why: string) => void): void {
+  const params = d.args.slice(1);
   if (!params.includes("ssl")) {
-    if (port !== 80) warn(d, "a plain-HTTP listener; the gateway serves the site over HTTPS only and redirects :80 to it");
+    warn(d, "a plain-HTTP listener serving the notebook; the gateway serves it over HTTPS only and redirects plain HTTP (listen.http) to it");
     return;
   }
-  site.httpsPort = port;
-  site.addresses.push(host === "" || host === "*" ? "0.0.0.0" : host);
+  site.listens.push({ d, ...parseListen(d, 443) });
   for (const p of params) {
     if (p === "ssl") continue;
     if (p === "http2") warn(d, "http2: the gateway speaks HTTP/1.1 to browsers (WebSockets need it); no setting");
     else if (p === "default_server") warn(d, "default_server: the gateway answers only its hosts, and 421 for any other name");
+    else if (p === "ipv6only=on") warn(d, "ipv6only=on: the gateway's one listener on :: takes IPv4 and IPv6 (dual stack)");
     else warn(d, `${p}: no equivalent in the gateway; dropped`);
   }
+}
+
+/**
+ * The gateway listens on one address and port: the first `listen ... ssl` decides, and `[::]`
+ * with `0.0.0.0` (or `*`) on the same port is its one dual-stack listener. Others are warned about.
+ */
+function chooseListen(site: Site, warn: (d: NginxDirective, why: string) => void): { address: string; httpsPort: number } {
+  const [first] = site.listens;
+  if (!first) return { address: "0.0.0.0", httpsPort: 443 };
+  const wildcard = (host: string): boolean => host === "0.0.0.0" || host === "::";
+  const dualStack = site.listens.some((l) => l.host === "::" && l.port === first.port) && wildcard(first.host);
+  const chosen = { address: dualStack ? "::" : first.host, httpsPort: first.port };
+  for (const l of site.listens) {
+    const covered = l.port === chosen.httpsPort && (l.host === chosen.address || (dualStack && wildcard(l.host)));
+    if (!covered) warn(l.d, `the gateway listens on one address and port (${chosen.address} port ${chosen.httpsPort}, from ${first.d.where}); this listener is dropped`);
+  }
+  return chosen;
 }
 
 function readLocation(location: NginxDirective, site: Site, upstreams: ReadonlyMap<string, NginxDirective>, readCommon: (d: NginxDirective) => boolean, warn: (d: NginxDirective, why: string) => void): void {
@@ -230,7 +264,10 @@ function readLocation(location: NginxDirective, site: Site, upstreams: ReadonlyM
         const header = value.toLowerCase();
         if (header === "host") warn(d, "the gateway presents Host as the notebook's own address (and a same-site Origin/Referer after checking the browser's Origin), so the notebook needs no allow_remote_access or other change");
         else if (header === "origin") warn(d, "the gateway checks the browser's Origin against the site, then presents the notebook's own origin");
-        else if (!(header in FORWARDING_HEADERS)) warn(d, header === "x-real-ip" ? "the gateway sends X-Forwarded-For (the client's address) instead" : "the gateway adds no custom request headers; dropped");
+        else if (header in FORWARDING_HEADERS) {
+          const { same, why } = FORWARDING_HEADERS[header] as { same: RegExp; why: string };
+          if (!same.test(d.args[1] ?? "")) warn(d, why);
+        } else warn(d, header === "x-real-ip" ? "the gateway sends X-Forwarded-For (the client's address) instead" : "the gateway adds no custom request headers; dropped");
         break;
       }
       case "proxy_read_timeout":
@@ -260,6 +297,7 @@ function readProxyPass(d: NginxDirective, upstreams: ReadonlyMap<string, NginxDi
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new NginxImportError(`${d.where}: proxy_pass to ${url.protocol} is not supported; run the notebook on a TCP port (e.g. --port=8888) and proxy to http://127.0.0.1:8888`, false);
   if (url.pathname !== "/") warn(d, `path ${url.pathname} dropped: the gateway passes paths to the notebook unchanged; set the notebook's base_url instead`);
+  else if (/^[a-z]+:\/\/[^/]+\/$/.test(d.args[0] ?? "")) warn(d, "the trailing / made nginx pass a decoded, normalised path (%2F became /, .. resolved); the gateway passes the request target unchanged, as nginx does without it");
   const group = upstreams.get(url.hostname);
   if (group) {
     const members = (group.block ?? []).filter((m) => m.name === "server");
@@ -279,10 +317,16 @@ function namesOf(server: NginxDirective): string[] {
   return (server.block ?? []).filter((d) => d.name === "server_name").flatMap((d) => d.args.map((a) => a.toLowerCase()));
 }
 
-/** `return 301 https://...` (or 302/307/308) at server level, and nothing proxied. */
+/**
+ * Nothing proxied, and every `return` (at server level, in a location or an `if`) sends the
+ * browser to https, except certbot's `return 404` for names its `if ($host = NAME)` does not redirect.
+ */
 function isRedirectServer(server: NginxDirective): boolean {
-  const ret = (server.block ?? []).find((d) => d.name === "return") ?? (server.block ?? []).find((d) => d.name === "location")?.block?.find((d) => d.name === "return");
-  return ret !== undefined && ["301", "302", "307", "308"].includes(ret.args[0] ?? "") && (ret.args[1] ?? "").startsWith("https://") && findProxyPass(server) === undefined;
+  const block = server.block ?? [];
+  const nested = block.filter((d) => d.name === "location" || d.name === "if").flatMap((d) => d.block ?? []);
+  const returns = [...block, ...nested].filter((d) => d.name === "return");
+  const isRedirect = (r: NginxDirective): boolean => REDIRECT_STATUSES.includes(r.args[0] ?? "") && (r.args[1] ?? "").startsWith("https://");
+  return returns.some(isRedirect) && returns.every((r) => isRedirect(r) || r.args[0] === "404") && findProxyPass(server) === undefined;
 }
 
 /** CBC (SHA1/SHA256/SHA384 MAC) suites, DHE, 3DES, plain RSA key exchange, CAMELLIA, bare "AES". */
@@ -294,19 +338,19 @@ function quoteIfNeeded(arg: string): string {
   return arg === "" || /[\s;{}'"#]/.test(arg) ? `'${arg}'` : arg;
 }
 
-function renderYaml(site: Site, server: NginxDirective, redirect: NginxDirective | undefined, options: ImportOptions): string {
+function renderYaml(site: Site, listen: { address: string; httpsPort: number }, server: NginxDirective, redirect: NginxDirective | undefined): string {
   const scalar = (v: string | number): string => stringify(v).trimEnd();
-  const address = site.addresses.includes("::") ? "::" : (site.addresses[0] ?? "0.0.0.0");
   const acme = site.tls === undefined || site.tls.kind === "acme";
   const lines = [
     `# gateway.yaml imported by \`gateway import-nginx\` from the server block at ${server.where}.`,
     "# Check it with `gateway check --config gateway.yaml`; what did not carry over was printed as warnings.",
     ...site.notes.map((n) => `# ${n}`),
     "listen:",
-    `  address: ${scalar(address)}`,
-    `  https: ${site.httpsPort}`,
+    `  address: ${scalar(listen.address)}`,
+    `  https: ${listen.httpsPort}`,
   ];
-  if (redirect) lines.push(`  http: 80  # the redirect server at ${redirect.where}; also answers ACME HTTP-01 challenges`);
+  const redirectListen = redirect?.block?.find((d) => d.name === "listen");
+  if (redirect) lines.push(`  http: ${redirectListen ? parseListen(redirectListen, 80).port : 80}  # the redirect server at ${redirect.where}; also answers ACME HTTP-01 challenges`);
   else if (acme) lines.push("  http: 80  # ACME HTTP-01 challenges and a redirect to https (nginx had no :80 server for this site)");
   else lines.push("  http: false  # nginx had no :80 server for this site");
   lines.push("storage: /var/lib/gateway  # account key, certificates and state");

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 
 /** One nginx directive: `name args...;` or `name args... { block }`, with where it was written. */
 export interface NginxDirective {
@@ -8,11 +8,11 @@ export interface NginxDirective {
   readonly args: readonly string[];
   /** The directives inside `{ }`, or null for a simple directive. */
   readonly block: readonly NginxDirective[] | null;
-  /** "file:line" of the directive's name, for messages. */
+  /** "file:line:col" of the directive's name, for messages (col counts characters from 1). */
   readonly where: string;
 }
 
-/** A syntax error or an unreadable include, at file:line; the message says what to fix. */
+/** A syntax error or an unreadable include, at file:line:col; the message says what to fix. */
 export class NginxSyntaxError extends Error {
   override readonly name = "NginxSyntaxError";
 }
@@ -33,7 +33,7 @@ export function parseNginx(source: NginxSource): NginxDirective[] {
   const prefix = dirname(resolve(source.file));
   const displayOf = (file: string): string => join(dirname(source.displayName), relative(prefix, file));
   const parseFile = (text: string, displayName: string, depth: number): NginxDirective[] => {
-    const directives = parseTokens(tokenize(text, displayName), displayName);
+    const directives = parseTokens(tokenize(text, displayName));
     return expandIncludes(directives, depth);
   };
   const expandIncludes = (directives: readonly NginxDirective[], depth: number): NginxDirective[] =>
@@ -42,18 +42,25 @@ export function parseNginx(source: NginxSource): NginxDirective[] {
       if (d.args.length !== 1) throw new NginxSyntaxError(`${d.where}: include takes one file or glob (got ${d.args.length} arguments)`);
       if (depth > 20) throw new NginxSyntaxError(`${d.where}: includes nested more than 20 deep; does a file include itself?`);
       const pattern = resolve(prefix, d.args[0] as string);
-      const files = expandGlob(pattern);
-      if (files.length === 0 && !/[*?[]/.test(pattern)) throw new NginxSyntaxError(`${d.where}: include: file not found (${pattern}); give a path relative to ${prefix} or absolute`);
-      return files.flatMap((file) => parseFile(readFileSync(file, "utf8"), displayOf(file), depth + 1));
+      return expandGlob(pattern).flatMap((file) => {
+        let text: string;
+        try {
+          text = readFileSync(file, "utf8");
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          throw new NginxSyntaxError(`${d.where}: include: ${code === "ENOENT" ? "file not found" : `cannot read it (${code ?? "unreadable"})`} (${file}); give a path relative to ${prefix} or absolute`);
+        }
+        return parseFile(text, displayOf(file), depth + 1);
+      });
     });
   return parseFile(source.text, source.displayName, 0);
 }
 
-/** Files matching `pattern`, sorted like nginx's glob(3); wildcards are allowed in the file name only. */
+/** Files matching `pattern` (an absolute path), sorted like nginx's glob(3); wildcards are allowed in the file name only. */
 function expandGlob(pattern: string): string[] {
   const dir = dirname(pattern);
   const base = pattern.slice(dir.length + 1);
-  if (!/[*?[]/.test(base)) return isAbsolute(pattern) ? [pattern] : [];
+  if (!/[*?[]/.test(base)) return [pattern];
   const regex = new RegExp(`^${base.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
   let names: string[];
   try {
@@ -66,86 +73,105 @@ function expandGlob(pattern: string): string[] {
 
 interface Token {
   readonly text: string;
-  /** `{`, `}` and `;` outside quotes are punctuation; everything else is a word. */
+  /** `{`, `}` and `;` at the start of a token are punctuation; everything else is a word. */
   readonly punctuation: boolean;
-  readonly line: number;
+  /** "file:line:col" where the token starts (col counts characters from 1). */
+  readonly where: string;
 }
 
-/** nginx's lexer: words, "double" and 'single' quoted strings with backslash escapes, # comments. */
+/** Characters that end an unquoted word, as in nginx's ngx_conf_read_token (not `}` or `#`). */
+const WORD_END = new Set([" ", "\t", "\r", "\n", ";", "{"]);
+/** After a closing quote nginx wants a separator; `)` closes an `if (...)` condition. */
+const AFTER_QUOTE = new Set([" ", "\t", "\r", "\n", ";", "{", ")"]);
+/** Escapes nginx resolves in every word, quoted or not; any other backslash stays as written. */
+const ESCAPES: Readonly<Record<string, string>> = { '"': '"', "'": "'", "\\": "\\", t: "\t", r: "\r", n: "\n" };
+
+/**
+ * nginx's lexer (src/core/ngx_conf_file.c): `#` starts a comment only where a token could start;
+ * an unquoted word ends at whitespace, `;` or `{` (`${var}` is part of it); "double" and 'single'
+ * quoted strings must be followed by a separator; a backslash escapes the next character.
+ */
 function tokenize(text: string, displayName: string): Token[] {
   const tokens: Token[] = [];
   let line = 1;
+  let lineStart = 0;
   let i = 0;
+  /** Moves to `to`, counting the newlines passed (a quoted string or an escape may hold some). */
+  const advance = (to: number): void => {
+    for (; i < to; i++) {
+      if (text[i] === "\n") {
+        line++;
+        lineStart = i + 1;
+      }
+    }
+  };
+  /** The end of a word or quoted string starting at `from`: the index of `stop`'s first hit. */
+  const scan = (from: number, stop: (c: string, at: number) => boolean): number => {
+    let j = from;
+    while (j < text.length && !stop(text[j] as string, j)) j += text[j] === "\\" ? 2 : text[j] === "$" && text[j + 1] === "{" ? 2 : 1;
+    return Math.min(j, text.length);
+  };
   while (i < text.length) {
     const c = text[i] as string;
-    if (c === "\n") line++;
-    if (/\s/.test(c)) {
-      i++;
+    const where = `${displayName}:${line}:${i - lineStart + 1}`;
+    if (c === " " || c === "\t" || c === "\r" || c === "\n") {
+      advance(i + 1);
     } else if (c === "#") {
-      while (i < text.length && text[i] !== "\n") i++;
-    } else if (c === "{" || c === "}" || c === ";") {
-      tokens.push({ text: c, punctuation: true, line });
-      i++;
+      const newline = text.indexOf("\n", i);
+      advance(newline === -1 ? text.length : newline);
+    } else if (c === ";" || c === "{" || c === "}") {
+      tokens.push({ text: c, punctuation: true, where });
+      advance(i + 1);
     } else if (c === '"' || c === "'") {
-      const start = line;
-      let value = "";
-      i++;
-      while (i < text.length && text[i] !== c) {
-        if (text[i] === "\n") line++;
-        // nginx resolves \" \' \\ \t \r \n inside quotes; other backslashes stay as written.
-        if (text[i] === "\\" && i + 1 < text.length) {
-          const next = text[i + 1] as string;
-          value += ({ '"': '"', "'": "'", "\\": "\\", t: "\t", r: "\r", n: "\n" } as Record<string, string>)[next] ?? `\\${next}`;
-          i += 2;
-        } else value += text[i++];
-      }
-      if (i >= text.length) throw new NginxSyntaxError(`${displayName}:${start}: unterminated ${c} quote; close the string`);
-      tokens.push({ text: value, punctuation: false, line: start });
-      i++;
+      const close = scan(i + 1, (ch) => ch === c);
+      if (close >= text.length) throw new NginxSyntaxError(`${where}: unterminated ${c} quote; close the string`);
+      tokens.push({ text: unescape(text.slice(i + 1, close)), punctuation: false, where });
+      advance(close + 1);
+      const next = text[i];
+      if (next !== undefined && !AFTER_QUOTE.has(next)) throw new NginxSyntaxError(`${displayName}:${line}:${i - lineStart + 1}: unexpected "${next}" right after a quoted string; put a space before it`);
     } else {
-      let value = "";
-      while (i < text.length && !/[\s;{}"'#]/.test(text[i] as string)) {
-        if (text[i] === "\\" && i + 1 < text.length) {
-          value += text[i + 1];
-          i += 2;
-        } else value += text[i++];
-      }
-      tokens.push({ text: value, punctuation: false, line });
+      const end = scan(i, (ch) => WORD_END.has(ch));
+      tokens.push({ text: unescape(text.slice(i, end)), punctuation: false, where });
+      advance(end);
     }
   }
   return tokens;
 }
 
-function parseTokens(tokens: readonly Token[], displayName: string): NginxDirective[] {
+function unescape(raw: string): string {
+  return raw.replace(/\\(.)/gs, (whole, next: string) => ESCAPES[next] ?? whole);
+}
+
+function parseTokens(tokens: readonly Token[]): NginxDirective[] {
   let pos = 0;
   const parseBlock = (closing: Token | null): NginxDirective[] => {
     const directives: NginxDirective[] = [];
     for (;;) {
       const token = tokens[pos];
       if (!token) {
-        if (closing) throw new NginxSyntaxError(`${displayName}:${closing.line}: block opened here is never closed; add "}"`);
+        if (closing) throw new NginxSyntaxError(`${closing.where}: block opened here is never closed; add "}"`);
         return directives;
       }
       if (token.punctuation && token.text === "}") {
-        if (!closing) throw new NginxSyntaxError(`${displayName}:${token.line}: unexpected "}"; remove it or open the block it closes`);
+        if (!closing) throw new NginxSyntaxError(`${token.where}: unexpected "}"; remove it or open the block it closes`);
         pos++;
         return directives;
       }
-      if (token.punctuation) throw new NginxSyntaxError(`${displayName}:${token.line}: unexpected "${token.text}"; a directive name must come first`);
+      if (token.punctuation) throw new NginxSyntaxError(`${token.where}: unexpected "${token.text}"; a directive name must come first`);
       pos++;
       const args: string[] = [];
       for (;;) {
         const next = tokens[pos];
-        if (!next) throw new NginxSyntaxError(`${displayName}:${token.line}: directive "${token.text}" has no ending ";"; add it`);
+        if (!next) throw new NginxSyntaxError(`${token.where}: directive "${token.text}" has no ending ";"; add it`);
         pos++;
         if (!next.punctuation) args.push(next.text);
         else if (next.text === ";") {
-          directives.push({ name: token.text, args, block: null, where: `${displayName}:${token.line}` });
+          directives.push({ name: token.text, args, block: null, where: token.where });
           break;
         } else if (next.text === "{") {
-          directives.push({ name: token.text, args, block: parseBlock(next), where: `${displayName}:${token.line}` });
+          directives.push({ name: token.text, args, block: parseBlock(next), where: token.where });
           break;
-        } else throw new NginxSyntaxError(`${displayName}:${next.line}: unexpected "}" inside directive "${token.text}"; end it with ";" first`);
+        } else throw new NginxSyntaxError(`${next.where}: unexpected "}" inside directive "${token.text}"; end it with ";" first`);
       }
     }
   };
