@@ -4,7 +4,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { startProcess, waitFor } from "../support/processes.js";
+import { startProcess, stopStartedProcesses, waitFor } from "../support/processes.js";
 import { requireTool } from "../support/tools.js";
 import { BENCH_UPSTREAM_MAIN } from "./bench-upstream.js";
 import { record, renderTable, type Samples } from "./report.js";
@@ -26,11 +26,13 @@ const SYSTEMS: readonly BenchSystem[] = [GATEWAY, NGINX, CADDY, CHP, DIRECT];
 const dir = mkdtempSync(join(tmpdir(), "gateway-bench-"));
 const certificate = makeEcdsaCertificate(dir);
 const upstream = startProcess(process.execPath, [BENCH_UPSTREAM_MAIN, certificate.certPath, certificate.keyPath]);
+// Every process the bench started (upstream, the system being measured) is stopped by PID, also
+// when a system fails to start or on Ctrl-C / SIGTERM; wrk and s_time end by their own -d / -time.
 const cleanUp = async (): Promise<void> => {
-  await upstream.stop();
+  await stopStartedProcesses();
   rmSync(dir, { recursive: true, force: true });
 };
-process.once("SIGINT", () => void cleanUp().then(() => process.exit(130)));
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) process.once(signal, () => void cleanUp().then(() => process.exit(code)));
 
 try {
   const ports = await waitFor("the bench upstream", () => {

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startGateway } from "../support/gateway-process.js";
-import { startNginx } from "../support/nginx.js";
+import { startNginx, writeNginxConf } from "../support/nginx.js";
 import { freePort, startProcess, waitForPort, type TestProcess } from "../support/processes.js";
 import { requireTool } from "../support/tools.js";
 
@@ -54,18 +54,7 @@ export const NGINX: BenchSystem = {
   async start(ctx) {
     const dir = subdir(ctx, "nginx");
     const port = await freePort();
-    mkdirSync(join(dir, "logs"), { recursive: true });
-    const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${join(dir, `${t}_temp`)};`).join("\n");
-    const conf = join(dir, "nginx.conf");
-    writeFileSync(conf, `daemon off;
-${process.getuid?.() === 0 ? "user root;" : ""}
-worker_processes auto;
-pid ${join(dir, "nginx.pid")};
-error_log ${join(dir, "logs", "error.log")} warn;
-events { worker_connections 4096; }
-http {
-${temp}
-  access_log off;
+    const conf = writeNginxConf(dir, `
   upstream notebook { server 127.0.0.1:${ctx.upstreamHttpPort}; keepalive 64; }
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   server {
@@ -87,8 +76,7 @@ ${temp}
       proxy_read_timeout 1d;
     }
   }
-}
-`);
+`, { workers: "auto", workerConnections: 4096, accessLog: false });
     const proc = await startNginx(dir, conf, port);
     return running(proc, port);
   },

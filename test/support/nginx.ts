@@ -6,11 +6,20 @@ import { requireTool } from "./tools.js";
 
 export const NGINX = "/usr/sbin/nginx";
 
+/** How many workers, connections per worker, and whether requests are logged (the bench tunes these). */
+export interface NginxTuning {
+  readonly workers: string;
+  readonly workerConnections: number;
+  readonly accessLog: boolean;
+}
+
+const TEST_TUNING: NginxTuning = { workers: "1", workerConnections: 512, accessLog: true };
+
 /**
  * Writes `<dir>/nginx.conf`: a complete config for `nginx -p dir` (pid, logs and temp paths in
- * dir, foreground, one worker) whose http block holds `httpBlock`.
+ * dir, foreground, one worker unless tuned) whose http block holds `httpBlock`.
  */
-export function writeNginxConf(dir: string, httpBlock: string): string {
+export function writeNginxConf(dir: string, httpBlock: string, tuning: NginxTuning = TEST_TUNING): string {
   requireTool(NGINX, "nginx");
   mkdirSync(join(dir, "logs"), { recursive: true });
   const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `    ${t}_temp_path ${join(dir, `${t}_temp`)};`).join("\n");
@@ -18,12 +27,12 @@ export function writeNginxConf(dir: string, httpBlock: string): string {
   writeFileSync(conf, [
     "daemon off;",
     ...(process.getuid?.() === 0 ? ["user root;"] : []),
-    "worker_processes 1;",
+    `worker_processes ${tuning.workers};`,
     `pid ${join(dir, "nginx.pid")};`,
     `error_log ${join(dir, "logs", "error.log")} warn;`,
-    "events { worker_connections 512; }",
+    `events { worker_connections ${tuning.workerConnections}; }`,
     "http {",
-    `    access_log ${join(dir, "logs", "access.log")};`,
+    `    access_log ${tuning.accessLog ? join(dir, "logs", "access.log") : "off"};`,
     temp,
     httpBlock,
     "}",

@@ -12,6 +12,9 @@ export interface TestProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** Processes started here and not stopped yet: what stopStartedProcesses() ends on an error or Ctrl-C. */
+const started = new Set<TestProcess>();
+
 export function startProcess(command: string, args: readonly string[], options: SpawnOptions = {}): TestProcess {
   const child = spawn(command, [...args], { stdio: ["ignore", "pipe", "pipe"], ...options });
   let output = "";
@@ -19,7 +22,7 @@ export function startProcess(command: string, args: readonly string[], options: 
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   const pid = child.pid;
-  return {
+  const proc: TestProcess = {
     child,
     pid,
     output: () => output,
@@ -31,6 +34,14 @@ export function startProcess(command: string, args: readonly string[], options: 
       for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
     },
   };
+  started.add(proc);
+  child.once("exit", () => started.delete(proc));
+  return proc;
+}
+
+/** Stops, by PID, every process startProcess() started that is still running. */
+export async function stopStartedProcesses(): Promise<void> {
+  await Promise.all([...started].map((p) => p.stop()));
 }
 
 /** True while the process exists and is not a zombie (PID 1 here reaps orphans late). */
