@@ -1,27 +1,33 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { startProcess, stopStartedProcesses, waitFor } from "../support/processes.js";
 import { requireTool } from "../support/tools.js";
 import { BENCH_UPSTREAM_MAIN } from "./bench-upstream.js";
 import { record, renderTable, type Samples } from "./report.js";
-import { CADDY, CHP, DIRECT, GATEWAY, NGINX, type BenchContext, type BenchSystem } from "./systems.js";
+import { CADDY, CHP, DIRECT, GATEWAY, gatewaySystem, NGINX, type BenchContext, type BenchSystem } from "./systems.js";
 import { FULL, measure, METRICS, QUICK } from "./workloads.js";
 
 /**
- * `npm run bench [-- --quick] [--rounds N] [--out FILE]`: the gateway, nginx, Caddy and
- * configurable-http-proxy, each terminating TLS with one ECDSA P-256 certificate in front of
- * one upstream, measured in interleaved rounds (A B C D, A B C D, ...) since this machine is
- * shared and noisy: only ratios from one run mean something.
+ * `npm run bench [-- --quick] [--rounds N] [--out FILE] [--baseline MAIN_JS] [--only NAMES]`:
+ * the gateway, nginx, Caddy and configurable-http-proxy, each terminating TLS with one ECDSA
+ * P-256 certificate in front of one upstream, measured in interleaved rounds (A B C D, A B C D,
+ * ...) since this machine is shared and noisy: only ratios from one run mean something.
+ * `--baseline` adds another build of the gateway (its dist/src/main.js, e.g. from before a
+ * change) as a peer named "baseline"; `--only gateway,baseline` measures just those systems.
  */
-const { values: args } = parseArgs({ options: { quick: { type: "boolean" }, rounds: { type: "string" }, out: { type: "string" } } });
+const { values: args } = parseArgs({ options: { quick: { type: "boolean" }, rounds: { type: "string" }, out: { type: "string" }, baseline: { type: "string" }, only: { type: "string" } } });
 const effort = args.quick ? QUICK : FULL;
 const rounds = Number(args.rounds ?? (args.quick ? 1 : 3));
 const out = args.out ?? "bench-results.md";
-const SYSTEMS: readonly BenchSystem[] = [GATEWAY, NGINX, CADDY, CHP, DIRECT];
+const BASELINE = args.baseline ? [gatewaySystem("baseline", resolve(args.baseline))] : [];
+const only = args.only?.split(",");
+const PEERS = [...BASELINE, NGINX, CADDY, CHP].filter((s) => !only || only.includes(s.name));
+const REFERENCES = [DIRECT].filter((s) => !only || only.includes(s.name));
+const SYSTEMS: readonly BenchSystem[] = [GATEWAY, ...PEERS, ...REFERENCES];
 
 const dir = mkdtempSync(join(tmpdir(), "gateway-bench-"));
 const certificate = makeEcdsaCertificate(dir);
@@ -58,7 +64,7 @@ try {
   }
   const minutes = ((performance.now() - started) / 60_000).toFixed(1);
   const header = `${rounds} interleaved round(s)${args.quick ? " (--quick: proves it runs; numbers too short to mean much)" : ""}, ${minutes} min, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), medians (min-max).`;
-  const table = renderTable(samples, METRICS, GATEWAY.name, [NGINX.name, CADDY.name, CHP.name], [DIRECT.name], header);
+  const table = renderTable(samples, METRICS, GATEWAY.name, PEERS.map((s) => s.name), REFERENCES.map((s) => s.name), header);
   process.stdout.write(table);
   writeFileSync(out, table);
   process.stderr.write(`written to ${out}\n`);

@@ -32,21 +32,26 @@ export interface BenchSystem {
 
 const CHP_MAIN = fileURLToPath(new URL("../../../node_modules/configurable-http-proxy/bin/configurable-http-proxy", import.meta.url));
 
-export const GATEWAY: BenchSystem = {
-  name: "gateway",
-  async start(ctx) {
-    const dir = subdir(ctx, "gateway");
-    const gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }
+/** The gateway as built in this tree, or (`main`) another build of it, e.g. the one before a change. */
+export function gatewaySystem(name: string, main?: string): BenchSystem {
+  return {
+    name,
+    async start(ctx) {
+      const dir = subdir(ctx, name);
+      const gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }
 storage: ./storage
 admin: false
 sites:
   - host: localhost
     upstream: http://127.0.0.1:${ctx.upstreamHttpPort}
     tls: { cert: ${ctx.certPath}, key: ${ctx.keyPath} }
-`);
-    return { port: gateway.httpsPort, pid: gateway.process.pid, stop: () => gateway.stop() };
-  },
-};
+`, {}, main);
+      return { port: gateway.httpsPort, pid: gateway.process.pid, stop: () => gateway.stop() };
+    },
+  };
+}
+
+export const GATEWAY = gatewaySystem("gateway");
 
 /** The seed recipe's server block on loopback, plus what a tuned nginx has: upstream keepalive, a worker per core. */
 export const NGINX: BenchSystem = {

@@ -21,12 +21,13 @@ export interface GatewayProcess {
 /**
  * Writes `yaml` to `<dir>/gateway.yaml`, runs `gateway serve` on it, waits for the ready line.
  * Every config a test serves must also pass the JSON Schema users' editors check it against.
+ * `main` is another build's main.js (the bench compares two builds of the gateway in one run).
  */
-export async function startGateway(dir: string, yaml: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
+export async function startGateway(dir: string, yaml: string, env: Record<string, string> = {}, main = GATEWAY_MAIN): Promise<GatewayProcess> {
   assertSchemaValid(yaml);
   const configPath = join(dir, "gateway.yaml");
   writeFileSync(configPath, yaml);
-  const proc = startProcess(process.execPath, [GATEWAY_MAIN, "serve", "--config", configPath], { env: { ...process.env, ...env } });
+  const proc = startProcess(process.execPath, [main, "serve", "--config", configPath], { env: { ...process.env, ...env } });
   const events = (): Array<Record<string, unknown>> =>
     proc
       .output()
