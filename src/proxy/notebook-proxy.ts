@@ -23,7 +23,7 @@ const REPLAYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  * Hop-by-hop headers (RFC 9110 §7.6.1) are the gateway's own business on each side, never
  * forwarded; `expect` is answered by Node's server (100 Continue) before the body is read.
  */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect"];
+const HOP_BY_HOP: ReadonlySet<string> = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect"]);
 
 /** undici's error codes for what describeUpstreamFailure knows by errno. */
 const UNDICI_CODES: Readonly<Record<string, string>> = {
@@ -44,6 +44,8 @@ export class NotebookProxy {
   private readonly wsProxy = createProxyServer({ xfwd: false, ws: true, proxyTimeout: 0 });
   /** Keep-alive pools per upstream origin: ~2x cheaper per request through an SSH tunnel. */
   private readonly pools = new Map<string, Pool>();
+  /** The same pools by the site's URL object: URL's origin getter builds a string at every call. */
+  private readonly poolsByUrl = new WeakMap<URL, Pool>();
   private readonly upgradeAgents = new Map<string, Agent>();
 
   constructor(
@@ -62,8 +64,7 @@ export class NotebookProxy {
     }
     const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
     const exchange = this.present(req, site, publicOrigin);
-    const headers: IncomingHttpHeaders = { ...req.headers };
-    for (const name of hopByHop(req.headers)) delete headers[name];
+    const headers = withoutHopByHop(req.headers);
     this.forward(req, res, exchange, headers, hasBody, true);
   }
 
@@ -153,12 +154,15 @@ export class NotebookProxy {
   }
 
   private poolFor(upstream: URL): Pool {
-    let pool = this.pools.get(upstream.origin);
+    let pool = this.poolsByUrl.get(upstream);
+    if (pool) return pool;
+    pool = this.pools.get(upstream.origin);
     if (!pool) {
       // Idle sockets close before Jupyter (tornado) would drop them, so a reused socket is live.
       pool = new Pool(upstream.origin, { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 30_000 });
       this.pools.set(upstream.origin, pool);
     }
+    this.poolsByUrl.set(upstream, pool);
     return pool;
   }
 
@@ -188,18 +192,23 @@ function bodyOf(req: IncomingMessage): PassThrough {
   return req.pipe(body);
 }
 
-/** Hop-by-hop headers of a message: the fixed list plus those its Connection header names. */
-function hopByHop(headers: IncomingHttpHeaders): string[] {
-  const named = (headers.connection ?? "").split(",").map((h) => h.trim().toLowerCase()).filter((h) => h !== "");
-  return [...HOP_BY_HOP, ...named];
+/**
+ * A copy of a message's headers without hop-by-hop ones (the fixed list plus those its Connection
+ * header names), in one pass: deleting from a copy was a visible share of a small request's time.
+ */
+function withoutHopByHop(headers: Readonly<Record<string, string | string[] | undefined>>): IncomingHttpHeaders {
+  const connection = headers.connection;
+  const named = connection === undefined ? undefined : String(connection).toLowerCase().split(",").map((h) => h.trim());
+  const kept: IncomingHttpHeaders = {};
+  for (const name in headers) if (!HOP_BY_HOP.has(name) && !named?.includes(name)) kept[name] = headers[name];
+  return kept;
 }
 
-/** undici's response headers (a fresh object per response), in place, as Node's server writes them, without hop-by-hop ones. */
+/** undici's response headers as Node's server writes them, without hop-by-hop ones. */
 function toResponseHeaders(headers: Record<string, string | string[] | undefined>): IncomingHttpHeaders {
   const cookies = headers["set-cookie"];
   if (typeof cookies === "string") headers["set-cookie"] = [cookies];
-  for (const name of hopByHop(headers as IncomingHttpHeaders)) delete headers[name];
-  return headers as IncomingHttpHeaders;
+  return withoutHopByHop(headers);
 }
 
 /** The errno-style code of an upstream error, undici's own codes translated. */
