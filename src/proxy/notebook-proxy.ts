@@ -1,6 +1,5 @@
 import { Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import { EventEmitter } from "node:events";
 import { PassThrough, type Duplex } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import { Pool, type Dispatcher } from "undici";
@@ -8,6 +7,8 @@ import { TIMEOUTS, type SiteConfig } from "../config/gateway-config.js";
 import { applySecurityHeaders } from "../guard/security-headers.js";
 import type { Logger } from "../platform/logger.js";
 import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
+import { withoutHopByHop } from "./hop-by-hop.js";
+import { ResponseRelay } from "./response-relay.js";
 import { presentToBrowser, presentToNotebook, type Presentation } from "./notebook-headers.js";
 import { refuseUpgrade, sendStatusPage } from "./status-page.js";
 import { describeUpstreamFailure, upstreamRefusal } from "./upstream-failure.js";
@@ -18,12 +19,6 @@ interface Exchange extends Presentation {
 
 /** Methods that may be sent twice (RFC 9110 §9.2.2) and carry no body to replay. */
 const REPLAYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-
-/**
- * Hop-by-hop headers (RFC 9110 §7.6.1) are the gateway's own business on each side, never
- * forwarded; `expect` is answered by Node's server (100 Continue) before the body is read.
- */
-const HOP_BY_HOP: ReadonlySet<string> = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect"]);
 
 /** undici's error codes for what describeUpstreamFailure knows by errno. */
 const UNDICI_CODES: Readonly<Record<string, string>> = {
@@ -70,40 +65,24 @@ export class NotebookProxy {
 
   private forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, headers: IncomingHttpHeaders, hasBody: boolean, mayRetry: boolean): void {
     const site = exchange.site;
-    // A client that goes away stops the upstream request too. undici takes an EventEmitter as
-    // its signal: measured ~3x cheaper per request than an AbortController (an EventTarget).
-    const abort = new EventEmitter();
-    let aborted = false;
-    const onClose = (): void => {
-      if (res.writableFinished) return;
-      aborted = true;
-      abort.emit("abort");
-    };
-    res.once("close", onClose);
-    const options = {
+    const options: Dispatcher.DispatchOptions = {
       path: req.url ?? "/",
       method: (req.method ?? "GET") as Dispatcher.HttpMethod,
       headers: headers as Record<string, string | string[]>,
       body: hasBody ? bodyOf(req) : null,
-      signal: abort,
       // Idle timers, reset by every byte: a slow big download is fine, a frozen tunnel is not.
       headersTimeout: TIMEOUTS.upstreamIdleMs,
       bodyTimeout: TIMEOUTS.upstreamIdleMs,
     };
-    this.poolFor(site.upstream).stream(
-      options,
-      ({ statusCode, headers: upstreamHeaders }) => {
-        const responseHeaders = toResponseHeaders(upstreamHeaders);
+    const relay = new ResponseRelay(res, {
+      onHeaders: (statusCode, responseHeaders) => {
         this.observe(req, site, exchange.clientAddress, statusCode);
         presentToBrowser(responseHeaders, exchange);
         applySecurityHeaders(responseHeaders, site);
         res.writeHead(statusCode, responseHeaders);
-        return res;
       },
-      (err) => {
-        res.off("close", onClose);
-        if (!err) return;
-        if (aborted) {
+      onError: (err, clientGone) => {
+        if (clientGone) {
           this.logger.info("proxy.client_aborted", { path: pathOf(req) });
           return;
         }
@@ -124,7 +103,8 @@ export class NotebookProxy {
         this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), error: err.message });
         sendStatusPage(res, failure.status, failure.title, failure.hint, site);
       },
-    );
+    });
+    this.poolFor(site.upstream).dispatch(options, relay);
   }
 
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig, publicOrigin: string): void {
@@ -190,25 +170,6 @@ function bodyOf(req: IncomingMessage): PassThrough {
   const body = new PassThrough();
   req.once("aborted", () => body.destroy(new Error("client aborted the upload")));
   return req.pipe(body);
-}
-
-/**
- * A copy of a message's headers without hop-by-hop ones (the fixed list plus those its Connection
- * header names), in one pass: deleting from a copy was a visible share of a small request's time.
- */
-function withoutHopByHop(headers: Readonly<Record<string, string | string[] | undefined>>): IncomingHttpHeaders {
-  const connection = headers.connection;
-  const named = connection === undefined ? undefined : String(connection).toLowerCase().split(",").map((h) => h.trim());
-  const kept: IncomingHttpHeaders = {};
-  for (const name in headers) if (!HOP_BY_HOP.has(name) && !named?.includes(name)) kept[name] = headers[name];
-  return kept;
-}
-
-/** undici's response headers as Node's server writes them, without hop-by-hop ones. */
-function toResponseHeaders(headers: Record<string, string | string[] | undefined>): IncomingHttpHeaders {
-  const cookies = headers["set-cookie"];
-  if (typeof cookies === "string") headers["set-cookie"] = [cookies];
-  return withoutHopByHop(headers);
 }
 
 /** The errno-style code of an upstream error, undici's own codes translated. */
