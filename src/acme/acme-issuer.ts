@@ -88,7 +88,7 @@ export class AcmeIssuer implements Issuer {
 
     const authorizations = await this.call("fetching authorizations", () => client.getAuthorizations(order));
     for (const authz of authorizations) {
-      await this.authorize(client, authz);
+      await this.authorize(acme, client, authz);
     }
     const key = await acme.crypto.createPrivateEcdsaKey("P-256");
     const [, csr] = await acme.crypto.createCsr({ commonName: hosts[0], altNames: [...hosts] }, key);
@@ -103,7 +103,7 @@ export class AcmeIssuer implements Issuer {
     return fetchRenewalWindow(renewalInfo, bundle.certPem, this.clock.now());
   }
 
-  private async authorize(client: acme.Client, authz: acme.Authorization): Promise<void> {
+  private async authorize(library: typeof acme, client: acme.Client, authz: acme.Authorization): Promise<void> {
     if (authz.status === "valid") return;
     const name = authz.identifier.value;
     // acme-client's types predate TLS-ALPN-01 (RFC 8737); its runtime supports it.
@@ -114,7 +114,7 @@ export class AcmeIssuer implements Issuer {
     }
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
     if (isAlpn) {
-      const [alpnKey, alpnCert] = await (await loadAcme()).crypto.createAlpnCertificate(authz, keyAuthorization);
+      const [alpnKey, alpnCert] = await library.crypto.createAlpnCertificate(authz, keyAuthorization);
       await this.store.putAlpnCertificate(name, alpnKey.toString() + alpnCert.toString());
     } else {
       await this.store.putChallenge(challenge.token, keyAuthorization);

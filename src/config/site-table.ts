@@ -15,8 +15,8 @@ export class SiteTable {
     return this.byHost.get(hostnameOf(hostHeader));
   }
 
-  /** The https origin a Host header names, as `originOf` normalises it; computed once per value (a URL parse per request showed in profiles). */
-  publicOrigin(hostHeader: string, originOf: (url: string) => string): string {
+  /** The https origin a Host header names, normalised by `originOf`; computed once per value (a URL parse per request showed in profiles). */
+  publicOrigin(hostHeader: string): string {
     let origin = this.origins.get(hostHeader);
     if (origin === undefined) {
       if (this.origins.size >= 256) this.origins.clear();
@@ -32,4 +32,13 @@ export function hostnameOf(hostHeader: string): string {
   const host = hostHeader.trim().toLowerCase();
   const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.replace(/:\d*$/, "");
   return name.replace(/\.$/, "");
+}
+
+/** Normalised origin (scheme://host[:non-default port]); "null" and garbage map to "null". */
+export function originOf(value: string): string {
+  try {
+    return new URL(value).origin;
+  } catch {
+    return "null";
+  }
 }

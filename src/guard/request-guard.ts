@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { SiteConfig } from "../config/gateway-config.js";
-import type { SiteTable } from "../config/site-table.js";
+import { originOf, type SiteTable } from "../config/site-table.js";
 import { isAddressPermitted } from "./address-rules.js";
 
 /** The one decision every request and every WebSocket upgrade goes through. */
@@ -34,7 +34,7 @@ export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: 
     if (!serial) return deny(403, "Client certificate required", "This notebook asks for a client certificate as a second factor, and this browser sent none that the gateway issued. Install the .p12 file that `gateway client-cert add NAME` made for this device (import it with the password it printed), then restart the browser.");
     if (revokedSerials.has(serial)) return deny(403, "Client certificate revoked", "The client certificate this browser sent was revoked. Ask the notebook's owner for a new one (gateway client-cert add NAME) and remove the old one from this device.");
   }
-  const publicOrigin = sites.publicOrigin(host, originOf);
+  const publicOrigin = sites.publicOrigin(host);
   if (isUpgrade && (req.method !== "GET" || req.headers.upgrade?.toLowerCase() !== "websocket")) {
     return deny(400, "Bad request", "Only WebSocket upgrades (GET with Upgrade: websocket) are accepted.");
   }
@@ -47,13 +47,4 @@ export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: 
 
 function deny(status: number, title: string, hint: string): GuardVerdict {
   return { kind: "deny", status, title, hint };
-}
-
-/** Normalised origin (scheme://host[:non-default port]); "null" and garbage map to "null". */
-export function originOf(value: string): string {
-  try {
-    return new URL(value).origin;
-  } catch {
-    return "null";
-  }
 }

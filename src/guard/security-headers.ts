@@ -4,18 +4,11 @@ import type { SiteConfig } from "../config/gateway-config.js";
 /** HSTS max-age: one year, as testssl.sh and the HSTS preload list expect (RFC 6797 §6.1.1). */
 const HSTS = `max-age=${365 * 24 * 3600}`;
 
-/** The CSP frame-ancestors directive per site, built once (it was rebuilt for every response). */
-const FRAME_ANCESTORS = new WeakMap<SiteConfig, string>();
 const SELF_ONLY = "frame-ancestors 'self'";
 
+/** The CSP frame-ancestors directive: a constant for the default (no frame_ancestors). */
 function frameAncestorsOf(site: SiteConfig | undefined): string {
-  if (!site || site.frameAncestors.length === 0) return SELF_ONLY;
-  let directive = FRAME_ANCESTORS.get(site);
-  if (directive === undefined) {
-    directive = `${SELF_ONLY} ${site.frameAncestors.join(" ")}`;
-    FRAME_ANCESTORS.set(site, directive);
-  }
-  return directive;
+  return !site || site.frameAncestors.length === 0 ? SELF_ONLY : `${SELF_ONLY} ${site.frameAncestors.join(" ")}`;
 }
 
 /**

@@ -1,5 +1,4 @@
-import { Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { PassThrough, type Duplex } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import { Pool, type Dispatcher } from "undici";
@@ -41,7 +40,6 @@ export class NotebookProxy {
   private readonly pools = new Map<string, Pool>();
   /** The same pools by the site's URL object: URL's origin getter builds a string at every call. */
   private readonly poolsByUrl = new WeakMap<URL, Pool>();
-  private readonly upgradeAgents = new Map<string, Agent>();
 
   constructor(
     private readonly logger: Logger,
@@ -114,7 +112,7 @@ export class NotebookProxy {
       return;
     }
     this.present(req, site, publicOrigin);
-    this.wsProxy.ws(req, socket, head, { target: site.upstream.origin, agent: this.upgradeAgentFor(site.upstream) }, (err) => {
+    this.wsProxy.ws(req, socket, head, { target: site.upstream.origin }, (err) => {
       const failure = describeUpstreamFailure(err as NodeJS.ErrnoException, site, this.health(site), new Date());
       this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), websocket: true, error: (err as Error).message });
       refuseUpgrade(socket, failure.status, `${failure.title}. ${failure.hint}`);
@@ -123,7 +121,6 @@ export class NotebookProxy {
 
   close(): void {
     for (const pool of this.pools.values()) void pool.destroy();
-    for (const agent of this.upgradeAgents.values()) agent.destroy();
     this.wsProxy.close();
   }
 
@@ -144,15 +141,6 @@ export class NotebookProxy {
     }
     this.poolsByUrl.set(upstream, pool);
     return pool;
-  }
-
-  private upgradeAgentFor(upstream: URL): Agent {
-    let agent = this.upgradeAgents.get(upstream.origin);
-    if (!agent) {
-      agent = upstream.protocol === "https:" ? new HttpsAgent() : new Agent();
-      this.upgradeAgents.set(upstream.origin, agent);
-    }
-    return agent;
   }
 }
 

@@ -36,16 +36,8 @@ export function upstreamStatePath(runDir: string, site: SiteConfig): string {
 }
 
 /** One watch per site and upstream settings: unchanged ones keep their tunnel across a reload. */
-const keys = new WeakMap<SiteConfig, string>();
-
-/** What identifies a watched upstream across config reloads; computed once per site object (it is looked up per request). */
 function upstreamKey(site: SiteConfig): string {
-  let key = keys.get(site);
-  if (key === undefined) {
-    key = JSON.stringify([site.hosts, site.upstream.origin, site.tunnel, site.allowUnprotectedUpstream]);
-    keys.set(site, key);
-  }
-  return key;
+  return JSON.stringify([site.hosts, site.upstream.origin, site.tunnel, site.allowUnprotectedUpstream]);
 }
 
 /** Asks the notebook's API, without credentials, whether it demands a password. */
@@ -75,6 +67,8 @@ interface Watched {
  */
 export class UpstreamMonitor {
   private watched = new Map<string, Watched>();
+  /** The current config's sites to their watch: `health` is asked on every request. */
+  private bySite = new WeakMap<SiteConfig, Watched>();
   private readonly stopping = new AbortController();
 
   constructor(
@@ -89,12 +83,14 @@ export class UpstreamMonitor {
   update(sites: readonly SiteConfig[]): void {
     mkdirSync(this.runDir, { recursive: true, mode: 0o700 });
     const next = new Map<string, Watched>();
+    const bySite = new WeakMap<SiteConfig, Watched>();
     for (const site of sites) {
       const key = upstreamKey(site);
       const existing = this.watched.get(key);
       if (existing) {
         existing.site = site;
         next.set(key, existing);
+        bySite.set(site, existing);
         continue;
       }
       const watched: Watched = { key, site, tunnel: null, notebook: "unknown", checkedAt: null };
@@ -108,9 +104,11 @@ export class UpstreamMonitor {
         tunnel.start();
       }
       next.set(key, watched);
+      bySite.set(site, watched);
     }
     for (const [key, old] of this.watched) if (!next.has(key)) void old.tunnel?.stop();
     this.watched = next;
+    this.bySite = bySite;
   }
 
   /** Probes every upstream now, then every 30 s. */
@@ -128,7 +126,7 @@ export class UpstreamMonitor {
   }
 
   health(site: SiteConfig): UpstreamHealth {
-    const w = this.find(site);
+    const w = this.bySite.get(site);
     return { tunnel: w?.tunnel?.state ?? null, notebook: w?.notebook ?? "unknown", checkedAt: w?.checkedAt ?? null };
   }
 
@@ -140,10 +138,6 @@ export class UpstreamMonitor {
   async stop(): Promise<void> {
     this.stopping.abort();
     await Promise.all([...this.watched.values()].map((w) => w.tunnel?.stop()));
-  }
-
-  private find(site: SiteConfig): Watched | undefined {
-    return this.watched.get(upstreamKey(site));
   }
 
   /** Writes what `gateway status` (another process) shows: storage/upstreams/<site>.json. */
