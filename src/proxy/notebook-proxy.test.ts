@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { parseConfig } from "../config/load-config.js";
@@ -17,6 +17,9 @@ describe("NotebookProxy.web", () => {
   const logger: Logger = { info: (e) => events.push(e), warn: (e) => events.push(e), error: (e) => events.push(e) };
   const upstreamClosed: string[] = [];
   let resetNext = false;
+  /** Upstream sockets that answer every request by closing, as a restarted notebook's old ones do. */
+  const staleSockets = new Set<Socket>();
+  const openSockets = new Set<Socket>();
   let upstream: Server;
   let front: Server;
   let proxy: NotebookProxy;
@@ -24,9 +27,14 @@ describe("NotebookProxy.web", () => {
   before(async () => {
     upstream = createServer((req, res) => {
       req.once("close", () => upstreamClosed.push(req.url ?? ""));
-      if (resetNext) {
+      if (staleSockets.has(req.socket)) {
+        // The notebook exits: every socket it had closes at once, before the proxy saw any of it.
+        for (const socket of staleSockets) (socket as Socket).destroy();
+      } else if (resetNext) {
         resetNext = false;
         req.socket.destroy();
+      } else if (req.url === "/held") {
+        setTimeout(() => res.end("held"), 50);
       } else if (req.url === "/page") {
         res.writeHead(200, { "set-cookie": "a=1; Path=/", connection: "keep-alive, x-private", "x-private": "hop", "content-type": "text/plain" });
         res.end("page");
@@ -38,6 +46,10 @@ describe("NotebookProxy.web", () => {
         const timer = setInterval(() => res.write(Buffer.alloc(1000)), 10);
         res.once("close", () => clearInterval(timer));
       }
+    });
+    upstream.on("connection", (socket: Socket) => {
+      openSockets.add(socket);
+      socket.once("close", () => openSockets.delete(socket));
     });
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     const [site] = parseConfig(`sites:\n  - host: localhost\n    upstream: http://127.0.0.1:${(upstream.address() as AddressInfo).port}\n    tls: internal\n`, "/tmp/gateway.yaml", "gateway.yaml").sites;
@@ -99,6 +111,21 @@ describe("NotebookProxy.web", () => {
     assert.equal(res.statusCode, 200);
     assert.equal(await body(res), "page");
     assert.ok(events.includes("proxy.retry_stale_connection"), events.join());
+  });
+
+  it("retries on a new connection when every kept-alive socket is stale (the notebook was restarted)", async () => {
+    // Three requests at once, so the pool holds (at least) three kept-alive sockets.
+    await Promise.all([1, 2, 3].map(async () => body(await get("/held"))));
+    assert.ok(openSockets.size >= 3, `${openSockets.size} upstream sockets`);
+    for (const socket of openSockets) staleSockets.add(socket);
+    events.length = 0;
+    for (let i = 0; i < 3; i++) {
+      const res = await get("/page");
+      assert.equal(res.statusCode, 200);
+      assert.equal(await body(res), "page");
+    }
+    console.log("EVENTS", events, openSockets.size, staleSockets.size);
+    assert.deepEqual(events, ["proxy.retry_stale_connection"], "one retry, then the stale sockets are never used again");
   });
 });
 

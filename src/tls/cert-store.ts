@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { assertKeyFilePrivate, ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
+import { isProcessRunning } from "../platform/process-status.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
 
 /** A CA certificate and its key, PEM. */
@@ -178,19 +179,8 @@ async function isStale(path: string, staleMs: number): Promise<boolean> {
   try {
     const pid = Number((await readFile(path, "utf8")).trim());
     const { mtimeMs } = await stat(path);
-    return Date.now() - mtimeMs > staleMs || !Number.isInteger(pid) || pid <= 0 || !(await isProcessAlive(pid));
+    return Date.now() - mtimeMs > staleMs || !Number.isInteger(pid) || pid <= 0 || !isProcessRunning(pid);
   } catch {
     return true; // the holder removed it meanwhile
   }
-}
-
-/** Whether `pid` runs; a zombie (exited, not yet reaped) counts as gone. */
-async function isProcessAlive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  const status = await readFileIfExists(`/proc/${pid}/status`);
-  return status === null || !/^State:\s+Z/m.test(status);
 }

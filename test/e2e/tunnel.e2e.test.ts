@@ -6,7 +6,8 @@ import { after, before, describe, it } from "node:test";
 import { runGateway, startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient, type KernelChannels } from "../support/notebook-client.js";
-import { freePort, isAlive, waitFor } from "../support/processes.js";
+import { isProcessRunning } from "../../src/platform/process-status.js";
+import { freePort, waitFor } from "../support/processes.js";
 import { sessionPids, startSshd, type Sshd } from "../support/sshd.js";
 import { createTestBed, type TestCa } from "../support/test-ca.js";
 
@@ -133,7 +134,7 @@ sites:
     try {
       await waitFor("a new tunnel", () => (tunnelPid() !== before ? true : undefined), 40_000, 100);
       t.diagnostic(`frozen session → new tunnel up: ${(performance.now() - frozenAt).toFixed(0)} ms`);
-      assert.ok(!isAlive(before), "the old ssh client is gone");
+      assert.ok(!isProcessRunning(before), "the old ssh client is gone");
       const res = await client.request("GET", "/api/kernels");
       await res.body.text();
       assert.equal(res.statusCode, 200);

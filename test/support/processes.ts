@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, createServer, type AddressInfo } from "node:net";
+import { isProcessRunning } from "../../src/platform/process-status.js";
 
 /** A process a test started; `stop()` ends it by PID and waits until it is really gone. */
 export interface TestProcess {
@@ -27,11 +27,11 @@ export function startProcess(command: string, args: readonly string[], options: 
     pid,
     output: () => output,
     stop: async (signal = "SIGTERM") => {
-      if (!isAlive(pid)) return;
+      if (!isProcessRunning(pid)) return;
       process.kill(pid, signal);
-      for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
-      if (isAlive(pid)) process.kill(pid, "SIGKILL");
-      for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
+      for (let i = 0; i < 100 && isProcessRunning(pid); i++) await sleep(50);
+      if (isProcessRunning(pid)) process.kill(pid, "SIGKILL");
+      for (let i = 0; i < 100 && isProcessRunning(pid); i++) await sleep(50);
     },
   };
   started.add(proc);
@@ -44,15 +44,6 @@ export async function stopStartedProcesses(): Promise<void> {
   await Promise.all([...started].map((p) => p.stop()));
 }
 
-/** True while the process exists and is not a zombie (PID 1 here reaps orphans late). */
-export function isAlive(pid: number): boolean {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    return !/^State:\s+Z/m.test(status);
-  } catch {
-    return false;
-  }
-}
 
 /** Waits until `check` returns a value (not undefined), polling; fails with `what` after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
