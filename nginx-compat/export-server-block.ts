@@ -1,4 +1,4 @@
-import { TIMEOUTS, type GatewayConfig, type SiteConfig } from "../src/config/gateway-config.js";
+import { type GatewayConfig, type SiteConfig } from "../src/config/gateway-config.js";
 
 /** TLS 1.2 suites of the gateway's profile (src/tls/tls-profile.ts) in OpenSSL names; TLS 1.3 suites are nginx's defaults. */
 const TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
@@ -99,10 +99,10 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     "",
     "    # Uploads and downloads of any size stream through, as with the gateway.",
     "    client_max_body_size 0;",
-    `    client_header_timeout ${TIMEOUTS.headersMs / 1000}s;`,
-    `    client_body_timeout ${TIMEOUTS.clientIdleMs / 1000}s;`,
-    `    send_timeout ${TIMEOUTS.clientIdleMs / 1000}s;`,
-    `    keepalive_timeout ${TIMEOUTS.clientIdleMs / 1000}s;`,
+    `    client_header_timeout ${config.timeouts.headersMs / 1000}s;`,
+    `    client_body_timeout ${config.timeouts.clientIdleMs / 1000}s;`,
+    `    send_timeout ${config.timeouts.clientIdleMs / 1000}s;`,
+    `    keepalive_timeout ${config.timeouts.clientIdleMs / 1000}s;`,
     "",
     "    if ($refuse_cross_site) {",
     "        return 403;",

@@ -94,7 +94,7 @@ async function startResponder(config: GatewayConfig, store: FileCertStore, logge
         const sni = new SniContexts((name) => store.readAlpnCertificate(name));
         return createTlsServer({ SNICallback: sni.SNICallback, ALPNCallback: sni.ALPNCallback });
       })()
-    : createHttpListener(() => store, () => sites, () => config.listen.httpsPort, logger);
+    : createHttpListener(() => store, () => sites, () => config.listen.httpsPort, config.timeouts, logger);
   try {
     await listen(server, port, config.listen.address, alpn ? "listen.https" : "listen.http");
     logger.info("acme.responder_started", { port, challenge: config.acme.challenge });

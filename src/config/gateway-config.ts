@@ -12,6 +12,7 @@ export interface GatewayConfig {
   readonly admin: { readonly host: string; readonly port: number } | null;
   readonly acme: AcmeConfig;
   readonly logs: LogsConfig;
+  readonly timeouts: TimeoutsConfig;
   /** At least one; every public name appears in exactly one site. */
   readonly sites: readonly SiteConfig[];
 }
@@ -124,13 +125,35 @@ export interface TunnelConfig {
 }
 
 /** Timeouts the gateway applies; fixed, documented in README.md. */
-export const TIMEOUTS = {
-  /** A client must send its request headers within this (slowloris). */
-  headersMs: 20_000,
-  /** An HTTP connection with no bytes moving either way is closed after this (reset by any traffic). */
-  clientIdleMs: 300_000,
-  /** An upstream response with no bytes moving is abandoned after this: 504. Reset by any traffic. */
-  upstreamIdleMs: 120_000,
-  /** How long SIGTERM waits for in-flight requests before closing what is left. */
-  drainMs: 10_000,
+/**
+ * Idle and drain timers, in milliseconds (`timeouts:` in gateway.yaml). Idle timers are reset by
+ * every byte, so a slow big transfer never hits them; WebSockets have none once open.
+ */
+export interface TimeoutsConfig {
+  /** A client must send its request headers within this (slowloris). Default 20 s. */
+  readonly headersMs: number;
+  /** A kept-alive or otherwise idle client connection is closed after this. Default 300 s. */
+  readonly clientIdleMs: number;
+  /** An upstream that sends no byte for this long is abandoned: 504 (also for a WebSocket upgrade before its 101). Default 120 s. */
+  readonly upstreamIdleMs: number;
+  /** How long SIGTERM waits for in-flight requests before closing what is left. Default 10 s. */
+  readonly drainMs: number;
+}
+
+/**
+ * Caps a one-person notebook never meets, so that a flood or a stuck notebook cannot exhaust the
+ * gateway or the tunnel (each upstream connection can be an SSH channel). Past them the answer is
+ * immediate: 503 with Retry-After, or (for TCP connections past the server cap) a closed socket.
+ */
+export const LIMITS = {
+  /** Client connections the HTTPS listener holds at once (nginx's default worker_connections is 512 per worker). */
+  clientConnections: 1024,
+  /** Connections to one notebook (through its tunnel). */
+  upstreamConnections: 64,
+  /** Requests waiting for one of those connections; more get 503 at once instead of queueing. */
+  queuedRequestsPerUpstream: 256,
+  /** Open WebSockets (kernels, terminals) per site. */
+  webSocketsPerSite: 256,
 } as const;
+
+export const DEFAULT_TIMEOUTS: TimeoutsConfig = { headersMs: 20_000, clientIdleMs: 300_000, upstreamIdleMs: 120_000, drainMs: 10_000 };

@@ -4,7 +4,7 @@
  * `gateway schema` prints it as a JSON Schema (draft-07) for editors, so the two cannot drift.
  * Checks a schema cannot express (files exist, a name in one site only) stay in load-config.ts.
  */
-import { DEFAULT_LOGIN_GUARD } from "./gateway-config.js";
+import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS } from "./gateway-config.js";
 
 /** A JSON Schema (draft-07) node: the subset gateway.yaml needs. */
 export interface SchemaNode {
@@ -105,6 +105,15 @@ const LOGS = object("Event log format and the access log.", {
   },
 });
 
+const duration = (description: string, defaultMs: number): SchemaNode => ({ ...text(`${description} A duration such as 20s, 5m or 2h.`, PATTERNS.duration), default: `${defaultMs / 1000}s` });
+
+const TIMEOUTS = object("Idle and drain timers; idle timers are reset by every byte, and open WebSockets have none.", {
+  headers: duration("A client must send its request headers within this (slowloris).", DEFAULT_TIMEOUTS.headersMs),
+  client_idle: duration("An idle client connection (keep-alive between requests) is closed after this.", DEFAULT_TIMEOUTS.clientIdleMs),
+  upstream_idle: duration("The notebook must send a byte within this, or the request (or WebSocket upgrade) gets a 504.", DEFAULT_TIMEOUTS.upstreamIdleMs),
+  drain: duration("On SIGTERM, how long in-flight requests may finish before what is left is closed.", DEFAULT_TIMEOUTS.drainMs),
+});
+
 const count = (description: string, defaultValue: number): SchemaNode => ({ description, type: "integer", minimum: 1, default: defaultValue });
 
 const LOGIN_GUARD = object("Brute-force protection for the notebook's login form: past a limit, attempts get 429 and never reach the notebook.", {
@@ -186,6 +195,7 @@ export const GATEWAY_YAML = object(
     },
     acme: ACME,
     logs: LOGS,
+    timeouts: TIMEOUTS,
     sites: list("The public sites; each name belongs to one site.", SITE, { minItems: 1 }),
   },
   { required: ["sites"] },

@@ -5,10 +5,10 @@ import { dirname, resolve } from "node:path";
 import { isMap, LineCounter, parseDocument } from "yaml";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, type Field } from "./config-reader.js";
-import { DEFAULT_LOGIN_GUARD, type AcmeConfig, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
+import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
 import { ACME_DIRECTORIES, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
 
-const { listen: LISTEN, acme: ACME, logs: LOGS, sites: SITES, admin: ADMIN, storage: STORAGE } = GATEWAY_YAML.properties;
+const { listen: LISTEN, acme: ACME, logs: LOGS, timeouts: TIMEOUTS, sites: SITES, admin: ADMIN, storage: STORAGE } = GATEWAY_YAML.properties;
 const SITE = SITES.items;
 const { tls: TLS, tunnel: TUNNEL, login_guard: LOGIN_GUARD, client_certificates: CLIENT_CERTIFICATES } = SITE.properties;
 
@@ -52,6 +52,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const admin = readAdmin(read, top("admin"));
   const acme = readAcme(read, top("acme"));
   const logs = readLogs(read, top("logs"), baseDir);
+  const timeouts = readTimeouts(read, top("timeouts"));
   const sites = readSites(read, top("sites"), baseDir);
 
   if (acme.challenge === "http-01" && listen.httpPort === null && sites.some((s) => s.tls.kind === "acme")) {
@@ -65,6 +66,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
     admin,
     acme,
     logs,
+    timeouts,
     sites,
   };
 }
@@ -324,27 +326,43 @@ function readLoginGuard(read: ConfigReader, field: Field): LoginGuardConfig | un
     read.fail(f.node, f.path, `must be a whole number of at least 1 (got ${describe(f.node)})`);
     return fallback;
   };
-  const windowField = get("window");
-  const windowText = read.string(windowField, "write a duration such as 15m, 1h or 900s");
-  const windowMs = windowText === undefined ? DEFAULT_LOGIN_GUARD.windowMs : parseDuration(windowText);
-  if (windowMs === undefined) read.fail(windowField.node, windowField.path, `must be a duration such as 15m, 1h or 900s (got "${windowText}")`);
   const pathItems = get("paths").node === undefined ? undefined : read.list(get("paths"));
   const paths = pathItems?.map((item) => read.string(item, "write a path such as /login")).filter((p): p is string => p !== undefined && p.startsWith("/"));
   if (pathItems && paths?.length !== pathItems.length) read.fail(get("paths").node, get("paths").path, "must be a list of paths starting with /, such as [/login]");
   return {
     maxFailuresPerAddress: count("max_failures_per_address", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress),
     maxFailuresTotal: count("max_failures_total", DEFAULT_LOGIN_GUARD.maxFailuresTotal),
-    windowMs: windowMs ?? DEFAULT_LOGIN_GUARD.windowMs,
+    windowMs: readDuration(read, get("window"), DEFAULT_LOGIN_GUARD.windowMs),
     paths: paths ?? DEFAULT_LOGIN_GUARD.paths,
   };
 }
 
-/** "90s", "15m", "2h", "1d" → milliseconds. */
-function parseDuration(text: string): number | undefined {
+function readTimeouts(read: ConfigReader, field: Field): TimeoutsConfig {
+  const get = read.map(field, keysOf(TIMEOUTS));
+  if (!get) return DEFAULT_TIMEOUTS;
+  return {
+    headersMs: readDuration(read, get("headers"), DEFAULT_TIMEOUTS.headersMs),
+    clientIdleMs: readDuration(read, get("client_idle"), DEFAULT_TIMEOUTS.clientIdleMs),
+    upstreamIdleMs: readDuration(read, get("upstream_idle"), DEFAULT_TIMEOUTS.upstreamIdleMs),
+    drainMs: readDuration(read, get("drain"), DEFAULT_TIMEOUTS.drainMs),
+  };
+}
+
+/** Durations the gateway can arm as a timer: at least a second, at most 30 days. */
+const DURATION_RANGE_MS = { min: 1000, max: 30 * 86_400_000 } as const;
+
+/** "90s", "15m", "2h", "1d" → milliseconds; `defaultMs` when absent. */
+function readDuration(read: ConfigReader, field: Field, defaultMs: number): number {
+  const text = read.string(field, "write a duration such as 20s, 15m or 2h");
+  if (text === undefined) return defaultMs;
   const match = PATTERNS.duration.exec(text.trim());
-  if (!match) return undefined;
-  const unit = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
-  return Number(match[1]) * unit;
+  const unit = match ? { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"] : 0;
+  const ms = Number(match?.[1]) * unit;
+  if (!match || !(ms >= DURATION_RANGE_MS.min && ms <= DURATION_RANGE_MS.max)) {
+    read.fail(field.node, field.path, `must be a duration from 1s to 30d such as 20s, 15m or 2h (got "${text}")`);
+    return defaultMs;
+  }
+  return ms;
 }
 
 /** IPs and CIDR ranges, IPv4 or IPv6, normalised as "address/prefix". */

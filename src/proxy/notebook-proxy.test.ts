@@ -3,7 +3,9 @@ import { createServer, request, type IncomingMessage, type Server } from "node:h
 import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
+import { DEFAULT_TIMEOUTS } from "../config/gateway-config.js";
 import { parseConfig } from "../config/load-config.js";
+import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
 import type { Logger } from "../platform/logger.js";
 import { NotebookProxy } from "./notebook-proxy.js";
 
@@ -23,6 +25,22 @@ describe("NotebookProxy.web", () => {
   let upstream: Server;
   let front: Server;
   let proxy: NotebookProxy;
+  /** Stands in for the upstream monitor: proves the notebook at once, and counts how often it had to. */
+  const gate = {
+    proven: true,
+    probes: 0,
+    health: (): UpstreamHealth => ({ tunnel: null, notebook: "protected", probeError: null, checkedAt: new Date() }),
+    whenProven(): Promise<void> | null {
+      if (gate.proven) return null;
+      gate.probes++;
+      gate.proven = true;
+      return Promise.resolve();
+    },
+    invalidate(): void {
+      gate.proven = false;
+    },
+    markUnprotected(): void {},
+  };
 
   before(async () => {
     upstream = createServer((req, res) => {
@@ -54,7 +72,7 @@ describe("NotebookProxy.web", () => {
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     const [site] = parseConfig(`sites:\n  - host: localhost\n    upstream: http://127.0.0.1:${(upstream.address() as AddressInfo).port}\n    tls: internal\n`, "/tmp/gateway.yaml", "gateway.yaml").sites;
     assert.ok(site);
-    proxy = new NotebookProxy(logger, () => ({ tunnel: null, notebook: "protected", checkedAt: new Date() }), () => undefined);
+    proxy = new NotebookProxy(logger, gate, () => undefined, DEFAULT_TIMEOUTS);
     front = createServer((req, res) => proxy.web(req, res, site, "https://localhost"));
     await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve));
   });
@@ -119,13 +137,14 @@ describe("NotebookProxy.web", () => {
     assert.ok(openSockets.size >= 3, `${openSockets.size} upstream sockets`);
     for (const socket of openSockets) staleSockets.add(socket);
     events.length = 0;
+    gate.probes = 0;
     for (let i = 0; i < 3; i++) {
       const res = await get("/page");
       assert.equal(res.statusCode, 200);
       assert.equal(await body(res), "page");
     }
-    console.log("EVENTS", events, openSockets.size, staleSockets.size);
     assert.deepEqual(events, ["proxy.retry_stale_connection"], "one retry, then the stale sockets are never used again");
+    assert.ok(gate.probes >= 1, "the retry waited for the notebook to be proven again: it may be a new one");
   });
 });
 

@@ -1,41 +1,60 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { PassThrough, type Duplex } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import { Pool, type Dispatcher } from "undici";
-import { TIMEOUTS, type SiteConfig } from "../config/gateway-config.js";
+import { LIMITS, type SiteConfig, type TimeoutsConfig } from "../config/gateway-config.js";
 import { applySecurityHeaders } from "../guard/security-headers.js";
 import type { Logger } from "../platform/logger.js";
-import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
+import { isUnauthenticatedApiCall, type UpstreamHealth } from "../tunnel/upstream-monitor.js";
 import { withoutHopByHop } from "./hop-by-hop.js";
 import { ResponseRelay } from "./response-relay.js";
 import { presentToBrowser, presentToNotebook, type Presentation } from "./notebook-headers.js";
 import { refuseUpgrade, sendStatusPage } from "./status-page.js";
-import { describeUpstreamFailure, upstreamRefusal } from "./upstream-failure.js";
+import { describeUpstreamFailure, errnoOf, isConnectionFailure, upstreamRefusal, type Refusal } from "./upstream-failure.js";
 
 interface Exchange extends Presentation {
   readonly site: SiteConfig;
 }
 
+/** A WebSocket upgrade in flight: the upstream socket exists once the notebook answered 101. */
+interface Upgrade {
+  readonly site: SiteConfig;
+  readonly path: string;
+  upstreamSocket: Duplex | null;
+}
+
 /** Methods that may be sent twice (RFC 9110 §9.2.2) and carry no body to replay. */
 const REPLAYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** undici's error codes for what describeUpstreamFailure knows by errno. */
-const UNDICI_CODES: Readonly<Record<string, string>> = {
-  UND_ERR_HEADERS_TIMEOUT: "ETIMEDOUT",
-  UND_ERR_BODY_TIMEOUT: "ETIMEDOUT",
-  UND_ERR_CONNECT_TIMEOUT: "ETIMEDOUT",
-  UND_ERR_SOCKET: "ECONNRESET",
-};
+/** After one side of a WebSocket closed, the other may flush what it has for this long, then it is closed. */
+const WEBSOCKET_CLOSE_GRACE_MS = 5_000;
+
+/** What the proxy asks of the upstream monitor (UpstreamMonitor; a test gives a stand-in). */
+export interface UpstreamGate {
+  health(site: SiteConfig): UpstreamHealth;
+  /** null when the site's notebook was proven password-protected since it last came up; else a probe to wait for. */
+  whenProven(site: SiteConfig): Promise<void> | null;
+  /** A connection to `upstream` failed, or its last one closed: prove the notebook again before the next request. */
+  invalidate(upstream: URL): void;
+  /** The notebook answered an API request without credentials with 200: it has no password. */
+  markUnprotected(site: SiteConfig): void;
+}
 
 /**
- * Forwards requests and WebSocket upgrades that the guard allowed to the site's notebook.
- * Requests go through an undici keep-alive pool per notebook (measured ~1.8x the requests per
- * second of http-proxy-3's web() on small responses, same machine and run); upgrades through
- * http-proxy-3's ws(). Bodies stream both ways with no size cap; HTTP has idle (not total)
- * timeouts; WebSockets have no idle timer at all, since a kernel may be quiet for hours.
+ * Forwards requests and WebSocket upgrades that the guard allowed to the site's notebook, once
+ * the notebook is proven password-protected since it (or its tunnel) last came up: nothing
+ * reaches an upstream before that. Requests go through an undici keep-alive pool per notebook
+ * (measured ~1.8x the requests per second of http-proxy-3's web() on small responses, same
+ * machine and run); upgrades through http-proxy-3's ws(). Bodies stream both ways with no size
+ * cap; HTTP has idle (not total) timeouts; WebSockets have no idle timer once open, since a
+ * kernel may be quiet for hours. Every socket error has an owner here, in every phase.
  */
 export class NotebookProxy {
   private readonly wsProxy = createProxyServer({ xfwd: false, ws: true, proxyTimeout: 0 });
+  /** Upgrades by their client socket, from the request to the notebook until both sockets closed. */
+  private readonly upgrades = new WeakMap<Duplex, Upgrade>();
+  /** Open WebSockets per site, for the cap. */
+  private readonly openWebSockets = new Map<SiteConfig, number>();
   /** Keep-alive pools per upstream origin: ~2x cheaper per request through an SSH tunnel. */
   private readonly pools = new Map<string, Pool>();
   /** The same pools by the site's URL object: URL's origin getter builds a string at every call. */
@@ -43,22 +62,65 @@ export class NotebookProxy {
 
   constructor(
     private readonly logger: Logger,
-    /** What the gateway knows of a site's tunnel and notebook, to tell failures apart. */
-    private readonly health: (site: SiteConfig) => UpstreamHealth,
+    private readonly upstreams: UpstreamGate,
     /** Sees every answer from a notebook (the login guard counts failed logins here). */
     private readonly observe: (req: IncomingMessage, site: SiteConfig, clientAddress: string, status: number) => void,
-  ) {}
+    private readonly timeouts: TimeoutsConfig,
+  ) {
+    // http-proxy-3 re-emits client-socket errors here; with no listener it throws them (GUIDE example 7).
+    this.wsProxy.on("error", (err, _req, socket) => this.onClientSocketError(err, socket as Duplex));
+    this.wsProxy.on("proxyReqWs", (proxyReq, _req, socket) => this.watchUpgrade(proxyReq, socket));
+  }
 
   web(req: IncomingMessage, res: ServerResponse, site: SiteConfig, publicOrigin: string): void {
-    const refusal = upstreamRefusal(site, this.health(site));
-    if (refusal) {
-      sendStatusPage(res, refusal.status, refusal.title, refusal.hint, site);
-      return;
-    }
     const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
     const exchange = this.present(req, site, publicOrigin);
     const headers = withoutHopByHop(req.headers);
-    this.forward(req, res, exchange, headers, hasBody, true);
+    this.whenAdmitted(site, req, () => this.forward(req, res, exchange, headers, hasBody, true), (refusal) => sendStatusPage(res, refusal.status, refusal.title, refusal.hint, site, refusal.headers));
+  }
+
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig, publicOrigin: string): void {
+    this.present(req, site, publicOrigin);
+    this.whenAdmitted(site, req, () => this.forwardUpgrade(req, socket, head, site), (refusal) => refuseUpgrade(socket, refusal.status, `${refusal.title}. ${refusal.hint}`));
+  }
+
+  close(): void {
+    for (const pool of this.pools.values()) pool.destroy().catch((err: unknown) => this.logger.warn("proxy.pool_close_failed", { error: (err as Error).message }));
+    this.wsProxy.close();
+  }
+
+  /**
+   * Runs `proceed` once the notebook is proven (probing first when it is not, which is also how
+   * the first request after a start or a notebook restart waits), or `refuse` with the page that
+   * says why not: no password, not reachable, too busy.
+   */
+  private whenAdmitted(site: SiteConfig, req: IncomingMessage, proceed: () => void, refuse: (refusal: Refusal) => void): void {
+    const decide = (): void => {
+      if (req.socket.destroyed) return; // the client left while the notebook was being probed
+      const refusal = upstreamRefusal(site, this.upstreams.health(site), new Date()) ?? this.overload(site, req);
+      if (refusal) {
+        this.logger.warn(`proxy.upstream_${refusal.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), ...(req.headers.upgrade ? { websocket: true } : {}) });
+        refuse(refusal);
+      } else proceed();
+    };
+    const probing = this.upstreams.whenProven(site);
+    if (probing === null) decide();
+    else probing.then(decide, (err: unknown) => refuse({ ...describeUpstreamFailure(err as NodeJS.ErrnoException, site, this.upstreams.health(site), new Date()) }));
+  }
+
+  /** Past the limits (README: limits) a one-person notebook never meets: answer 503 at once instead of queueing. */
+  private overload(site: SiteConfig, req: IncomingMessage): Refusal | null {
+    const waiting = req.headers.upgrade ? (this.openWebSockets.get(site) ?? 0) >= LIMITS.webSocketsPerSite : this.poolFor(site.upstream).stats.queued >= LIMITS.queuedRequestsPerUpstream;
+    if (!waiting) return null;
+    return {
+      status: 503,
+      kind: "busy",
+      title: "The gateway is busy",
+      hint: req.headers.upgrade
+        ? `This notebook already has ${LIMITS.webSocketsPerSite} open WebSockets (kernels and terminals): close some tabs or shut down unused kernels, then reload.`
+        : `${LIMITS.queuedRequestsPerUpstream} requests are already waiting for the notebook at ${site.upstream.host}, which uses at most ${LIMITS.upstreamConnections} connections. Try again in a few seconds.`,
+      headers: { "retry-after": "5" },
+    };
   }
 
   private forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, headers: IncomingHttpHeaders, hasBody: boolean, mayRetry: boolean): void {
@@ -69,12 +131,13 @@ export class NotebookProxy {
       headers: headers as Record<string, string | string[]>,
       body: hasBody ? bodyOf(req) : null,
       // Idle timers, reset by every byte: a slow big download is fine, a frozen tunnel is not.
-      headersTimeout: TIMEOUTS.upstreamIdleMs,
-      bodyTimeout: TIMEOUTS.upstreamIdleMs,
+      headersTimeout: this.timeouts.upstreamIdleMs,
+      bodyTimeout: this.timeouts.upstreamIdleMs,
     };
     const relay = new ResponseRelay(res, {
       onHeaders: (statusCode, responseHeaders) => {
         this.observe(req, site, exchange.clientAddress, statusCode);
+        if (statusCode === 200 && isUnauthenticatedApiCall(req.method, req.url, headers)) this.upstreams.markUnprotected(site);
         presentToBrowser(responseHeaders, exchange);
         applySecurityHeaders(responseHeaders, site);
         res.writeHead(statusCode, responseHeaders);
@@ -85,10 +148,12 @@ export class NotebookProxy {
           return;
         }
         const code = errnoOf(err);
-        // A kept-alive socket the notebook (or a restarted tunnel) closed meanwhile: retry once, as nginx does.
+        if (isConnectionFailure(code)) this.upstreams.invalidate(site.upstream);
+        // A kept-alive socket the notebook (or a restarted tunnel) closed meanwhile: retry once, as
+        // nginx does, after proving the notebook again (it may be a new one).
         if (mayRetry && !res.headersSent && REPLAYABLE_METHODS.has(req.method ?? "") && (code === "ECONNRESET" || code === "EPIPE")) {
           this.logger.info("proxy.retry_stale_connection", { site: site.hosts[0], path: pathOf(req) });
-          this.forward(req, res, exchange, headers, hasBody, false);
+          this.whenAdmitted(site, req, () => this.forward(req, res, exchange, headers, hasBody, false), (refusal) => sendStatusPage(res, refusal.status, refusal.title, refusal.hint, site, refusal.headers));
           return;
         }
         if (res.headersSent) {
@@ -97,7 +162,7 @@ export class NotebookProxy {
           res.destroy();
           return;
         }
-        const failure = describeUpstreamFailure(Object.assign(err, { code }), site, this.health(site), new Date());
+        const failure = describeUpstreamFailure(Object.assign(err, { code }), site, this.upstreams.health(site), new Date());
         this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), error: err.message });
         sendStatusPage(res, failure.status, failure.title, failure.hint, site);
       },
@@ -105,23 +170,67 @@ export class NotebookProxy {
     this.poolFor(site.upstream).dispatch(options, relay);
   }
 
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig, publicOrigin: string): void {
-    const refusal = upstreamRefusal(site, this.health(site));
-    if (refusal) {
-      refuseUpgrade(socket, refusal.status, refusal.title);
-      return;
-    }
-    this.present(req, site, publicOrigin);
-    this.wsProxy.ws(req, socket, head, { target: site.upstream.origin }, (err) => {
-      const failure = describeUpstreamFailure(err as NodeJS.ErrnoException, site, this.health(site), new Date());
-      this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), websocket: true, error: (err as Error).message });
-      refuseUpgrade(socket, failure.status, `${failure.title}. ${failure.hint}`);
-    });
+  private forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig): void {
+    if (socket.destroyed) return;
+    const upgrade: Upgrade = { site, path: pathOf(req), upstreamSocket: null };
+    this.upgrades.set(socket, upgrade);
+    this.openWebSockets.set(site, (this.openWebSockets.get(site) ?? 0) + 1);
+    socket.once("close", () => this.openWebSockets.set(site, (this.openWebSockets.get(site) ?? 1) - 1));
+    this.wsProxy.ws(req, socket, head, { target: site.upstream.origin }, (err) => this.onUpgradeError(err as NodeJS.ErrnoException, socket, upgrade));
   }
 
-  close(): void {
-    for (const pool of this.pools.values()) void pool.destroy();
-    this.wsProxy.close();
+  /**
+   * The request to the notebook for an upgrade, before http-proxy-3 adds its own listeners:
+   * an idle timer until the notebook answers (504 after timeouts.upstream_idle), and, once it
+   * answered 101, the two sockets tied so that neither outlives the other.
+   */
+  private watchUpgrade(proxyReq: ClientRequest, socket: Duplex): void {
+    const upgrade = this.upgrades.get(socket);
+    proxyReq.setTimeout(this.timeouts.upstreamIdleMs, () => proxyReq.destroy(Object.assign(new Error(`no answer to the WebSocket upgrade in ${this.timeouts.upstreamIdleMs / 1000} s`), { code: "ETIMEDOUT" })));
+    const abandon = (): void => {
+      if (!upgrade?.upstreamSocket) proxyReq.destroy();
+    };
+    socket.once("close", abandon);
+    proxyReq.once("upgrade", (_res, upstreamSocket: Duplex) => {
+      socket.off("close", abandon);
+      if (upgrade) upgrade.upstreamSocket = upstreamSocket;
+      if (socket.destroyed) {
+        upstreamSocket.destroy();
+        return;
+      }
+      socket.once("close", () => upstreamSocket.destroy());
+      // The notebook closed: the browser gets what was sent, then the connection closes even if it never answers.
+      upstreamSocket.once("close", () => closeWithin(socket, WEBSOCKET_CLOSE_GRACE_MS));
+    });
+    // A refusal (e.g. 403) whose body the notebook cuts short: http-proxy-3 waits for an end that never comes.
+    proxyReq.once("response", (res: IncomingMessage) => res.once("close", () => closeWithin(socket, WEBSOCKET_CLOSE_GRACE_MS)));
+  }
+
+  /** http-proxy-3's failure callback; it runs before the 101 and, for upstream socket errors, after it too. */
+  private onUpgradeError(err: NodeJS.ErrnoException, socket: Duplex, upgrade: Upgrade): void {
+    const site = upgrade.site;
+    if (upgrade.upstreamSocket) {
+      // After the 101 the stream belongs to the WebSocket: no HTTP page, just close both sides.
+      this.logger.warn("proxy.websocket_upstream_reset", { site: site.hosts[0], upstream: site.upstream.host, path: upgrade.path, error: err.message });
+      upgrade.upstreamSocket.destroy();
+      socket.destroy();
+      return;
+    }
+    if (socket.destroyed) {
+      this.logger.info("proxy.client_aborted", { path: upgrade.path, websocket: true });
+      return;
+    }
+    if (isConnectionFailure(err.code)) this.upstreams.invalidate(site.upstream);
+    const failure = describeUpstreamFailure(err, site, this.upstreams.health(site), new Date());
+    this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: upgrade.path, websocket: true, error: err.message });
+    refuseUpgrade(socket, failure.status, `${failure.title}. ${failure.hint}`);
+  }
+
+  /** The browser's socket failed (a closed laptop lid is a reset mid-write): an everyday event, not an error. */
+  private onClientSocketError(err: Error, socket: Duplex): void {
+    const upgrade = this.upgrades.get(socket);
+    this.logger.info("proxy.client_aborted", { path: upgrade?.path ?? null, websocket: true, error: err.message });
+    socket.destroy();
   }
 
   private present(req: IncomingMessage, site: SiteConfig, publicOrigin: string): Exchange {
@@ -136,7 +245,14 @@ export class NotebookProxy {
     pool = this.pools.get(upstream.origin);
     if (!pool) {
       // Idle sockets close before Jupyter (tornado) would drop them, so a reused socket is live.
-      pool = new Pool(upstream.origin, { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 30_000 });
+      const created = new Pool(upstream.origin, { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 30_000, connections: LIMITS.upstreamConnections });
+      // No connection left (closed, reset, refused): the next request proves the notebook first,
+      // since whatever answers next may be a restarted notebook without a password.
+      created.on("disconnect", () => {
+        if (created.stats.connected === 0) this.upstreams.invalidate(upstream);
+      });
+      created.on("connectionError", () => this.upstreams.invalidate(upstream));
+      pool = created;
       this.pools.set(upstream.origin, pool);
     }
     this.poolsByUrl.set(upstream, pool);
@@ -160,8 +276,11 @@ function bodyOf(req: IncomingMessage): PassThrough {
   return req.pipe(body);
 }
 
-/** The errno-style code of an upstream error, undici's own codes translated. */
-function errnoOf(err: Error): string | undefined {
-  const code = (err as NodeJS.ErrnoException).code ?? "";
-  return UNDICI_CODES[code] ?? ((err.cause as NodeJS.ErrnoException | undefined)?.code || code || undefined);
+/** Ends `socket` (flushing what it holds), and destroys it if it is not closed after `graceMs`. */
+function closeWithin(socket: Duplex, graceMs: number): void {
+  if (socket.destroyed) return;
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), graceMs);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
 }

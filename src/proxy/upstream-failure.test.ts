@@ -10,7 +10,7 @@ const [plain, tunnelled] = parseConfig(
   "gateway.yaml",
 ).sites;
 const now = new Date("2026-01-01T00:00:00Z");
-const health = (tunnel: UpstreamHealth["tunnel"], notebook: UpstreamHealth["notebook"] = "protected"): UpstreamHealth => ({ tunnel, notebook, checkedAt: now });
+const health = (tunnel: UpstreamHealth["tunnel"], notebook: UpstreamHealth["notebook"] = "protected", probeError: string | null = null): UpstreamHealth => ({ tunnel, notebook, probeError, checkedAt: now });
 const error = (code: string): NodeJS.ErrnoException => Object.assign(new Error(code), { code });
 
 it("tells tunnel down from notebook down from a frozen connection, each with its fix", () => {
@@ -35,7 +35,22 @@ it("tells tunnel down from notebook down from a frozen connection, each with its
 
 it("refuses an unprotected notebook unless the site allows it", () => {
   assert.ok(plain);
-  assert.equal(upstreamRefusal(plain, health(null, "protected")), null);
-  assert.match(upstreamRefusal(plain, health(null, "unprotected"))?.hint ?? "", /jupyter notebook password/);
-  assert.equal(upstreamRefusal({ ...plain, allowUnprotectedUpstream: true }, health(null, "unprotected")), null);
+  assert.equal(upstreamRefusal(plain, health(null, "protected"), now), null);
+  assert.equal(upstreamRefusal(plain, health(null, "not-a-notebook"), now), null);
+  assert.match(upstreamRefusal(plain, health(null, "unprotected"), now)?.hint ?? "", /jupyter notebook password/);
+  assert.equal(upstreamRefusal({ ...plain, allowUnprotectedUpstream: true }, health(null, "unprotected"), now), null);
+});
+
+it("refuses a notebook the last probe could not reach, saying why as a failed request would", () => {
+  assert.ok(plain && tunnelled);
+  const cases: Array<[string, UpstreamHealth, number, string]> = [
+    ["refused", health(null, "unreachable", "ECONNREFUSED"), 502, "unreachable"],
+    ["probe timed out", health(null, "unreachable", "UND_ERR_HEADERS_TIMEOUT"), 504, "timeout"],
+    ["tunnel reconnecting", health({ kind: "reconnecting", attempt: 1, nextAttemptAt: now, lastError: "Connection refused" }, "unreachable", "ECONNREFUSED"), 502, "tunnel_down"],
+  ];
+  for (const [name, h, status, kind] of cases) {
+    const refusal = upstreamRefusal(name === "tunnel reconnecting" ? tunnelled : plain, h, now);
+    assert.equal(refusal?.status, status, name);
+    assert.equal(refusal?.kind, kind, name);
+  }
 });

@@ -5,7 +5,7 @@ import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
 export interface UpstreamFailure {
   readonly status: 502 | 503 | 504;
   /** Stable name for logs and metrics. */
-  readonly kind: "tunnel_down" | "notebook_down" | "unreachable" | "timeout" | "reset" | "failed" | "unprotected";
+  readonly kind: "tunnel_down" | "notebook_down" | "unreachable" | "timeout" | "reset" | "failed" | "unprotected" | "busy";
   readonly title: string;
   /** What is wrong and the command that fixes it. */
   readonly hint: string;
@@ -71,9 +71,42 @@ export function describeUpstreamFailure(err: NodeJS.ErrnoException, site: SiteCo
   }
 }
 
-/** A notebook that answers its API without a password is not exposed (unless the site allows it). */
-export function upstreamRefusal(site: SiteConfig, health: UpstreamHealth): UpstreamFailure | null {
-  if (health.notebook !== "unprotected" || site.allowUnprotectedUpstream) return null;
+/** An answer the gateway gives instead of forwarding, with headers such as Retry-After. */
+export interface Refusal extends UpstreamFailure {
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** undici's error codes for what describeUpstreamFailure knows by errno. */
+const UNDICI_CODES: Readonly<Record<string, string>> = {
+  UND_ERR_HEADERS_TIMEOUT: "ETIMEDOUT",
+  UND_ERR_BODY_TIMEOUT: "ETIMEDOUT",
+  UND_ERR_CONNECT_TIMEOUT: "ETIMEDOUT",
+  UND_ERR_SOCKET: "ECONNRESET",
+};
+
+/** The errno-style code of an upstream error, undici's own codes translated. */
+export function errnoOf(err: Error): string | undefined {
+  const code = (err as NodeJS.ErrnoException).code ?? "";
+  return UNDICI_CODES[code] ?? ((err.cause as NodeJS.ErrnoException | undefined)?.code || code || undefined);
+}
+
+/** Errors after which whatever answers next may be another (restarted) notebook. */
+export function isConnectionFailure(code: string | undefined): boolean {
+  return code === "ECONNREFUSED" || code === "ECONNRESET" || code === "EPIPE" || code === "EHOSTUNREACH" || code === "ETIMEDOUT";
+}
+
+/**
+ * Why a request must not reach the notebook now, from what the last probe found: it answers its
+ * API without a password (unless the site allows it), or it could not be reached at all (the
+ * probe's error says whether the tunnel or the notebook is down).
+ */
+export function upstreamRefusal(site: SiteConfig, health: UpstreamHealth, now: Date): UpstreamFailure | null {
+  if (site.allowUnprotectedUpstream) return null;
+  if (health.notebook === "unreachable") {
+    const err = Object.assign(new Error(health.probeError ?? "unreachable"), { code: health.probeError ?? "ECONNREFUSED" });
+    return describeUpstreamFailure(Object.assign(err, { code: errnoOf(err) }), site, health, now);
+  }
+  if (health.notebook !== "unprotected") return null;
   return {
     status: 503,
     kind: "unprotected",

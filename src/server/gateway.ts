@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { AcmeIssuer } from "../acme/acme-issuer.js";
-import { TIMEOUTS, type GatewayConfig, type SiteConfig } from "../config/gateway-config.js";
+import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import type { CertificateBundle } from "../tls/certificate-bundle.js";
 import { SiteTable } from "../config/site-table.js";
 import { systemClock, type Clock } from "../platform/clock.js";
@@ -81,9 +81,9 @@ export class Gateway {
     this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"));
     this.clientCa = new ClientCa(join(config.storageDir, "clients"), deps.clock);
     this.logins = new LoginThrottle(join(config.storageDir, "state", "login-failures.json"), deps.clock, deps.logger);
-    this.proxy = new NotebookProxy(deps.logger, (site) => this.upstreams.health(site), (req, site, clientAddress, status) => {
+    this.proxy = new NotebookProxy(deps.logger, this.upstreams, (req, site, clientAddress, status) => {
       if (this.logins.isLoginAttempt(site, req.method, req.url)) this.logins.record(site, clientAddress, status);
-    });
+    }, config.timeouts);
     this.generation = this.makeGeneration(config);
     const store = this.generation.store;
     this.sni = new SniContexts((name) => store.readAlpnCertificate(name));
@@ -107,6 +107,7 @@ export class Gateway {
       logins: this.logins,
       clientCerts: { requested: clientCertsRequested, revokedSerials: () => this.revokedSerials },
       upgraded: this.upgraded,
+      timeouts: config.timeouts,
       onResponse: (req, res, site, bodyBytes) => {
         this.metrics.count("gateway_requests_total", "HTTP responses sent, by site and status.", { site, status: String(res.statusCode) });
         this.accessLog?.write(req, res, bodyBytes, this.deps.clock.now());
@@ -116,7 +117,7 @@ export class Gateway {
     this.boundHttpsPort = await listen(this.httpsServer, config.listen.httpsPort, config.listen.address, "listen.https");
     let httpPort: number | null = null;
     if (config.listen.httpPort !== null) {
-      this.httpServer = createHttpListener(() => this.generation.store, () => this.generation.sites, () => this.boundHttpsPort, this.deps.logger);
+      this.httpServer = createHttpListener(() => this.generation.store, () => this.generation.sites, () => this.boundHttpsPort, config.timeouts, this.deps.logger);
       httpPort = await listen(this.httpServer, config.listen.httpPort, config.listen.address, "listen.http");
     }
     this.ticketRotation = setInterval(() => this.sni.rotateTicketKeys(), TICKET_KEY_LIFETIME_MS);
@@ -148,18 +149,19 @@ export class Gateway {
     old.certs.stop();
     next.certs.startRenewing();
     this.sni.retain(new Set(config.sites.flatMap((s) => s.hosts)));
-    const restartNeeded = ["listen", "storageDir"].filter((key) => JSON.stringify(old.config[key as keyof GatewayConfig]) !== JSON.stringify(config[key as keyof GatewayConfig]));
-    if (restartNeeded.length > 0) this.deps.logger.warn("gateway.restart_needed", { changed: restartNeeded, hint: "listen and storage changes apply after a restart" });
+    const restartNeeded = ["listen", "storageDir", "timeouts"].filter((key) => JSON.stringify(old.config[key as keyof GatewayConfig]) !== JSON.stringify(config[key as keyof GatewayConfig]));
+    if (restartNeeded.length > 0) this.deps.logger.warn("gateway.restart_needed", { changed: restartNeeded, hint: "listen, storage and timeouts changes apply after a restart" });
   }
 
   /** Drains requests, closes WebSockets, stops timers. Safe after a partial start. */
   async stop(): Promise<void> {
     clearInterval(this.ticketRotation);
     unwatchFile(this.clientCa.revokedPath);
+    const { drainMs } = this.generation.config.timeouts;
     await Promise.all([
-      this.httpsServer ? drain(this.httpsServer, this.upgraded, TIMEOUTS.drainMs) : undefined,
-      this.httpServer ? drain(this.httpServer, new Set(), TIMEOUTS.drainMs) : undefined,
-      this.adminServer ? drain(this.adminServer, new Set(), TIMEOUTS.drainMs) : undefined,
+      this.httpsServer ? drain(this.httpsServer, this.upgraded, drainMs) : undefined,
+      this.httpServer ? drain(this.httpServer, new Set(), drainMs) : undefined,
+      this.adminServer ? drain(this.adminServer, new Set(), drainMs) : undefined,
     ]);
     this.generation.certs.stop();
     this.accessLog?.close();

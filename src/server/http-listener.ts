@@ -1,8 +1,9 @@
 import { createServer, type Server } from "node:http";
 import { answerHttp01, CHALLENGE_PREFIX } from "../acme/http01-responder.js";
-import { TIMEOUTS } from "../config/gateway-config.js";
+import { LIMITS, type TimeoutsConfig } from "../config/gateway-config.js";
 import { hostnameOf, type SiteTable } from "../config/site-table.js";
 import type { Logger } from "../platform/logger.js";
+import { connectionTimers, guardConnections } from "./connection-limits.js";
 import { describeError } from "../platform/logger.js";
 import type { FileCertStore } from "../tls/cert-store.js";
 
@@ -11,8 +12,9 @@ import type { FileCertStore } from "../tls/cert-store.js";
  * (method and body preserved, RFC 9110 §15.4.9). Names the gateway does not serve get 404:
  * it never redirects to a host it was not configured for.
  */
-export function createHttpListener(store: () => FileCertStore, sites: () => SiteTable, httpsPort: () => number, logger: Logger): Server {
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: TIMEOUTS.headersMs }, (req, res) => {
+export function createHttpListener(store: () => FileCertStore, sites: () => SiteTable, httpsPort: () => number, timeouts: TimeoutsConfig, logger: Logger): Server {
+  // Requests here are tiny (challenges, redirects): a whole one must arrive within 30 s.
+  const server = createServer({ ...connectionTimers(timeouts), requestTimeout: 30_000 }, (req, res) => {
     if ((req.url ?? "").startsWith(CHALLENGE_PREFIX)) {
       answerHttp01(req, res, store()).catch((err: unknown) => {
         logger.error("acme.challenge_read_failed", { error: describeError(err) });
@@ -30,6 +32,6 @@ export function createHttpListener(store: () => FileCertStore, sites: () => Site
     const authority = name.includes(":") ? `[${name}]${port}` : `${name}${port}`;
     res.writeHead(308, { location: `https://${authority}${req.url ?? "/"}`, "content-type": "text/plain" }).end();
   });
-  server.timeout = TIMEOUTS.clientIdleMs;
+  guardConnections(server, LIMITS.clientConnections / 4, "listen.http", logger);
   return server;
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Duplex } from "node:stream";
-import { TIMEOUTS } from "../config/gateway-config.js";
+import { LIMITS, type TimeoutsConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
 import { checkRequest } from "../guard/request-guard.js";
 import type { LoginThrottle } from "../guard/login-throttle.js";
@@ -10,6 +10,7 @@ import { refuseUpgrade, sendStatusPage } from "../proxy/status-page.js";
 import type { Logger } from "../platform/logger.js";
 import type { SniContexts } from "../tls/sni-context.js";
 import { TLS_PROFILE } from "../tls/tls-profile.js";
+import { connectionTimers, guardConnections } from "./connection-limits.js";
 
 /**
  * The public HTTPS listener. Requests and WebSocket upgrades take the same path: guard first
@@ -32,28 +33,26 @@ export interface HttpsListenerDeps {
   readonly clientCerts: ClientCertificatePolicy;
   /** Open upgraded sockets (WebSockets), closed on shutdown. */
   readonly upgraded: Set<Duplex>;
+  readonly timeouts: TimeoutsConfig;
   /** Called when a response has been sent (metrics, access log). */
   readonly onResponse: (req: IncomingMessage, res: ServerResponse, site: string, bodyBytes: number) => void;
   readonly logger: Logger;
 }
 
-export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, upgraded, onResponse, logger }: HttpsListenerDeps): Server {
+export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, upgraded, timeouts, onResponse, logger }: HttpsListenerDeps): Server {
   const server = createServer({
     ...TLS_PROFILE,
     SNICallback: sni.SNICallback,
     ALPNCallback: sni.ALPNCallback,
     // No deadline for a whole request (uploads of any size); slow headers are cut (slowloris).
+    ...connectionTimers(timeouts),
     requestTimeout: 0,
-    headersTimeout: TIMEOUTS.headersMs,
-    // How often Node enforces headersTimeout; its default (30 s) would let slow headers linger 50 s.
-    connectionsCheckingInterval: 1000,
     // Only when a site requires client certificates: ask for one, but let the handshake finish
     // without it (the server side of optional client auth; the guard then requires an authorized,
     // unrevoked certificate per request and answers a page that says what to install).
     ...(clientCerts.requested ? { requestCert: true, rejectUnauthorized: false } : {}),
   });
-  // Idle timer per connection, reset by any traffic; upgraded sockets get none (see NotebookProxy).
-  server.timeout = TIMEOUTS.clientIdleMs;
+  guardConnections(server, LIMITS.clientConnections, "listen.https", logger);
   sni.attach(server);
 
   server.on("request", (req, res) => {

@@ -23,6 +23,8 @@ export interface UpstreamHealth {
   /** null when the site has no `tunnel:`. */
   readonly tunnel: TunnelState | null;
   readonly notebook: NotebookProbe;
+  /** The probe's error code when the notebook was unreachable (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, …). */
+  readonly probeError: string | null;
   readonly checkedAt: Date | null;
 }
 
@@ -40,17 +42,34 @@ function upstreamKey(site: SiteConfig): string {
   return JSON.stringify([site.hosts, site.upstream.origin, site.tunnel, site.allowUnprotectedUpstream]);
 }
 
+/** What one probe found, and the error when it found nothing. */
+interface ProbeResult {
+  readonly notebook: NotebookProbe;
+  readonly error: string | null;
+}
+
 /** Asks the notebook's API, without credentials, whether it demands a password. */
-export async function probeNotebook(upstream: URL): Promise<NotebookProbe> {
+export async function probeNotebook(upstream: URL): Promise<ProbeResult> {
   try {
     const res = await request(new URL("/api/kernels", upstream), { method: "GET", headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS, headers: { host: upstream.host } });
     const body = await res.body.text();
-    if (res.statusCode === 403 || res.statusCode === 401) return "protected";
-    if (res.statusCode === 200 && body.trim().startsWith("[")) return "unprotected";
-    return "not-a-notebook";
-  } catch {
-    return "unreachable";
+    if (res.statusCode === 403 || res.statusCode === 401) return { notebook: "protected", error: null };
+    if (res.statusCode === 200 && body.trim().startsWith("[")) return { notebook: "unprotected", error: null };
+    return { notebook: "not-a-notebook", error: null };
+  } catch (err) {
+    return { notebook: "unreachable", error: (err as NodeJS.ErrnoException).code ?? ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? "ECONNREFUSED" };
   }
+}
+
+/** Jupyter's API paths that hand out kernels, files and terminals: open to anyone only on a notebook without a password. */
+const SHELL_API = /^\/api\/(?:kernels|sessions|terminals|contents)(?:[/?]|$)/;
+
+/**
+ * A request to the notebook's shell-granting API that carries no credentials (no cookie, no
+ * Authorization header, no token in the query): a 200 to it means the notebook has no password.
+ */
+export function isUnauthenticatedApiCall(method: string | undefined, url: string | undefined, headers: Readonly<Record<string, unknown>>): boolean {
+  return (method === "GET" || method === "HEAD") && SHELL_API.test(url ?? "") && headers.cookie === undefined && headers.authorization === undefined && !(url ?? "").includes("token=");
 }
 
 interface Watched {
@@ -58,7 +77,14 @@ interface Watched {
   site: SiteConfig;
   readonly tunnel: SshTunnel | null;
   notebook: NotebookProbe;
+  probeError: string | null;
   checkedAt: Date | null;
+  /** True while `notebook` still holds: set by a probe, cleared when the upstream may have restarted. */
+  proven: boolean;
+  /** Bumped at every invalidation, so a probe that started before one cannot prove the new notebook. */
+  epoch: number;
+  /** The probe in flight, shared by every request that waits for it. */
+  probing: Promise<void> | null;
 }
 
 /**
@@ -93,12 +119,14 @@ export class UpstreamMonitor {
         bySite.set(site, existing);
         continue;
       }
-      const watched: Watched = { key, site, tunnel: null, notebook: "unknown", checkedAt: null };
+      const watched: Watched = { key, site, tunnel: null, notebook: "unknown", probeError: null, checkedAt: null, proven: false, epoch: 0, probing: null };
       if (site.tunnel) {
         const pidFile = join(this.runDir, `ssh-${site.upstream.port || 80}.pid`);
         const tunnel = new SshTunnel(site, this.clock, this.logger, (state) => {
+          // A tunnel that came up (again) may reach another notebook: prove it before anything passes.
+          this.invalidateWatch(watched);
           this.record(watched);
-          if (state.kind === "up") void this.probe(watched);
+          if (state.kind === "up") this.probeOnce(watched).catch((err: unknown) => this.logger.error("upstream.probe_failed", { site: site.hosts[0], error: describeError(err) }));
         }, pidFile, this.sshPath);
         Object.assign(watched, { tunnel });
         tunnel.start();
@@ -111,23 +139,38 @@ export class UpstreamMonitor {
     this.bySite = bySite;
   }
 
-  /** Probes every upstream now, then every 30 s. */
+  /** Probes every upstream now, then every 30 s (for `status`; requests do not wait for this). */
   startProbing(): void {
-    void (async () => {
-      while (!this.stopping.signal.aborted) {
-        await Promise.all([...this.watched.values()].map((w) => this.probe(w)));
-        try {
-          await this.clock.sleep(PROBE_INTERVAL_MS, this.stopping.signal);
-        } catch {
-          return;
-        }
-      }
-    })();
+    this.probeLoop().catch((err: unknown) => this.logger.error("upstream.probe_loop_failed", { error: describeError(err), hint: "requests still prove the notebook before they pass" }));
   }
 
   health(site: SiteConfig): UpstreamHealth {
     const w = this.bySite.get(site);
-    return { tunnel: w?.tunnel?.state ?? null, notebook: w?.notebook ?? "unknown", checkedAt: w?.checkedAt ?? null };
+    return { tunnel: w?.tunnel?.state ?? null, notebook: w?.notebook ?? "unknown", probeError: w?.probeError ?? null, checkedAt: w?.checkedAt ?? null };
+  }
+
+  /**
+   * null when the site's notebook was proven since it (or its tunnel) last came up, or the site
+   * allows an unprotected one; otherwise the probe to wait for. An unreachable notebook is never
+   * proven: the next request probes again, so one that comes back is seen at once.
+   */
+  whenProven(site: SiteConfig): Promise<void> | null {
+    const w = this.bySite.get(site);
+    if (!w || site.allowUnprotectedUpstream || w.proven) return null;
+    return this.probeOnce(w);
+  }
+
+  /** A connection to `upstream` failed or the last one closed: whatever answers next is proven first. */
+  invalidate(upstream: URL): void {
+    for (const w of this.watched.values()) if (w.site.upstream.origin === upstream.origin) this.invalidateWatch(w);
+  }
+
+  /** The notebook answered an API request without credentials: it has no password, whatever the last probe said. */
+  markUnprotected(site: SiteConfig): void {
+    const w = this.bySite.get(site);
+    if (!w || site.allowUnprotectedUpstream) return;
+    this.setNotebook(w, { notebook: "unprotected", error: null });
+    w.proven = true;
   }
 
   /** PIDs of running ssh clients, for tests and for cleanup on exit. */
@@ -148,10 +191,42 @@ export class UpstreamMonitor {
     );
   }
 
+  private async probeLoop(): Promise<void> {
+    while (!this.stopping.signal.aborted) {
+      await Promise.all([...this.watched.values()].map((w) => this.probeOnce(w)));
+      try {
+        await this.clock.sleep(PROBE_INTERVAL_MS, this.stopping.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  private invalidateWatch(w: Watched): void {
+    w.proven = false;
+    w.epoch++;
+  }
+
+  /** One probe at a time per upstream; everyone who asks meanwhile waits for the same answer. */
+  private probeOnce(w: Watched): Promise<void> {
+    w.probing ??= this.probe(w).finally(() => {
+      w.probing = null;
+    });
+    return w.probing;
+  }
+
   private async probe(w: Watched): Promise<void> {
+    const epoch = w.epoch;
     const result = await probeNotebook(w.site.upstream);
+    this.setNotebook(w, result);
+    // Proven only if nothing suggested a restart while the probe ran.
+    w.proven = result.notebook !== "unreachable" && epoch === w.epoch;
+  }
+
+  private setNotebook(w: Watched, { notebook: result, error }: ProbeResult): void {
     const changed = result !== w.notebook;
     w.notebook = result;
+    w.probeError = error;
     w.checkedAt = this.clock.now();
     this.record(w);
     if (!changed) return;
