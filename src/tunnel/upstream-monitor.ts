@@ -151,8 +151,7 @@ export class UpstreamMonitor {
 
   /**
    * null when the site's notebook was proven since it (or its tunnel) last came up, or the site
-   * allows an unprotected one; otherwise the probe to wait for. An unreachable notebook is never
-   * proven: the next request probes again, so one that comes back is seen at once.
+   * allows an unprotected one; otherwise the probe to wait for (its result is in `health`).
    */
   whenProven(site: SiteConfig): Promise<void> | null {
     const w = this.bySite.get(site);
@@ -165,7 +164,10 @@ export class UpstreamMonitor {
     for (const w of this.watched.values()) if (w.site.upstream.origin === upstream.origin) this.invalidateWatch(w);
   }
 
-  /** The notebook answered an API request without credentials: it has no password, whatever the last probe said. */
+  /**
+   * The notebook answered an API request without credentials: it has no password, whatever the
+   * last probe said. Refused until its connections drop (a restart) and a probe proves otherwise.
+   */
   markUnprotected(site: SiteConfig): void {
     const w = this.bySite.get(site);
     if (!w || site.allowUnprotectedUpstream) return;
@@ -219,8 +221,9 @@ export class UpstreamMonitor {
     const epoch = w.epoch;
     const result = await probeNotebook(w.site.upstream);
     this.setNotebook(w, result);
-    // Proven only if nothing suggested a restart while the probe ran.
-    w.proven = result.notebook !== "unreachable" && epoch === w.epoch;
+    // Proven only if nothing suggested a restart while the probe ran. An open or unreachable
+    // notebook is probed again by the next request, so one fixed or back is served at once.
+    w.proven = (result.notebook === "protected" || result.notebook === "not-a-notebook") && epoch === w.epoch;
   }
 
   private setNotebook(w: Watched, { notebook: result, error }: ProbeResult): void {

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { rmSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Agent, request, type RequestOptions } from "node:https";
+import { connect, type AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, it } from "node:test";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
+import { waitFor } from "../support/processes.js";
+import { createTestBed, type TestCa } from "../support/test-ca.js";
+
+const SITE = "localhost";
+
+/** An upstream that holds /hold until released (one request per connection: as many held, as many connections), and drains uploads. */
+interface HoldingUpstream {
+  readonly server: Server;
+  readonly port: number;
+  readonly held: ServerResponse[];
+  maxHeld: number;
+  release(): void;
+}
+
+async function startHoldingUpstream(): Promise<HoldingUpstream> {
+  const upstream: Omit<HoldingUpstream, "server" | "port"> = {
+    held: [],
+    maxHeld: 0,
+    release() {
+      for (const res of this.held.splice(0)) res.end("released");
+    },
+  };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === "/hold") {
+      upstream.held.push(res);
+      upstream.maxHeld = Math.max(upstream.maxHeld, upstream.held.length);
+      return;
+    }
+    let bytes = 0;
+    req.on("data", (chunk: Buffer) => (bytes += chunk.length));
+    req.on("end", () => res.end(JSON.stringify({ bytes })));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return Object.assign(upstream, { server, port: (server.address() as AddressInfo).port });
+}
+
+/** One HTTPS exchange; resolves with status, headers, body and whether it reused a kept-alive socket. */
+function exchange(options: RequestOptions, body?: Buffer): Promise<{ status: number; headers: IncomingMessage["headers"]; body: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(options, (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, reused: req.reusedSocket }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/**
+ * The client-side timers and the caps that keep one busy or stuck notebook from exhausting the
+ * gateway (README: limits and timeouts). Real gateway, real sockets on loopback.
+ */
+describe("limits and timeouts a one-person notebook never meets", { timeout: 120_000 }, () => {
+  let dir: string;
+  let ca: TestCa;
+  let upstream: HoldingUpstream;
+  let gateway: GatewayProcess;
+  let base: RequestOptions;
+
+  before(async () => {
+    let leaf;
+    ({ dir, ca, leaf } = createTestBed("gateway-limits-", [SITE]));
+    upstream = await startHoldingUpstream();
+    const yaml = `listen: { address: 127.0.0.1, https: 0, http: 0 }\nstorage: ./storage\nadmin: false\ntimeouts: { headers: 2s }\nsites:\n  - host: ${SITE}\n    upstream: http://127.0.0.1:${upstream.port}\n    tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }\n`;
+    gateway = await startGateway(dir, yaml);
+    base = { host: "127.0.0.1", port: gateway.httpsPort, servername: SITE, ca: ca.certPem, headers: { host: `${SITE}:${gateway.httpsPort}` } };
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    upstream?.release();
+    upstream?.server.closeAllConnections();
+    upstream?.server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps an idle connection for timeouts.client_idle, says so in Keep-Alive, and takes an upload on it after a pause", async () => {
+    // Node's default closed idle connections after 5 s, racing a client that started a big
+    // upload just then: `write EPIPE` with nothing logged and nothing reaching the notebook.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await exchange({ ...base, agent, path: "/small" });
+      assert.equal(first.status, 200);
+      assert.equal(first.headers["keep-alive"], "timeout=300", "README's 300 s, announced to the client");
+      await sleep(6_000);
+      const upload = await exchange({ ...base, agent, path: "/upload", method: "PUT", headers: { ...base.headers, "content-type": "application/octet-stream" } }, Buffer.alloc(20 * 1024 * 1024, 7));
+      assert.equal(upload.status, 200);
+      assert.deepEqual(JSON.parse(upload.body), { bytes: 20 * 1024 * 1024 });
+      assert.ok(upload.reused, "the upload went over the connection kept alive for 6 s");
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it("closes a connection whose headers are slower than timeouts.headers on :80 too", async () => {
+    const socket = connect(gateway.httpPort ?? 0, "127.0.0.1");
+    await once(socket, "connect");
+    socket.write(`GET / HTTP/1.1\r\nHost: ${SITE}\r\n`);
+    const started = Date.now();
+    socket.resume();
+    await once(socket, "close");
+    // Node's default check interval (30 s) let slow headers linger ~50 s here.
+    assert.ok(Date.now() - started < 10_000, `closed after ${Date.now() - started} ms with a 2 s headers timeout`);
+  });
+
+  it("holds at most 64 connections to the notebook and answers 503 with Retry-After past 256 waiting requests", async () => {
+    const total = 64 + 256 + 10;
+    const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+    try {
+      const results = Array.from({ length: total }, () => exchange({ ...base, agent, path: "/hold" }));
+      const busy = await waitFor("503 answers for the requests past the queue", async () => {
+        const settled = await Promise.all(results.map((r) => Promise.race([r, sleep(0).then(() => null)])));
+        const answered = settled.filter((r) => r !== null);
+        return answered.length >= 10 ? answered : undefined;
+      }, 30_000, 200);
+      assert.ok(busy.every((r) => r?.status === 503 && r.headers["retry-after"] === "5"), JSON.stringify(busy.map((r) => r?.status)));
+      assert.match(busy[0]?.body ?? "", /requests are already waiting for the notebook/);
+      assert.equal(upstream.maxHeld, 64, "requests (each on its own connection) the notebook was given at once");
+      // Everything that was waiting is served once the notebook answers.
+      await waitFor("the notebook holds the requests it was given", () => (upstream.held.length === 64 ? true : undefined));
+      const release = setInterval(() => upstream.release(), 20);
+      const all = await Promise.all(results);
+      clearInterval(release);
+      assert.equal(all.filter((r) => r.status === 200).length, total - busy.length);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
