@@ -134,7 +134,9 @@ export class UpstreamMonitor {
       next.set(key, watched);
       bySite.set(site, watched);
     }
-    for (const [key, old] of this.watched) if (!next.has(key)) void old.tunnel?.stop();
+    for (const [key, old] of this.watched) {
+      if (!next.has(key)) old.tunnel?.stop().catch((err: unknown) => this.logger.error("tunnel.stop_failed", { site: old.site.hosts[0], error: describeError(err) }));
+    }
     this.watched = next;
     this.bySite = bySite;
   }
