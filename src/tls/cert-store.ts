@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { assertKeyFilePrivate, ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
+import { describeError } from "../platform/logger.js";
 import { isProcessRunning } from "../platform/process-status.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
 
@@ -126,8 +127,14 @@ export class FileCertStore {
   }
 
   async loadState(name: string): Promise<RenewalState> {
-    const text = await readFileIfExists(join(this.dir, "state", `${fileName(name)}.json`));
-    return text ? (JSON.parse(text) as RenewalState) : {};
+    const path = join(this.dir, "state", `${fileName(name)}.json`);
+    const text = await readFileIfExists(path);
+    if (!text) return {};
+    try {
+      return JSON.parse(text) as RenewalState;
+    } catch (cause) {
+      throw new GatewayError("store.state_unreadable", `${path}: not valid JSON (${describeError(cause)}); delete it, the next renewal attempt writes a new one`, { cause });
+    }
   }
 
   async saveState(name: string, state: RenewalState): Promise<void> {
@@ -175,12 +182,17 @@ function fileName(name: string): string {
   return name.replace(/[^a-z0-9.-]/gi, "_");
 }
 
+/**
+ * A lock is stale when it is older than `staleMs` or names a PID that is gone. An empty one is
+ * not: its holder may be between open("wx") and writing its PID, and age covers one that died there.
+ */
 async function isStale(path: string, staleMs: number): Promise<boolean> {
   try {
-    const pid = Number((await readFile(path, "utf8")).trim());
     const { mtimeMs } = await stat(path);
-    return Date.now() - mtimeMs > staleMs || !Number.isInteger(pid) || pid <= 0 || !isProcessRunning(pid);
-  } catch {
-    return true; // the holder removed it meanwhile
+    const pid = Number((await readFile(path, "utf8")).trim());
+    return Date.now() - mtimeMs > staleMs || (Number.isInteger(pid) && pid > 0 && !isProcessRunning(pid));
+  } catch (err) {
+    // Gone: the holder released it meanwhile. Unreadable (another user's lock): not ours to break.
+    return (err as NodeJS.ErrnoException).code === "ENOENT";
   }
 }
