@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import { describeError } from "../platform/logger.js";
 import { parseBundle } from "../tls/certificate-bundle.js";
+import { findAccessLogProblem } from "../server/access-log.js";
 import { probeNotebook } from "../tunnel/upstream-monitor.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadConfigOrReport } from "./config-loading.js";
@@ -22,6 +23,7 @@ export async function checkCommand(configPath: string, deps: CliDeps): Promise<E
   if (typeof config === "number") return config;
   const findings: Finding[] = [{ level: "ok", text: `${configPath}: configuration is valid (${config.sites.length} site(s))` }];
   findings.push(await checkStorage(config));
+  if (config.logs.access) findings.push(await checkAccessLog(config.logs.access));
   for (const site of config.sites) {
     if (site.tls.kind === "files") findings.push(await checkCertificateFiles(site, site.tls.certFile, site.tls.keyFile));
     findings.push(await checkUpstream(site));
@@ -42,6 +44,11 @@ async function checkStorage(config: GatewayConfig): Promise<Finding> {
       }
     }
   }
+}
+
+async function checkAccessLog(target: string): Promise<Finding> {
+  const problem = await findAccessLogProblem(target);
+  return problem ? { level: "problem", text: problem.message } : { level: "ok", text: `logs.access ${target} is writable` };
 }
 
 async function checkCertificateFiles(site: SiteConfig, certFile: string, keyFile: string): Promise<Finding> {
