@@ -1,8 +1,7 @@
-import { constants } from "node:fs";
-import { access, readFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile } from "node:fs/promises";
 import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import { describeError } from "../platform/logger.js";
+import { findStorageProblem } from "../tls/cert-store.js";
 import { parseBundle } from "../tls/certificate-bundle.js";
 import { findAccessLogProblem } from "../server/access-log.js";
 import { probeNotebook } from "../tunnel/upstream-monitor.js";
@@ -33,17 +32,8 @@ export async function checkCommand(configPath: string, deps: CliDeps): Promise<E
 }
 
 async function checkStorage(config: GatewayConfig): Promise<Finding> {
-  for (let path = config.storageDir; ; path = dirname(path)) {
-    try {
-      await access(path, constants.W_OK);
-      return { level: "ok", text: `storage ${config.storageDir} is writable${path === config.storageDir ? "" : ` (will be created in ${path})`}` };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" || path === dirname(path)) {
-        return { level: "problem", text: `storage ${config.storageDir} is not writable (${code} at ${path}); create it for the gateway's user, or change storage in gateway.yaml` };
-      }
-    }
-  }
+  const problem = await findStorageProblem(config.storageDir);
+  return problem ? { level: "problem", text: problem.message } : { level: "ok", text: `storage ${config.storageDir} is usable` };
 }
 
 async function checkAccessLog(target: string): Promise<Finding> {

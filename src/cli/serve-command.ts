@@ -3,6 +3,7 @@ import { loadConfig } from "../config/load-config.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, JsonLineLogger } from "../platform/logger.js";
 import { createGateway, type Gateway } from "../server/gateway.js";
+import { findStorageProblem } from "../tls/cert-store.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
@@ -18,6 +19,8 @@ export async function serveCommand(configPath: string, deps: CliDeps): Promise<E
   let gateway: Gateway | undefined;
   let ports;
   try {
+    const storageProblem = await findStorageProblem(config.storageDir);
+    if (storageProblem) throw storageProblem;
     gateway = createGateway(config, logger, deps.stdout);
     ports = await gateway.start();
   } catch (err) {

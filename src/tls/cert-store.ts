@@ -1,5 +1,7 @@
-import { open, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { constants } from "node:fs";
+import { access, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { assertKeyFilePrivate, ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
@@ -163,6 +165,67 @@ export class FileCertStore {
         throw new GatewayError("store.locked", `${name}: another gateway process has been issuing this certificate for over ${waitMs / 1000} s (${path}); if none runs, delete that file`);
       } else await sleep(200);
     }
+  }
+}
+
+/**
+ * Why this process cannot use the storage folder `dir`, or null. The usual cause is storage that
+ * `sudo gateway renew` wrote and a gateway that runs as another user: the first folder in it this
+ * user cannot enter and write, or file it cannot read, is named with its owner and the chown that
+ * fixes it. A `dir` that does not exist yet must be creatable in its nearest existing parent.
+ * `gateway check` reports it; `serve`, `renew` and `status` refuse to start with it.
+ */
+export async function findStorageProblem(dir: string): Promise<GatewayError | null> {
+  let existing = dir;
+  while (!(await exists(existing)) && dirname(existing) !== existing) existing = dirname(existing);
+  const user = currentUserName();
+  if (existing !== dir) {
+    const problem = await accessProblem(existing, constants.W_OK | constants.X_OK);
+    return problem === null ? null : new GatewayError("store.not_accessible", `storage ${dir}: cannot be created in ${existing} (${problem}); create it for the gateway's user (install -d -o ${user} -m 700 ${dir}), or change storage in gateway.yaml`);
+  }
+  const found = await firstInaccessible(dir, true);
+  if (!found) return null;
+  const remedy = /^permission denied/.test(found.problem) ? `run: chown -R ${user}: ${dir}` : "fix it, or change storage in gateway.yaml";
+  return new GatewayError("store.not_accessible", `storage ${found.path}: ${found.problem}; ${remedy}`);
+}
+
+async function firstInaccessible(path: string, isFolder: boolean): Promise<{ path: string; problem: string } | null> {
+  const problem = await accessProblem(path, isFolder ? constants.R_OK | constants.W_OK | constants.X_OK : constants.R_OK);
+  if (problem) return { path, problem };
+  if (!isFolder) return null;
+  const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  for (const entry of entries) {
+    if (!entry.isDirectory() && !entry.isFile()) continue;
+    const found = await firstInaccessible(join(path, entry.name), entry.isDirectory());
+    if (found) return found;
+  }
+  return null;
+}
+
+/** "permission denied (owned by root)", another errno, or null when `mode` is allowed. */
+async function accessProblem(path: string, mode: number): Promise<string | null> {
+  try {
+    await access(path, mode);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") return `${code}`;
+    const uid = await stat(path).then((s) => s.uid, () => null); // null: a parent cannot be entered
+    return uid === null ? "permission denied" : `permission denied (owned by ${uid === 0 ? "root" : `uid ${uid}`})`;
+  }
+}
+
+/** False only for a path that is known not to exist; access() then says what else is wrong. */
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, (err: NodeJS.ErrnoException) => err.code !== "ENOENT");
+}
+
+/** The name to chown to; a uid without a passwd entry (a container's --user) has none. */
+function currentUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return "<the gateway's user>";
   }
 }
 
