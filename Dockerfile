@@ -1,5 +1,6 @@
 # notebook-gateway image: docker build -t notebook-gateway .
-# Run: docker run -v /etc/gateway:/etc/gateway:ro -v gateway-data:/var/lib/gateway -p 80:80 -p 443:443 notebook-gateway
+# Run: docker run --restart unless-stopped -v /etc/gateway:/etc/gateway:ro -v gateway-data:/var/lib/gateway -p 80:80 -p 443:443 notebook-gateway
+# (a restart policy is set by the run, not the image: the gateway exits 70 on a bug, after a gateway.crashed line)
 # The base image is an argument so a local build can use a locally made Node image.
 ARG NODE_IMAGE=node:22-bookworm-slim
 

@@ -1,9 +1,9 @@
-import { constants } from "node:fs";
-import { access, readFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile } from "node:fs/promises";
 import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import { describeError } from "../platform/logger.js";
+import { findStorageProblem } from "../tls/cert-store.js";
 import { parseBundle } from "../tls/certificate-bundle.js";
+import { findAccessLogProblem } from "../server/access-log.js";
 import { probeNotebook } from "../tunnel/upstream-monitor.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadConfigOrReport } from "./config-loading.js";
@@ -22,6 +22,7 @@ export async function checkCommand(configPath: string, deps: CliDeps): Promise<E
   if (typeof config === "number") return config;
   const findings: Finding[] = [{ level: "ok", text: `${configPath}: configuration is valid (${config.sites.length} site(s))` }];
   findings.push(await checkStorage(config));
+  if (config.logs.access) findings.push(await checkAccessLog(config.logs.access));
   for (const site of config.sites) {
     if (site.tls.kind === "files") findings.push(await checkCertificateFiles(site, site.tls.certFile, site.tls.keyFile));
     findings.push(await checkUpstream(site));
@@ -31,17 +32,13 @@ export async function checkCommand(configPath: string, deps: CliDeps): Promise<E
 }
 
 async function checkStorage(config: GatewayConfig): Promise<Finding> {
-  for (let path = config.storageDir; ; path = dirname(path)) {
-    try {
-      await access(path, constants.W_OK);
-      return { level: "ok", text: `storage ${config.storageDir} is writable${path === config.storageDir ? "" : ` (will be created in ${path})`}` };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" || path === dirname(path)) {
-        return { level: "problem", text: `storage ${config.storageDir} is not writable (${code} at ${path}); create it for the gateway's user, or change storage in gateway.yaml` };
-      }
-    }
-  }
+  const problem = await findStorageProblem(config.storageDir);
+  return problem ? { level: "problem", text: problem.message } : { level: "ok", text: `storage ${config.storageDir} is usable` };
+}
+
+async function checkAccessLog(target: string): Promise<Finding> {
+  const problem = await findAccessLogProblem(target);
+  return problem ? { level: "problem", text: problem.message } : { level: "ok", text: `logs.access ${target} is writable` };
 }
 
 async function checkCertificateFiles(site: SiteConfig, certFile: string, keyFile: string): Promise<Finding> {

@@ -2,7 +2,8 @@ import { ConfigErrors } from "../config/config-error.js";
 import { loadConfig } from "../config/load-config.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, JsonLineLogger } from "../platform/logger.js";
-import { createGateway } from "../server/gateway.js";
+import { createGateway, type Gateway } from "../server/gateway.js";
+import { findStorageProblem } from "../tls/cert-store.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
@@ -15,12 +16,15 @@ export async function serveCommand(configPath: string, deps: CliDeps): Promise<E
   const config = await loadConfigOrReport(configPath, deps);
   if (typeof config === "number") return config;
   const logger = new JsonLineLogger(deps.stdout, undefined, config.logs.format);
-  const gateway = createGateway(config, logger, deps.stdout);
+  let gateway: Gateway | undefined;
   let ports;
   try {
+    const storageProblem = await findStorageProblem(config.storageDir);
+    if (storageProblem) throw storageProblem;
+    gateway = createGateway(config, logger, deps.stdout);
     ports = await gateway.start();
   } catch (err) {
-    await gateway.stop();
+    await gateway?.stop();
     if (!(err instanceof GatewayError)) throw err;
     logger.error("gateway.start_failed", { code: err.code, error: describeError(err) });
     deps.stderr.write(`gateway: ${describeError(err)}\n`);

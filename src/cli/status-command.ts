@@ -6,7 +6,7 @@ import { silentLogger } from "../platform/logger.js";
 import { probeNotebook, upstreamStatePath } from "../tunnel/upstream-monitor.js";
 import { createCertManager } from "../server/gateway.js";
 import { DEFAULT_CERT_TIMING } from "../tls/cert-manager.js";
-import { FileCertStore } from "../tls/cert-store.js";
+import { FileCertStore, findStorageProblem } from "../tls/cert-store.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
@@ -19,6 +19,11 @@ import { ExitCode } from "./exit-code.js";
 export async function statusCommand(configPath: string, deps: CliDeps): Promise<ExitCode> {
   const config = await loadConfigOrReport(configPath, deps);
   if (typeof config === "number") return config;
+  const storageProblem = await findStorageProblem(config.storageDir);
+  if (storageProblem) {
+    deps.stderr.write(`gateway: ${storageProblem.message}\n`);
+    return ExitCode.Failed;
+  }
   const certs = createCertManager(config, new FileCertStore(config.storageDir), { clock: systemClock, logger: silentLogger, certTiming: DEFAULT_CERT_TIMING }, () => undefined);
   const now = systemClock.now();
   for (const s of await certs.status()) {

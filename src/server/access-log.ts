@@ -1,5 +1,9 @@
-import { createWriteStream, type WriteStream } from "node:fs";
+import { constants, createWriteStream, openSync } from "node:fs";
+import { access } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { dirname } from "node:path";
+import { GatewayError } from "../platform/gateway-error.js";
+import { describeError, type Logger } from "../platform/logger.js";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 /** Query parameters whose values never reach a log: Jupyter's ?token= and anything like it. */
@@ -9,35 +13,85 @@ const SECRET_PARAMS = /([?&](?:token|password|_xsrf|access_token|auth)=)[^&#]*/g
  * The access log in nginx's combined format, so goaccess and fail2ban read it unchanged:
  * `$remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`.
  * Secret query values are replaced by REDACTED. WebSocket upgrades are not logged.
+ * A file that cannot be opened stops the start (GatewayError); a reopen that fails, or a write
+ * that fails later (disk full), is logged once and never stops the gateway.
  */
 export class AccessLog {
-  private stream: WriteStream | NodeJS.WritableStream;
+  /** null after a write error: lines are dropped until a reopen succeeds. */
+  private stream: NodeJS.WritableStream | null;
 
   constructor(
     private readonly target: string,
     private readonly stdout: NodeJS.WritableStream,
+    private readonly logger: Logger,
   ) {
     this.stream = this.open();
   }
 
   write(req: IncomingMessage, res: ServerResponse, bodyBytes: number, now: Date): void {
-    this.stream.write(`${formatCombined(req, res.statusCode, bodyBytes, now)}\n`);
+    this.stream?.write(`${formatCombined(req, res.statusCode, bodyBytes, now)}\n`);
   }
 
-  /** SIGHUP: reopen the file, after logrotate moved it. */
+  /** SIGHUP: reopen the file, after logrotate moved it. On failure the open file (if any) stays in use. */
   reopen(): void {
     if (this.target === "stdout") return;
-    (this.stream as WriteStream).end();
-    this.stream = this.open();
+    let next: NodeJS.WritableStream;
+    try {
+      next = this.open();
+    } catch (err) {
+      const keeps = this.stream ? "lines keep going to the file open before the reopen" : "lines are dropped until a reopen succeeds";
+      this.logger.error("access_log.reopen_failed", { file: this.target, error: describeError(err), hint: `${keeps}; fix it and send SIGHUP again` });
+      return;
+    }
+    this.stream?.end();
+    this.stream = next;
   }
 
   close(): void {
-    if (this.target !== "stdout") (this.stream as WriteStream).end();
+    if (this.target !== "stdout") this.stream?.end();
   }
 
-  private open(): WriteStream | NodeJS.WritableStream {
-    return this.target === "stdout" ? this.stdout : createWriteStream(this.target, { flags: "a", mode: 0o640 });
+  /** Opens the file at once (not when the first line is written), so the caller learns whether it can. */
+  private open(): NodeJS.WritableStream {
+    if (this.target === "stdout") return this.stdout;
+    let fd: number;
+    try {
+      fd = openSync(this.target, "a", 0o640);
+    } catch (err) {
+      throw accessLogError(this.target, err);
+    }
+    const stream = createWriteStream(this.target, { fd });
+    // A failed write destroys the stream, so this runs once per opened file.
+    stream.on("error", (err) => {
+      if (this.stream === stream) this.stream = null;
+      this.logger.error("access_log.write_failed", { file: this.target, error: describeError(err), hint: "access log lines are dropped until SIGHUP reopens the file" });
+    });
+    return stream;
   }
+}
+
+/** Why the access log file cannot be opened for appending, or null; changes nothing (`gateway check`). */
+export async function findAccessLogProblem(target: string): Promise<GatewayError | null> {
+  if (target === "stdout") return null;
+  try {
+    await access(target, constants.W_OK).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+      await access(dirname(target), constants.W_OK);
+    });
+    return null;
+  } catch (err) {
+    return accessLogError(target, err);
+  }
+}
+
+function accessLogError(target: string, cause: unknown): GatewayError {
+  const code = (cause as NodeJS.ErrnoException).code;
+  const folder = dirname(target);
+  const problem =
+    code === "ENOENT" ? `the folder ${folder} does not exist (ENOENT); create it for the gateway's user (mkdir -p ${folder})`
+    : code === "EACCES" || code === "EPERM" ? `permission denied (${code}); make ${folder} and the file writable for the gateway's user`
+    : `cannot be opened for appending (${describeError(cause)}); fix the path`;
+  return new GatewayError("logs.access_unwritable", `logs.access ${target}: ${problem}, or set logs.access: stdout`, { cause });
 }
 
 export function formatCombined(req: IncomingMessage, status: number, bodyBytes: number, now: Date): string {

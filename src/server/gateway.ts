@@ -77,7 +77,7 @@ export class Gateway {
     private readonly metrics: Metrics,
     stdout: NodeJS.WritableStream,
   ) {
-    this.accessLog = config.logs.access ? new AccessLog(config.logs.access, stdout) : null;
+    this.accessLog = config.logs.access ? new AccessLog(config.logs.access, stdout, deps.logger) : null;
     this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"));
     this.clientCa = new ClientCa(join(config.storageDir, "clients"), deps.clock);
     this.logins = new LoginThrottle(join(config.storageDir, "state", "login-failures.json"), deps.clock, deps.logger);

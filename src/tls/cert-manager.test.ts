@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, it } from "node:test";
@@ -24,6 +25,20 @@ class FakeClock implements Clock {
   }
   sleep(_ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((_resolve, reject) => signal?.addEventListener("abort", () => reject(new Error("aborted"))));
+  }
+}
+
+/** A FakeClock whose sleeps end after 10 ms, so the renewal loop runs pass after pass until stopped. */
+class RacingClock extends FakeClock {
+  override sleep(_ms: number, signal?: AbortSignal): Promise<void> {
+    return sleep(10, undefined, { signal });
+  }
+}
+
+/** The real store with a 300 ms lock wait instead of 120 s. */
+class ShortLockStore extends FileCertStore {
+  override lock(name: string): Promise<() => Promise<void>> {
+    return super.lock(name, 300);
   }
 }
 
@@ -107,4 +122,40 @@ it("refuses to serve a key file every user can read, saying how to fix it", asyn
   const failure = events.filter((e) => e.event === "cert.load_failed").pop();
   assert.match(JSON.stringify(failure?.fields), /open-key\.pem: the private key is readable by every user \(mode 644\); run chmod 600 /);
   m.stop();
+});
+
+it("the renewal loop logs a failed pass (state file unreadable, lock held past its wait), keeps serving and retries", async () => {
+  const storage = join(dir, "loop");
+  const clock = new RacingClock(new Date());
+  const config = parseConfig("sites:\n  - host: localhost\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", join(dir, "gateway.yaml"), "gateway.yaml");
+  const store = new ShortLockStore(storage);
+  const issuer = new LocalCaIssuer(store, clock, logger);
+  const m = new CertManager(config.sites, store, { internal: issuer, acme: issuer }, () => undefined, clock, logger);
+  await m.start();
+  const serving = m.servingCertificates()[0]?.[1].fingerprint;
+  clock.current = new Date(clock.current.getTime() + 4 * DAY); // due: past half of the 7-day lifetime
+  writeFileSync(join(storage, "state", "localhost.json"), "{ torn");
+  writeFileSync(join(storage, "locks", "localhost.lock"), `${process.pid}\n`); // a live holder: cron's renew in a slow order
+  const rejections: unknown[] = [];
+  const onRejection = (err: unknown): number => rejections.push(err);
+  process.on("unhandledRejection", onRejection);
+  const seen = events.length;
+  const failures = (): Array<Record<string, unknown>> => events.slice(seen).filter((e) => e.event === "cert.renew_failed").map((e) => e.fields as Record<string, unknown>);
+  const until = async (what: string, done: () => boolean): Promise<void> => {
+    for (let i = 0; i < 200 && !done(); i++) await sleep(25);
+    assert.ok(done(), `${what}; events: ${JSON.stringify(events.slice(seen))}; rejections: ${rejections.map(String).join(", ")}`);
+  };
+  try {
+    m.startRenewing();
+    await until("the unreadable state file is logged as cert.renew_failed", () => failures().some((f) => /localhost\.json/.test(String(f.error))));
+    await until("the lock held past its wait is logged as cert.renew_failed", () => failures().some((f) => /another gateway process/.test(String(f.error))));
+    assert.ok(failures().every((f) => f.keeps_serving === serving), "each failure says the old certificate keeps serving");
+    assert.equal(m.servingCertificates()[0]?.[1].fingerprint, serving);
+    rmSync(join(storage, "locks", "localhost.lock"));
+    await until("the loop retries and renews once the lock is free", () => events.slice(seen).some((e) => e.event === "cert.renewed"));
+    assert.deepEqual(rejections, []);
+  } finally {
+    m.stop();
+    process.off("unhandledRejection", onRejection);
+  }
 });

@@ -107,7 +107,8 @@ export class CertManager {
 
   /** `serve`: obtains what is missing, then checks renewals every interval (with jitter). */
   startRenewing(): void {
-    void this.renewLoop();
+    // renewSite turns every failure into a logged outcome; what could still reach here is a bug in the loop itself.
+    this.renewLoop().catch((err: unknown) => this.logger.error("cert.renew_loop_failed", { error: describeError(err), hint: "in-process renewals stopped; cron's gateway renew still renews, restart the gateway to resume them" }));
   }
 
   stop(): void {
@@ -147,16 +148,20 @@ export class CertManager {
     const name = primaryName(site);
     if (site.tls.kind === "files") return { site: name, kind: "user-managed" };
     const current = await this.loadStored(site);
-    const state = await this.store.loadState(name);
     const now = this.clock.now();
     const force = options.force || options.dryRun;
-    if (!force) {
-      if (state.retryAfter && now < new Date(state.retryAfter)) return { site: name, kind: "postponed", until: new Date(state.retryAfter) };
-      const renewAt = await this.renewAt(site, current, state);
-      if (renewAt && now < renewAt) return { site: name, kind: "fresh", renewAt };
-    }
-    const release = await this.store.lock(name);
+    let state: RenewalState = {};
+    let release: (() => Promise<void>) | undefined;
+    // Every failure on the way (state file, lock wait, order, store) ends as a "failed" outcome:
+    // the serving certificate stays, and `serve`'s loop tries again later.
     try {
+      state = await this.store.loadState(name);
+      if (!force) {
+        if (state.retryAfter && now < new Date(state.retryAfter)) return { site: name, kind: "postponed", until: new Date(state.retryAfter) };
+        const renewAt = await this.renewAt(site, current, state);
+        if (renewAt && now < renewAt) return { site: name, kind: "fresh", renewAt };
+      }
+      release = await this.store.lock(name);
       const again = await this.loadStored(site);
       if (!force && again && again.fingerprint !== current?.fingerprint) {
         if (this.serving.get(site)?.fingerprint !== again.fingerprint) this.serve(site, again);
@@ -174,11 +179,15 @@ export class CertManager {
     } catch (err) {
       const error = describeError(err);
       const retryAfter = (err as { retryAfter?: Date }).retryAfter;
-      if (!options.dryRun) await this.store.saveState(name, { ...state, lastAttempt: now.toISOString(), lastError: error, ...(retryAfter ? { retryAfter: retryAfter.toISOString() } : {}) });
       this.logger.error("cert.renew_failed", { site: name, error, keeps_serving: current?.fingerprint ?? null });
+      if (!options.dryRun) {
+        await this.store
+          .saveState(name, { ...state, lastAttempt: now.toISOString(), lastError: error, ...(retryAfter ? { retryAfter: retryAfter.toISOString() } : {}) })
+          .catch((saveErr: unknown) => this.logger.error("cert.state_unwritable", { site: name, error: describeError(saveErr), hint: "gateway status will not show this failure" }));
+      }
       return { site: name, kind: "failed", error };
     } finally {
-      await release();
+      await release?.().catch((releaseErr: unknown) => this.logger.error("cert.unlock_failed", { site: name, error: describeError(releaseErr), hint: "renewals of this site wait for the lock to go stale (10 min)" }));
     }
   }
 
@@ -266,7 +275,7 @@ export class CertManager {
     const onChange = (): void => {
       clearTimeout(pending);
       // cert and key usually change together: wait for both before loading.
-      pending = setTimeout(() => void reload(), 250);
+      pending = setTimeout(() => reload().catch((err: unknown) => this.logger.error("cert.load_failed", { site: primaryName(site), error: describeError(err), keeps_serving: this.serving.get(site)?.fingerprint ?? null })), 250);
     };
     for (const path of paths) {
       watchFile(path, { interval: this.timing.fileWatchIntervalMs, persistent: false }, onChange);

@@ -1,8 +1,11 @@
-import { open, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { constants } from "node:fs";
+import { access, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { assertKeyFilePrivate, ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
+import { describeError } from "../platform/logger.js";
 import { isProcessRunning } from "../platform/process-status.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
 
@@ -126,8 +129,14 @@ export class FileCertStore {
   }
 
   async loadState(name: string): Promise<RenewalState> {
-    const text = await readFileIfExists(join(this.dir, "state", `${fileName(name)}.json`));
-    return text ? (JSON.parse(text) as RenewalState) : {};
+    const path = join(this.dir, "state", `${fileName(name)}.json`);
+    const text = await readFileIfExists(path);
+    if (!text) return {};
+    try {
+      return JSON.parse(text) as RenewalState;
+    } catch (cause) {
+      throw new GatewayError("store.state_unreadable", `${path}: not valid JSON (${describeError(cause)}); delete it, the next renewal attempt writes a new one`, { cause });
+    }
   }
 
   async saveState(name: string, state: RenewalState): Promise<void> {
@@ -159,6 +168,67 @@ export class FileCertStore {
   }
 }
 
+/**
+ * Why this process cannot use the storage folder `dir`, or null. The usual cause is storage that
+ * `sudo gateway renew` wrote and a gateway that runs as another user: the first folder in it this
+ * user cannot enter and write, or file it cannot read, is named with its owner and the chown that
+ * fixes it. A `dir` that does not exist yet must be creatable in its nearest existing parent.
+ * `gateway check` reports it; `serve`, `renew` and `status` refuse to start with it.
+ */
+export async function findStorageProblem(dir: string): Promise<GatewayError | null> {
+  let existing = dir;
+  while (!(await exists(existing)) && dirname(existing) !== existing) existing = dirname(existing);
+  const user = currentUserName();
+  if (existing !== dir) {
+    const problem = await accessProblem(existing, constants.W_OK | constants.X_OK);
+    return problem === null ? null : new GatewayError("store.not_accessible", `storage ${dir}: cannot be created in ${existing} (${problem}); create it for the gateway's user (install -d -o ${user} -m 700 ${dir}), or change storage in gateway.yaml`);
+  }
+  const found = await firstInaccessible(dir, true);
+  if (!found) return null;
+  const remedy = /^permission denied/.test(found.problem) ? `run: chown -R ${user}: ${dir}` : "fix it, or change storage in gateway.yaml";
+  return new GatewayError("store.not_accessible", `storage ${found.path}: ${found.problem}; ${remedy}`);
+}
+
+async function firstInaccessible(path: string, isFolder: boolean): Promise<{ path: string; problem: string } | null> {
+  const problem = await accessProblem(path, isFolder ? constants.R_OK | constants.W_OK | constants.X_OK : constants.R_OK);
+  if (problem) return { path, problem };
+  if (!isFolder) return null;
+  const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  for (const entry of entries) {
+    if (!entry.isDirectory() && !entry.isFile()) continue;
+    const found = await firstInaccessible(join(path, entry.name), entry.isDirectory());
+    if (found) return found;
+  }
+  return null;
+}
+
+/** "permission denied (owned by root)", another errno, or null when `mode` is allowed. */
+async function accessProblem(path: string, mode: number): Promise<string | null> {
+  try {
+    await access(path, mode);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") return `${code}`;
+    const uid = await stat(path).then((s) => s.uid, () => null); // null: a parent cannot be entered
+    return uid === null ? "permission denied" : `permission denied (owned by ${uid === 0 ? "root" : `uid ${uid}`})`;
+  }
+}
+
+/** False only for a path that is known not to exist; access() then says what else is wrong. */
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, (err: NodeJS.ErrnoException) => err.code !== "ENOENT");
+}
+
+/** The name to chown to; a uid without a passwd entry (a container's --user) has none. */
+function currentUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return "<the gateway's user>";
+  }
+}
+
 /** What the gateway remembers about a site's renewals, for scheduling and `gateway status`. */
 export interface RenewalState {
   /** ISO time of the last attempt to obtain or renew. */
@@ -175,12 +245,17 @@ function fileName(name: string): string {
   return name.replace(/[^a-z0-9.-]/gi, "_");
 }
 
+/**
+ * A lock is stale when it is older than `staleMs` or names a PID that is gone. An empty one is
+ * not: its holder may be between open("wx") and writing its PID, and age covers one that died there.
+ */
 async function isStale(path: string, staleMs: number): Promise<boolean> {
   try {
-    const pid = Number((await readFile(path, "utf8")).trim());
     const { mtimeMs } = await stat(path);
-    return Date.now() - mtimeMs > staleMs || !Number.isInteger(pid) || pid <= 0 || !isProcessRunning(pid);
-  } catch {
-    return true; // the holder removed it meanwhile
+    const pid = Number((await readFile(path, "utf8")).trim());
+    return Date.now() - mtimeMs > staleMs || (Number.isInteger(pid) && pid > 0 && !isProcessRunning(pid));
+  } catch (err) {
+    // Gone: the holder released it meanwhile. Unreadable (another user's lock): not ours to break.
+    return (err as NodeJS.ErrnoException).code === "ENOENT";
   }
 }

@@ -3,7 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import type { SiteConfig, TunnelConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
-import type { Logger } from "../platform/logger.js";
+import { describeError, type Logger } from "../platform/logger.js";
 
 /** Where the tunnel is, as the error page and `gateway status` tell it. */
 export type TunnelState =
@@ -82,7 +82,9 @@ export class SshTunnel {
 
   start(): void {
     stopLeftover(this.pidFile, `127.0.0.1:${this.localPort}:${this.tunnel.remote}`);
-    void this.superviseLoop();
+    this.updatePidFile(null);
+    // Each attempt's failures end as a tunnel.down reason; what could still reach here is a bug in the loop itself.
+    this.superviseLoop().catch((err: unknown) => this.logger.error("tunnel.supervisor_failed", { site: this.site.hosts[0], error: describeError(err), hint: "the tunnel is no longer restarted; restart the gateway" }));
   }
 
   /** Stops ssh (SIGTERM, then SIGKILL after 2 s) and waits for it to exit. */
@@ -106,7 +108,8 @@ export class SshTunnel {
       attempt++;
       this.setState({ kind: "connecting", attempt });
       const startedAt = this.clock.now().getTime();
-      const reason = await this.runOnce();
+      // spawn() throws at once for arguments it refuses (a NUL byte in tunnel.ssh): a failed attempt like any other.
+      const reason = await this.runOnce().catch((err: unknown) => `ssh could not be started: ${describeError(err)}`);
       if (signal.aborted) return;
       if (this.clock.now().getTime() - startedAt > STABLE_AFTER_MS) attempt = 1;
       const base = Math.min(FIRST_RETRY_MS * 2 ** (attempt - 1), MAX_RETRY_MS);
@@ -127,7 +130,7 @@ export class SshTunnel {
     return new Promise((resolve) => {
       const child = spawn(this.sshPath, sshArguments(this.tunnel, this.localPort), { stdio: ["ignore", "ignore", "pipe"] });
       this.child = child;
-      if (child.pid) writeFileSync(this.pidFile, `${child.pid}\n`, { mode: 0o600 });
+      if (child.pid) this.updatePidFile(child.pid);
       let stderr = "";
       child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
       let settled = false;
@@ -138,15 +141,17 @@ export class SshTunnel {
       };
       child.once("error", (err: NodeJS.ErrnoException) => finish(err.code === "ENOENT" ? `${this.sshPath} not found; install the OpenSSH client (apt-get install openssh-client)` : err.message));
       child.once("exit", (code, sig) => {
-        rmSync(this.pidFile, { force: true });
+        this.updatePidFile(null);
         const lastLine = stderr.trim().split("\n").pop()?.trim();
         finish(lastLine || (sig ? `ssh killed by ${sig}` : `ssh exited with status ${code}`));
       });
-      void this.waitForForward(child).then((up) => {
-        if (!up || settled || !child.pid) return;
-        this.setState({ kind: "up", since: this.clock.now(), pid: child.pid });
-        this.logger.info("tunnel.up", { site: this.site.hosts[0], ssh: this.tunnel.ssh, local: `127.0.0.1:${this.localPort}`, remote: this.tunnel.remote, pid: child.pid });
-      });
+      this.waitForForward(child)
+        .then((up) => {
+          if (!up || settled || !child.pid) return;
+          this.setState({ kind: "up", since: this.clock.now(), pid: child.pid });
+          this.logger.info("tunnel.up", { site: this.site.hosts[0], ssh: this.tunnel.ssh, local: `127.0.0.1:${this.localPort}`, remote: this.tunnel.remote, pid: child.pid });
+        })
+        .catch((err: unknown) => this.logger.error("tunnel.state_failed", { site: this.site.hosts[0], error: describeError(err) }));
     });
   }
 
@@ -158,6 +163,19 @@ export class SshTunnel {
       await new Promise((r) => setTimeout(r, 50));
     }
     return false;
+  }
+
+  /**
+   * Records ssh's PID (null: removes the record) for stopLeftover. A record that cannot be written
+   * costs only that cleanup after a SIGKILL, so it is logged and the tunnel runs anyway.
+   */
+  private updatePidFile(pid: number | null): void {
+    try {
+      if (pid === null) rmSync(this.pidFile, { force: true });
+      else writeFileSync(this.pidFile, `${pid}\n`, { mode: 0o600 });
+    } catch (err) {
+      this.logger.warn("tunnel.pid_file_failed", { site: this.site.hosts[0], file: this.pidFile, error: describeError(err), hint: "an ssh left behind if the gateway is killed with SIGKILL will not be stopped at the next start; make the folder writable for the gateway's user" });
+    }
   }
 
   private setState(state: TunnelState): void {
@@ -175,7 +193,6 @@ function stopLeftover(pidFile: string, forward: string): void {
   } catch {
     // no PID file, or that process is gone: nothing left behind
   }
-  rmSync(pidFile, { force: true });
 }
 
 function accepts(port: number): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { spawn } from "node:child_process";
+import { spawn, type SpawnOptions } from "node:child_process";
 import { assertSchemaValid } from "./gateway-schema.js";
 import { startProcess, waitFor, type TestProcess } from "./processes.js";
 
@@ -62,10 +62,13 @@ export function testConfigYaml(sites: readonly FileSite[]): string {
   return `listen: { address: 127.0.0.1, https: 0, http: 0 }\nstorage: ./storage\nadmin: false\nsites:\n${siteLines.join("")}`;
 }
 
-/** Runs a one-shot gateway command (check, renew, status) to completion. */
-export function runGateway(args: readonly string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
+/**
+ * Runs a gateway command to completion: one-shot ones (check, renew, status), or serve when it is
+ * expected to fail at start. `as` runs it as another user (a real uid/gid, e.g. 65534 nobody).
+ */
+export function runGateway(args: readonly string[], env: Record<string, string> = {}, as: Pick<SpawnOptions, "uid" | "gid"> = {}): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, [GATEWAY_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [GATEWAY_MAIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], ...as });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
