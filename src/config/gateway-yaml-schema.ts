@@ -126,7 +126,7 @@ const LOGIN_GUARD = object("Brute-force protection for the notebook's login form
 const TUNNEL = object(
   "Keep `ssh -N -L` up to reach the upstream (its local end is the upstream's port on 127.0.0.1).",
   {
-    ssh: text("The workstation as for ssh: [user@]host.", /^[^-\s]\S*$/, ["me@workstation.example.edu"]),
+    ssh: text("The workstation as for ssh: [user@]host.", /^[^-\s\x00-\x1f][^\s\x00-\x1f]*$/, ["me@workstation.example.edu"]),
     port: port("sshd port on the workstation.", 22),
     remote: text("The notebook as the workstation sees it (host:port); default localhost:<upstream port>.", PATTERNS.remote, ["localhost:8888"]),
     identity_file: text("Private key file for ssh -i (relative to this file); default: ssh's own."),

@@ -154,6 +154,9 @@ it("the renewal loop logs a failed pass (state file unreadable, lock held past i
     rmSync(join(storage, "locks", "localhost.lock"));
     await until("the loop retries and renews once the lock is free", () => events.slice(seen).some((e) => e.event === "cert.renewed"));
     assert.deepEqual(rejections, []);
+    m.stop();
+    writeFileSync(join(storage, "state", "localhost.json"), "{ torn");
+    assert.match(String((await m.status())[0]?.state.lastError), /localhost\.json: not valid JSON.*delete it/, "status shows the torn state file with its fix");
   } finally {
     m.stop();
     process.off("unhandledRejection", onRejection);

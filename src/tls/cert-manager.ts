@@ -137,7 +137,8 @@ export class CertManager {
     return Promise.all(
       this.sites.map(async (site) => {
         const bundle = site.tls.kind === "files" ? await this.readFiles(site).catch(() => null) : await this.loadStored(site);
-        const state = await this.store.loadState(primaryName(site));
+        // An unreadable state file is shown as the site's last error (with its fix), not a crash.
+        const state: RenewalState = await this.store.loadState(primaryName(site)).catch((err: unknown) => ({ lastError: describeError(err) }));
         const ari = bundle && state.ari?.fingerprint === bundle.fingerprint ? new Date(state.ari.chosen) : null;
         return { site: primaryName(site), source: site.tls.kind, bundle, renewAt: bundle && site.tls.kind !== "files" ? (ari ?? renewalTime(bundle)) : null, state };
       }),
