@@ -51,7 +51,8 @@ interface ProbeResult {
 /** Asks the notebook's API, without credentials, whether it demands a password. */
 export async function probeNotebook(upstream: URL): Promise<ProbeResult> {
   try {
-    const res = await request(new URL("/api/kernels", upstream), { method: "GET", headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS, headers: { host: upstream.host } });
+    // A fresh connection every time (reset): a kept-alive one may lead to the notebook before its restart.
+    const res = await request(new URL("/api/kernels", upstream), { method: "GET", reset: true, headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS, headers: { host: upstream.host } });
     const body = await res.body.text();
     if (res.statusCode === 403 || res.statusCode === 401) return { notebook: "protected", error: null };
     if (res.statusCode === 200 && body.trim().startsWith("[")) return { notebook: "unprotected", error: null };
