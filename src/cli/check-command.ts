@@ -55,7 +55,7 @@ async function checkCertificateFiles(site: SiteConfig, certFile: string, keyFile
 async function checkUpstream(site: SiteConfig): Promise<Finding> {
   const name = site.hosts[0];
   const upstream = site.upstream.host;
-  switch ((await probeNotebook(site.upstream)).notebook) {
+  switch ((await probeNotebook(site)).notebook) {
     case "protected":
       return { level: "ok", text: `${name}: the notebook at ${upstream} answers and demands a password` };
     case "unprotected":

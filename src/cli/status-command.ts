@@ -57,7 +57,7 @@ async function describeUpstream(site: SiteConfig, storageDir: string): Promise<s
       : t.kind;
     lines.push(`  tunnel:      ssh -L to ${site.tunnel.ssh}:${site.tunnel.port} → ${site.tunnel.remote}: ${state}${tunnel ? ` (recorded ${tunnel.updatedAt})` : ""}`);
   }
-  const probe = (await probeNotebook(site.upstream)).notebook;
+  const probe = (await probeNotebook(site)).notebook;
   const words: Record<typeof probe, string> = {
     protected: "answers, password required",
     unprotected: site.allowUnprotectedUpstream ? "answers WITHOUT a password (allowed by allow_unprotected_upstream)" : "answers WITHOUT a password: refused by the gateway; run jupyter notebook password",

@@ -74,6 +74,12 @@ export interface SiteConfig {
    * open shell on the workstation, so the gateway refuses to expose it.
    */
   readonly allowUnprotectedUpstream: boolean;
+  /**
+   * The notebook's base URL (Jupyter's base_url), starting and ending with "/"; default "/".
+   * Where the gateway asks the notebook whether it demands a password (<base_url>api/kernels):
+   * an upstream that does not answer like Jupyter there is refused, so it must match.
+   */
+  readonly baseUrl: string;
   /** Brute-force protection for the notebook's login form. */
   readonly loginGuard: LoginGuardConfig;
   /**
@@ -148,6 +154,8 @@ export interface TimeoutsConfig {
 export const LIMITS = {
   /** Client connections the HTTPS listener holds at once (nginx's default worker_connections is 512 per worker). */
   clientConnections: 1024,
+  /** Client connections from one address (a browser opens ~6, plus one per kernel or terminal tab). */
+  clientConnectionsPerAddress: 128,
   /** Connections to one notebook (through its tunnel). */
   upstreamConnections: 64,
   /** Requests waiting for one of those connections; more get 503 at once instead of queueing. */

@@ -51,6 +51,8 @@ export const PATTERNS = {
   email: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
   /** "90s", "15m", "2h", "1d". */
   duration: /^(\d+)\s*(s|m|h|d)$/,
+  /** Jupyter's base_url: a path that starts and ends with "/". */
+  baseUrl: /^\/(?:[^\s?#]*\/)?$/,
   /** host:port as the workstation sees the notebook. */
   remote: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/,
   dnsName: new RegExp(`^${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`),
@@ -169,6 +171,7 @@ const SITE = object(
     },
     tunnel: TUNNEL,
     frame_ancestors: list("Origins allowed to embed the site in a frame, besides itself; empty forbids framing (clickjacking).", text("an origin", /^https?:\/\/[^/?#\s]+\/?$/, ["https://mywebsite.example.com"]), { default: [] }),
+    base_url: { ...text("Jupyter's base_url, if it has one: the gateway checks <base_url>api/kernels demands a password before anything passes.", PATTERNS.baseUrl, ["/", "/jupyter/"]), default: "/" },
     allow_unprotected_upstream: { description: "Serve a notebook whose API answers without a password (an open shell on the workstation).", type: "boolean", default: false },
     login_guard: LOGIN_GUARD,
     allow: list("Client addresses allowed to reach the site; empty allows every address not denied.", ADDRESS_RANGE, { default: [] }),

@@ -181,12 +181,15 @@ function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig
   const tunnel = readTunnel(read, get("tunnel"), baseDir, upstream);
   const frameAncestors = readFrameAncestors(read, get("frame_ancestors"));
   const allowUnprotectedUpstream = read.boolean(get("allow_unprotected_upstream")) ?? SITE.properties.allow_unprotected_upstream.default;
+  const baseUrlField = get("base_url");
+  const baseUrl = read.string(baseUrlField, "write a path such as /jupyter/") ?? SITE.properties.base_url.default;
+  if (!PATTERNS.baseUrl.test(baseUrl)) read.fail(baseUrlField.node, baseUrlField.path, `must be a path that starts and ends with / such as /jupyter/ (got "${baseUrl}"), as in Jupyter's --ServerApp.base_url`);
   const loginGuard = readLoginGuard(read, get("login_guard"));
   const allow = readAddressList(read, get("allow"));
   const deny = readAddressList(read, get("deny"));
   const clientCertificatesRequired = (read.choice(get("client_certificates"), CLIENT_CERTIFICATES.enum) ?? CLIENT_CERTIFICATES.default) === "required";
   if (!hosts || !upstream || !tls || tunnel === undefined || !frameAncestors || !loginGuard || !allow || !deny) return undefined;
-  return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, loginGuard, allow, deny, clientCertificatesRequired, position };
+  return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, baseUrl, loginGuard, allow, deny, clientCertificatesRequired, position };
 }
 
 function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field): string[] | undefined {

@@ -29,7 +29,8 @@ describe("NotebookProxy.web", () => {
   const gate = {
     proven: true,
     probes: 0,
-    health: (): UpstreamHealth => ({ tunnel: null, notebook: "protected", probeError: null, checkedAt: new Date() }),
+    notebook: "protected" as UpstreamHealth["notebook"],
+    health: (): UpstreamHealth => ({ tunnel: null, notebook: gate.notebook, probeError: null, checkedAt: new Date(), proven: gate.proven }),
     whenProven(): Promise<void> | null {
       if (gate.proven) return null;
       gate.probes++;
@@ -39,7 +40,12 @@ describe("NotebookProxy.web", () => {
     invalidate(): void {
       gate.proven = false;
     },
-    markUnprotected(): void {},
+    connectionOpened(): void {},
+    connectionClosed(): void {},
+    markUnprotected(): void {
+      gate.notebook = "unprotected";
+      gate.proven = false;
+    },
   };
 
   before(async () => {
@@ -51,6 +57,8 @@ describe("NotebookProxy.web", () => {
       } else if (resetNext) {
         resetNext = false;
         req.socket.destroy();
+      } else if (req.url === "/api/contents/secret.txt") {
+        res.writeHead(200, { "content-type": "application/json" }).end('{"content": "the private key"}');
       } else if (req.url === "/held") {
         setTimeout(() => res.end("held"), 50);
       } else if (req.url === "/page") {
@@ -129,6 +137,17 @@ describe("NotebookProxy.web", () => {
     assert.equal(res.statusCode, 200);
     assert.equal(await body(res), "page");
     assert.ok(events.includes("proxy.retry_stale_connection"), events.join());
+  });
+
+  it("never relays the answer that shows the notebook is open (an API call without credentials answered 200), and refuses from then on", async () => {
+    const res = await get("/api/contents/secret.txt");
+    assert.equal(res.statusCode, 503);
+    const text = await body(res);
+    assert.doesNotMatch(text, /private key/);
+    assert.match(text, /This notebook has no password/);
+    assert.equal(gate.notebook, "unprotected");
+    gate.notebook = "protected";
+    gate.proven = true;
   });
 
   it("retries on a new connection when every kept-alive socket is stale (the notebook was restarted)", async () => {

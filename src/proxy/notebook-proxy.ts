@@ -9,34 +9,41 @@ import { isUnauthenticatedApiCall, type UpstreamHealth } from "../tunnel/upstrea
 import { withoutHopByHop } from "./hop-by-hop.js";
 import { ResponseRelay } from "./response-relay.js";
 import { presentToBrowser, presentToNotebook, type Presentation } from "./notebook-headers.js";
-import { refuseUpgrade, sendStatusPage } from "./status-page.js";
+import { CLOSE_GRACE_MS, closeWithin, refuseUpgrade, sendStatusPage } from "./status-page.js";
 import { describeUpstreamFailure, errnoOf, isConnectionFailure, upstreamRefusal, type Refusal } from "./upstream-failure.js";
 
 interface Exchange extends Presentation {
   readonly site: SiteConfig;
 }
 
-/** A WebSocket upgrade in flight: the upstream socket exists once the notebook answered 101. */
+/** A WebSocket upgrade in flight: the notebook's answer started (any status), and its socket once it answered 101. */
 interface Upgrade {
   readonly site: SiteConfig;
   readonly path: string;
+  answered: boolean;
   upstreamSocket: Duplex | null;
+}
+
+/** One notebook's keep-alive pool and the requests given to it that have not settled yet. */
+interface UpstreamPool {
+  readonly pool: Pool;
+  inFlight: number;
 }
 
 /** Methods that may be sent twice (RFC 9110 §9.2.2) and carry no body to replay. */
 const REPLAYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-
-/** After one side of a WebSocket closed, the other may flush what it has for this long, then it is closed. */
-const WEBSOCKET_CLOSE_GRACE_MS = 5_000;
 
 /** What the proxy asks of the upstream monitor (UpstreamMonitor; a test gives a stand-in). */
 export interface UpstreamGate {
   health(site: SiteConfig): UpstreamHealth;
   /** null when the site's notebook was proven password-protected since it last came up; else a probe to wait for. */
   whenProven(site: SiteConfig): Promise<void> | null;
-  /** A connection to `upstream` failed, or its last one closed: prove the notebook again before the next request. */
+  /** A connection to `upstream` opened or closed: while one stays open, the notebook has not restarted. */
+  connectionOpened(upstream: URL): void;
+  connectionClosed(upstream: URL): void;
+  /** A connection to `upstream` failed: prove the notebook again before the next request. */
   invalidate(upstream: URL): void;
-  /** The notebook answered an API request without credentials with 200: it has no password. */
+  /** The notebook answered an API request without credentials with 2xx: it has no password. */
   markUnprotected(site: SiteConfig): void;
 }
 
@@ -56,9 +63,9 @@ export class NotebookProxy {
   /** Open WebSockets per site, for the cap. */
   private readonly openWebSockets = new Map<SiteConfig, number>();
   /** Keep-alive pools per upstream origin: ~2x cheaper per request through an SSH tunnel. */
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, UpstreamPool>();
   /** The same pools by the site's URL object: URL's origin getter builds a string at every call. */
-  private readonly poolsByUrl = new WeakMap<URL, Pool>();
+  private readonly poolsByUrl = new WeakMap<URL, UpstreamPool>();
 
   constructor(
     private readonly logger: Logger,
@@ -85,7 +92,7 @@ export class NotebookProxy {
   }
 
   close(): void {
-    for (const pool of this.pools.values()) pool.destroy().catch((err: unknown) => this.logger.warn("proxy.pool_close_failed", { error: (err as Error).message }));
+    for (const { pool } of this.pools.values()) pool.destroy().catch((err: unknown) => this.logger.warn("proxy.pool_close_failed", { error: (err as Error).message }));
     this.wsProxy.close();
   }
 
@@ -110,7 +117,7 @@ export class NotebookProxy {
 
   /** Past the limits (README: limits) a one-person notebook never meets: answer 503 at once instead of queueing. */
   private overload(site: SiteConfig, req: IncomingMessage): Refusal | null {
-    const waiting = req.headers.upgrade ? (this.openWebSockets.get(site) ?? 0) >= LIMITS.webSocketsPerSite : this.poolFor(site.upstream).stats.queued >= LIMITS.queuedRequestsPerUpstream;
+    const waiting = req.headers.upgrade ? (this.openWebSockets.get(site) ?? 0) >= LIMITS.webSocketsPerSite : this.poolFor(site.upstream).inFlight >= LIMITS.upstreamConnections + LIMITS.queuedRequestsPerUpstream;
     if (!waiting) return null;
     return {
       status: 503,
@@ -134,14 +141,30 @@ export class NotebookProxy {
       headersTimeout: this.timeouts.upstreamIdleMs,
       bodyTimeout: this.timeouts.upstreamIdleMs,
     };
+    const upstream = this.poolFor(site.upstream);
+    upstream.inFlight++;
     const relay = new ResponseRelay(res, {
       onHeaders: (statusCode, responseHeaders) => {
         this.observe(req, site, exchange.clientAddress, statusCode);
-        if (statusCode === 200 && isUnauthenticatedApiCall(req.method, req.url, headers)) this.upstreams.markUnprotected(site);
+        if (statusCode >= 200 && statusCode < 300 && !site.allowUnprotectedUpstream && isUnauthenticatedApiCall(site, req.url, headers)) {
+          // An open notebook: this answer (a file, a kernel, a terminal) never reaches the client.
+          this.upstreams.markUnprotected(site);
+          const refusal = upstreamRefusal(site, this.upstreams.health(site), new Date());
+          if (refusal) {
+            this.logger.error(`proxy.upstream_${refusal.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req) });
+            sendStatusPage(res, refusal.status, refusal.title, refusal.hint, site);
+            return false;
+          }
+        }
+        // The notebook answered before reading the whole upload: close the connection after this
+        // answer, or the rest of the body would sit unread in it.
+        if (hasBody && !req.complete) res.shouldKeepAlive = false;
         presentToBrowser(responseHeaders, exchange);
         applySecurityHeaders(responseHeaders, site);
         res.writeHead(statusCode, responseHeaders);
+        return true;
       },
+      onSettled: () => upstream.inFlight--,
       onError: (err, clientGone) => {
         if (clientGone) {
           this.logger.info("proxy.client_aborted", { path: pathOf(req) });
@@ -167,12 +190,12 @@ export class NotebookProxy {
         sendStatusPage(res, failure.status, failure.title, failure.hint, site);
       },
     });
-    this.poolFor(site.upstream).dispatch(options, relay);
+    upstream.pool.dispatch(options, relay);
   }
 
   private forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig): void {
     if (socket.destroyed) return;
-    const upgrade: Upgrade = { site, path: pathOf(req), upstreamSocket: null };
+    const upgrade: Upgrade = { site, path: pathOf(req), answered: false, upstreamSocket: null };
     this.upgrades.set(socket, upgrade);
     this.openWebSockets.set(site, (this.openWebSockets.get(site) ?? 0) + 1);
     socket.once("close", () => this.openWebSockets.set(site, (this.openWebSockets.get(site) ?? 1) - 1));
@@ -191,19 +214,28 @@ export class NotebookProxy {
       if (!upgrade?.upstreamSocket) proxyReq.destroy();
     };
     socket.once("close", abandon);
+    if (!upgrade) return;
     proxyReq.once("upgrade", (_res, upstreamSocket: Duplex) => {
       socket.off("close", abandon);
-      if (upgrade) upgrade.upstreamSocket = upstreamSocket;
+      upgrade.answered = true;
+      upgrade.upstreamSocket = upstreamSocket;
       if (socket.destroyed) {
         upstreamSocket.destroy();
         return;
       }
+      // An open WebSocket is a live connection to the notebook: while it stays, no restart went unseen.
+      const upstream = upgrade.site.upstream;
+      this.upstreams.connectionOpened(upstream);
+      upstreamSocket.once("close", () => this.upstreams.connectionClosed(upstream));
       socket.once("close", () => upstreamSocket.destroy());
       // The notebook closed: the browser gets what was sent, then the connection closes even if it never answers.
-      upstreamSocket.once("close", () => closeWithin(socket, WEBSOCKET_CLOSE_GRACE_MS));
+      upstreamSocket.once("close", () => closeWithin(socket, CLOSE_GRACE_MS));
     });
     // A refusal (e.g. 403) whose body the notebook cuts short: http-proxy-3 waits for an end that never comes.
-    proxyReq.once("response", (res: IncomingMessage) => res.once("close", () => closeWithin(socket, WEBSOCKET_CLOSE_GRACE_MS)));
+    proxyReq.once("response", (res: IncomingMessage) => {
+      upgrade.answered = true;
+      res.once("close", () => closeWithin(socket, CLOSE_GRACE_MS));
+    });
   }
 
   /** http-proxy-3's failure callback; it runs before the 101 and, for upstream socket errors, after it too. */
@@ -218,6 +250,12 @@ export class NotebookProxy {
     }
     if (socket.destroyed) {
       this.logger.info("proxy.client_aborted", { path: upgrade.path, websocket: true });
+      return;
+    }
+    if (upgrade.answered) {
+      // The notebook's own answer (a refusal) was being relayed: a second response cannot follow it.
+      this.logger.warn("proxy.upstream_reset", { site: site.hosts[0], upstream: site.upstream.host, path: upgrade.path, websocket: true, error: err.message });
+      socket.destroy();
       return;
     }
     if (isConnectionFailure(err.code)) this.upstreams.invalidate(site.upstream);
@@ -239,24 +277,21 @@ export class NotebookProxy {
     return exchange;
   }
 
-  private poolFor(upstream: URL): Pool {
-    let pool = this.poolsByUrl.get(upstream);
-    if (pool) return pool;
-    pool = this.pools.get(upstream.origin);
-    if (!pool) {
+  private poolFor(upstream: URL): UpstreamPool {
+    let entry = this.poolsByUrl.get(upstream) ?? this.pools.get(upstream.origin);
+    if (!entry) {
       // Idle sockets close before Jupyter (tornado) would drop them, so a reused socket is live.
-      const created = new Pool(upstream.origin, { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 30_000, connections: LIMITS.upstreamConnections });
-      // No connection left (closed, reset, refused): the next request proves the notebook first,
-      // since whatever answers next may be a restarted notebook without a password.
-      created.on("disconnect", () => {
-        if (created.stats.connected === 0) this.upstreams.invalidate(upstream);
-      });
-      created.on("connectionError", () => this.upstreams.invalidate(upstream));
-      pool = created;
-      this.pools.set(upstream.origin, pool);
+      const pool = new Pool(upstream.origin, { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 30_000, connections: LIMITS.upstreamConnections });
+      // The gate trusts a proven notebook only while a connection to it stayed open; with none
+      // left, whatever answers next may be a restarted notebook without a password.
+      pool.on("connect", () => this.upstreams.connectionOpened(upstream));
+      pool.on("disconnect", () => this.upstreams.connectionClosed(upstream));
+      pool.on("connectionError", () => this.upstreams.invalidate(upstream));
+      entry = { pool, inFlight: 0 };
+      this.pools.set(upstream.origin, entry);
     }
-    this.poolsByUrl.set(upstream, pool);
-    return pool;
+    this.poolsByUrl.set(upstream, entry);
+    return entry;
   }
 }
 
@@ -276,11 +311,4 @@ function bodyOf(req: IncomingMessage): PassThrough {
   return req.pipe(body);
 }
 
-/** Ends `socket` (flushing what it holds), and destroys it if it is not closed after `graceMs`. */
-function closeWithin(socket: Duplex, graceMs: number): void {
-  if (socket.destroyed) return;
-  socket.end();
-  const timer = setTimeout(() => socket.destroy(), graceMs);
-  timer.unref();
-  socket.once("close", () => clearTimeout(timer));
-}
+

@@ -4,10 +4,15 @@ import { responseHeadersOf } from "./hop-by-hop.js";
 
 /** What the proxy does with a notebook's answer. */
 export interface RelayEvents {
-  /** Status and headers (hop-by-hop dropped), before any body byte: rewrite them and write the head. */
-  onHeaders(statusCode: number, headers: IncomingHttpHeaders): void;
+  /**
+   * Status and headers (hop-by-hop dropped), before any body byte: rewrite them and write the
+   * head, and return true; or answer the client otherwise and return false to drop the notebook's answer.
+   */
+  onHeaders(statusCode: number, headers: IncomingHttpHeaders): boolean;
   /** The exchange failed; `clientGone` when the client closed first and the upstream request was aborted for it. */
   onError(err: Error, clientGone: boolean): void;
+  /** The exchange is over, whichever way: called once. */
+  onSettled(): void;
 }
 
 /**
@@ -36,7 +41,12 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx informational answers are not relayed; Node's server answers Expect itself.
     if (statusCode < 200) return true;
-    this.events.onHeaders(statusCode, responseHeadersOf(rawHeaders));
+    if (!this.events.onHeaders(statusCode, responseHeadersOf(rawHeaders))) {
+      const abort = this.abortUpstream;
+      this.finish();
+      abort?.(new Error("the notebook's answer was refused"));
+      return false;
+    }
     this.res.on("drain", resume);
     return !this.res.writableNeedDrain;
   }
@@ -59,9 +69,11 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   private finish(): void {
+    if (this.done) return;
     this.done = true;
     this.abortUpstream = undefined;
     this.res.off("close", this.onClientClose);
+    this.events.onSettled();
   }
 
   private readonly onClientClose = (): void => {

@@ -32,12 +32,28 @@ export function sendStatusPage(res: ServerResponse, status: number, title: strin
   res.writeHead(status, headers).end(body);
 }
 
-/** Answers a refused WebSocket upgrade on the raw socket, then closes it. */
+/** How long a socket the gateway is done with may take to flush and close before it is destroyed. */
+export const CLOSE_GRACE_MS = 5_000;
+
+/** Answers a refused WebSocket upgrade on the raw socket, then closes it (within CLOSE_GRACE_MS, whatever the client does). */
 export function refuseUpgrade(socket: Duplex, status: number, title: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   const body = `${title}\n`;
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  closeWithin(socket, CLOSE_GRACE_MS);
+}
+
+/**
+ * Ends `socket` (flushing what it holds) and destroys it if it is not closed after `graceMs`:
+ * a peer that never closes its side (a vanished laptop) must not hold the socket for good.
+ */
+export function closeWithin(socket: Duplex, graceMs: number): void {
+  if (socket.destroyed) return;
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), graceMs);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
 }

@@ -10,7 +10,7 @@ const [plain, tunnelled] = parseConfig(
   "gateway.yaml",
 ).sites;
 const now = new Date("2026-01-01T00:00:00Z");
-const health = (tunnel: UpstreamHealth["tunnel"], notebook: UpstreamHealth["notebook"] = "protected", probeError: string | null = null): UpstreamHealth => ({ tunnel, notebook, probeError, checkedAt: now });
+const health = (tunnel: UpstreamHealth["tunnel"], notebook: UpstreamHealth["notebook"] = "protected", probeError: string | null = null): UpstreamHealth => ({ tunnel, notebook, probeError, checkedAt: now, proven: notebook === "protected" });
 const error = (code: string): NodeJS.ErrnoException => Object.assign(new Error(code), { code });
 
 it("tells tunnel down from notebook down from a frozen connection, each with its fix", () => {
@@ -36,7 +36,8 @@ it("tells tunnel down from notebook down from a frozen connection, each with its
 it("refuses an unprotected notebook unless the site allows it", () => {
   assert.ok(plain);
   assert.equal(upstreamRefusal(plain, health(null, "protected"), now), null);
-  assert.equal(upstreamRefusal(plain, health(null, "not-a-notebook"), now), null);
+  assert.equal(upstreamRefusal(plain, health(null, "not-a-notebook"), now)?.kind, "not_jupyter", "cannot be proven: refused, naming base_url");
+  assert.equal(upstreamRefusal(plain, health(null, "unknown"), now)?.kind, "reset", "not proven yet (a reload, an overtaken probe): refused");
   assert.match(upstreamRefusal(plain, health(null, "unprotected"), now)?.hint ?? "", /jupyter notebook password/);
   assert.equal(upstreamRefusal({ ...plain, allowUnprotectedUpstream: true }, health(null, "unprotected"), now), null);
 });

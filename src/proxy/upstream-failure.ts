@@ -5,7 +5,7 @@ import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
 export interface UpstreamFailure {
   readonly status: 502 | 503 | 504;
   /** Stable name for logs and metrics. */
-  readonly kind: "tunnel_down" | "notebook_down" | "unreachable" | "timeout" | "reset" | "failed" | "unprotected" | "busy";
+  readonly kind: "tunnel_down" | "notebook_down" | "unreachable" | "timeout" | "reset" | "failed" | "unprotected" | "not_jupyter" | "busy";
   readonly title: string;
   /** What is wrong and the command that fixes it. */
   readonly hint: string;
@@ -96,17 +96,28 @@ export function isConnectionFailure(code: string | undefined): boolean {
 }
 
 /**
- * Why a request must not reach the notebook now, from what the last probe found: it answers its
- * API without a password (unless the site allows it), or it could not be reached at all (the
- * probe's error says whether the tunnel or the notebook is down).
+ * Why a request must not reach the notebook now, from what the gate knows: unless the site allows
+ * an unprotected notebook, only one proven password-protected (since it last came up) is served.
+ * The refusal says why: no password, not reachable (the probe's error tells the tunnel from the
+ * notebook), not Jupyter at the configured base URL, or restarting.
  */
 export function upstreamRefusal(site: SiteConfig, health: UpstreamHealth, now: Date): UpstreamFailure | null {
-  if (site.allowUnprotectedUpstream) return null;
+  if (site.allowUnprotectedUpstream || health.proven) return null;
   if (health.notebook === "unreachable") {
     const err = Object.assign(new Error(health.probeError ?? "unreachable"), { code: health.probeError ?? "ECONNREFUSED" });
     return describeUpstreamFailure(Object.assign(err, { code: errnoOf(err) }), site, health, now);
   }
-  if (health.notebook !== "unprotected") return null;
+  if (health.notebook === "not-a-notebook") {
+    return {
+      status: 502,
+      kind: "not_jupyter",
+      title: "This is not the notebook",
+      hint: `${site.upstream.host} does not answer like a Jupyter server at ${site.baseUrl}api/kernels, so the gateway cannot check that it demands a password. If Jupyter runs with a base_url (e.g. --ServerApp.base_url=/jupyter/), set base_url: /jupyter/ for this site in gateway.yaml; if the upstream is meant to be this server and guards itself, set allow_unprotected_upstream: true.`,
+    };
+  }
+  if (health.notebook !== "unprotected") {
+    return { status: 502, kind: "reset", title: "The notebook is restarting", hint: `The notebook at ${site.upstream.host} was just restarted or reconnected, and the gateway checks that it demands a password before anything passes. Reload this page in a few seconds.` };
+  }
   return {
     status: 503,
     kind: "unprotected",

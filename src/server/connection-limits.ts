@@ -1,4 +1,4 @@
-import type { Server } from "node:net";
+import type { Server, Socket } from "node:net";
 import type { TimeoutsConfig } from "../config/gateway-config.js";
 import type { Logger } from "../platform/logger.js";
 
@@ -20,21 +20,51 @@ export function connectionTimers(timeouts: TimeoutsConfig): { headersTimeout: nu
   };
 }
 
+/** The closing half of an http(s) server that guardConnections needs. */
+interface ConnectionServer extends Server {
+  timeout: number;
+  keepAliveTimeout: number;
+  closeIdleConnections(): void;
+}
+
 /**
- * Caps `server` at `maxConnections` (past it Node closes new sockets at once: no TLS handshake
- * to answer a page on), logs the drops, and closes connections idle for timeouts.client_idle.
+ * Caps `server` at `maxConnections`, and one client address at `maxPerAddress` (so that one
+ * client cannot fill the cap and lock everyone else out); past them a new socket is closed at
+ * once (there is no TLS handshake yet to answer a page on) and idle kept-alive connections are
+ * closed to make room, as nginx reuses them. Drops are logged. Connections idle for
+ * timeouts.client_idle are closed.
  */
-export function guardConnections(server: Server & { timeout: number; keepAliveTimeout: number }, maxConnections: number, listener: string, logger: Logger): void {
+export function guardConnections(server: ConnectionServer, maxConnections: number, maxPerAddress: number, listener: string, logger: Logger): void {
   server.timeout = server.keepAliveTimeout;
   server.maxConnections = maxConnections;
   let dropped = 0;
   let lastLogAt = 0;
-  server.on("drop", () => {
+  const drop = (reason: string, address: string | undefined): void => {
     dropped++;
     const now = Date.now();
     if (now - lastLogAt < DROP_LOG_INTERVAL_MS) return;
-    logger.warn("server.connections_dropped", { listener, dropped, max_connections: maxConnections, hint: "more clients than a notebook needs are connected at once: a flood, or a client leaking connections" });
+    logger.warn("server.connections_dropped", { listener, reason, dropped, client: address ?? null, max_connections: maxConnections, max_per_address: maxPerAddress, hint: "more connections than a notebook needs: a flood, or a client leaking connections" });
     lastLogAt = now;
     dropped = 0;
+  };
+  const perAddress = new Map<string, number>();
+  server.on("connection", (socket: Socket) => {
+    const address = socket.remoteAddress ?? "";
+    const count = (perAddress.get(address) ?? 0) + 1;
+    if (count > maxPerAddress) {
+      socket.destroy();
+      drop("per_address", address);
+      return;
+    }
+    perAddress.set(address, count);
+    socket.once("close", () => {
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
+  });
+  server.on("drop", (data?: { remoteAddress?: string }) => {
+    server.closeIdleConnections();
+    drop("total", data?.remoteAddress);
   });
 }

@@ -78,7 +78,7 @@ export class Gateway {
     stdout: NodeJS.WritableStream,
   ) {
     this.accessLog = config.logs.access ? new AccessLog(config.logs.access, stdout, deps.logger) : null;
-    this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"));
+    this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"), config.timeouts.upstreamIdleMs);
     this.clientCa = new ClientCa(join(config.storageDir, "clients"), deps.clock);
     this.logins = new LoginThrottle(join(config.storageDir, "state", "login-failures.json"), deps.clock, deps.logger);
     this.proxy = new NotebookProxy(deps.logger, this.upstreams, (req, site, clientAddress, status) => {

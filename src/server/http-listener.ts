@@ -32,6 +32,6 @@ export function createHttpListener(store: () => FileCertStore, sites: () => Site
     const authority = name.includes(":") ? `[${name}]${port}` : `${name}${port}`;
     res.writeHead(308, { location: `https://${authority}${req.url ?? "/"}`, "content-type": "text/plain" }).end();
   });
-  guardConnections(server, LIMITS.clientConnections / 4, "listen.http", logger);
+  guardConnections(server, LIMITS.clientConnections / 4, LIMITS.clientConnectionsPerAddress / 4, "listen.http", logger);
   return server;
 }

@@ -47,12 +47,14 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
     // No deadline for a whole request (uploads of any size); slow headers are cut (slowloris).
     ...connectionTimers(timeouts),
     requestTimeout: 0,
+    // A TLS handshake gets as long as request headers do (Node's default: 120 s).
+    handshakeTimeout: timeouts.headersMs,
     // Only when a site requires client certificates: ask for one, but let the handshake finish
     // without it (the server side of optional client auth; the guard then requires an authorized,
     // unrevoked certificate per request and answers a page that says what to install).
     ...(clientCerts.requested ? { requestCert: true, rejectUnauthorized: false } : {}),
   });
-  guardConnections(server, LIMITS.clientConnections, "listen.https", logger);
+  guardConnections(server, LIMITS.clientConnections, LIMITS.clientConnectionsPerAddress, "listen.https", logger);
   sni.attach(server);
 
   server.on("request", (req, res) => {

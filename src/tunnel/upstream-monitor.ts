@@ -26,11 +26,21 @@ export interface UpstreamHealth {
   /** The probe's error code when the notebook was unreachable (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, …). */
   readonly probeError: string | null;
   readonly checkedAt: Date | null;
+  /**
+   * True while the last probe's "protected" (password demanded) still holds: nothing suggested a
+   * restart since. Requests pass only then (or when the site allows an unprotected notebook).
+   */
+  readonly proven: boolean;
 }
 
-/** How often the notebook is probed (and after every tunnel reconnect). */
+/** How often the notebook is probed for `status` (requests probe it themselves when needed). */
 const PROBE_INTERVAL_MS = 30_000;
+/** `check` and `status` give a notebook this long to answer a probe. */
 const PROBE_TIMEOUT_MS = 5_000;
+/** A probe that found the notebook open or not Jupyter answers the requests of this long without asking it again. */
+const REFUSAL_REUSE_MS = 1_000;
+/** Probes in a row that an invalidation overtook before the gate gives up and says the notebook is restarting. */
+const PROBE_ATTEMPTS = 3;
 
 /** Where `serve` leaves a site's upstream health for `gateway status`. */
 export function upstreamStatePath(runDir: string, site: SiteConfig): string {
@@ -48,11 +58,12 @@ interface ProbeResult {
   readonly error: string | null;
 }
 
-/** Asks the notebook's API, without credentials, whether it demands a password. */
-export async function probeNotebook(upstream: URL): Promise<ProbeResult> {
+/** Asks the notebook's API (under its base URL), without credentials, whether it demands a password. */
+export async function probeNotebook(site: SiteConfig, timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeResult> {
+  const upstream = site.upstream;
   try {
     // A fresh connection every time (reset): a kept-alive one may lead to the notebook before its restart.
-    const res = await request(new URL("/api/kernels", upstream), { method: "GET", reset: true, headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS, headers: { host: upstream.host } });
+    const res = await request(new URL(`${site.baseUrl}api/kernels`, upstream), { method: "GET", reset: true, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, headers: { host: upstream.host } });
     const body = await res.body.text();
     if (res.statusCode === 403 || res.statusCode === 401) return { notebook: "protected", error: null };
     if (res.statusCode === 200 && body.trim().startsWith("[")) return { notebook: "unprotected", error: null };
@@ -62,15 +73,16 @@ export async function probeNotebook(upstream: URL): Promise<ProbeResult> {
   }
 }
 
-/** Jupyter's API paths that hand out kernels, files and terminals: open to anyone only on a notebook without a password. */
-const SHELL_API = /^\/api\/(?:kernels|sessions|terminals|contents)(?:[/?]|$)/;
+/** Jupyter's API paths (after its base URL) that hand out kernels, files and terminals: open to anyone only on a notebook without a password. */
+const SHELL_API = /^api\/(?:kernels|sessions|terminals|contents)(?:[/?]|$)/;
 
 /**
  * A request to the notebook's shell-granting API that carries no credentials (no cookie, no
- * Authorization header, no token in the query): a 200 to it means the notebook has no password.
+ * Authorization header, no token in the query): a 2xx to it means the notebook has no password.
  */
-export function isUnauthenticatedApiCall(method: string | undefined, url: string | undefined, headers: Readonly<Record<string, unknown>>): boolean {
-  return (method === "GET" || method === "HEAD") && SHELL_API.test(url ?? "") && headers.cookie === undefined && headers.authorization === undefined && !(url ?? "").includes("token=");
+export function isUnauthenticatedApiCall(site: SiteConfig, url: string | undefined, headers: Readonly<Record<string, unknown>>): boolean {
+  const target = url ?? "";
+  return target.startsWith(site.baseUrl) && SHELL_API.test(target.slice(site.baseUrl.length)) && headers.cookie === undefined && headers.authorization === undefined && !target.includes("token=");
 }
 
 interface Watched {
@@ -80,8 +92,10 @@ interface Watched {
   notebook: NotebookProbe;
   probeError: string | null;
   checkedAt: Date | null;
-  /** True while `notebook` still holds: set by a probe, cleared when the upstream may have restarted. */
+  /** True while `notebook` is "protected" and still holds: set by a probe, cleared when the upstream may have restarted. */
   proven: boolean;
+  /** When a probe last found the notebook open or not Jupyter; null after an invalidation. */
+  refusedAt: Date | null;
   /** Bumped at every invalidation, so a probe that started before one cannot prove the new notebook. */
   epoch: number;
   /** The probe in flight, shared by every request that waits for it. */
@@ -97,12 +111,16 @@ export class UpstreamMonitor {
   /** The current config's sites to their watch: `health` is asked on every request. */
   private bySite = new WeakMap<SiteConfig, Watched>();
   private readonly stopping = new AbortController();
+  /** Open connections per upstream origin (the proxy's pooled ones and WebSockets): while one stays open, the notebook has not restarted. */
+  private readonly live = new Map<string, number>();
 
   constructor(
     private readonly clock: Clock,
     private readonly logger: Logger,
     /** Folder for tunnel PID files (in storage). */
     private readonly runDir: string,
+    /** How long a probe that requests wait for may take: timeouts.upstream_idle. */
+    private readonly probeTimeoutMs: number,
     private readonly sshPath = "ssh",
   ) {}
 
@@ -120,7 +138,7 @@ export class UpstreamMonitor {
         bySite.set(site, existing);
         continue;
       }
-      const watched: Watched = { key, site, tunnel: null, notebook: "unknown", probeError: null, checkedAt: null, proven: false, epoch: 0, probing: null };
+      const watched: Watched = { key, site, tunnel: null, notebook: "unknown", probeError: null, checkedAt: null, proven: false, refusedAt: null, epoch: 0, probing: null };
       if (site.tunnel) {
         const pidFile = join(this.runDir, `ssh-${site.upstream.port || 80}.pid`);
         const tunnel = new SshTunnel(site, this.clock, this.logger, (state) => {
@@ -149,33 +167,50 @@ export class UpstreamMonitor {
 
   health(site: SiteConfig): UpstreamHealth {
     const w = this.bySite.get(site);
-    return { tunnel: w?.tunnel?.state ?? null, notebook: w?.notebook ?? "unknown", probeError: w?.probeError ?? null, checkedAt: w?.checkedAt ?? null };
+    return { tunnel: w?.tunnel?.state ?? null, notebook: w?.notebook ?? "unknown", probeError: w?.probeError ?? null, checkedAt: w?.checkedAt ?? null, proven: w?.proven ?? false };
   }
 
   /**
-   * null when the site's notebook was proven since it (or its tunnel) last came up, or the site
-   * allows an unprotected one; otherwise the probe to wait for (its result is in `health`).
+   * null when the gate can decide from `health` now: the notebook was proven since it last came
+   * up and a connection to it stayed open since (or the site allows an unprotected one, or a probe
+   * just found a reason to refuse); otherwise the probe to wait for, whose result is in `health`.
+   * A site from before a reload has no watch: `health` says unproven and the request is refused.
    */
   whenProven(site: SiteConfig): Promise<void> | null {
     const w = this.bySite.get(site);
-    if (!w || site.allowUnprotectedUpstream || w.proven) return null;
+    if (!w || site.allowUnprotectedUpstream) return null;
+    if (w.proven && (this.live.get(site.upstream.origin) ?? 0) > 0) return null;
+    if (!w.proven && w.refusedAt && this.clock.now().getTime() - w.refusedAt.getTime() < REFUSAL_REUSE_MS) return null;
     return this.probeOnce(w);
   }
 
-  /** A connection to `upstream` failed or the last one closed: whatever answers next is proven first. */
+  /** A connection to `upstream` opened (a pooled one, or a WebSocket's after its 101). */
+  connectionOpened(upstream: URL): void {
+    this.live.set(upstream.origin, (this.live.get(upstream.origin) ?? 0) + 1);
+  }
+
+  /** A connection to `upstream` closed; with none left, a restart would go unseen: prove the notebook again. */
+  connectionClosed(upstream: URL): void {
+    const left = (this.live.get(upstream.origin) ?? 1) - 1;
+    this.live.set(upstream.origin, left);
+    if (left <= 0) this.invalidate(upstream);
+  }
+
+  /** A connection to `upstream` failed: whatever answers next is proven first. */
   invalidate(upstream: URL): void {
     for (const w of this.watched.values()) if (w.site.upstream.origin === upstream.origin) this.invalidateWatch(w);
   }
 
   /**
    * The notebook answered an API request without credentials: it has no password, whatever the
-   * last probe said. Refused until its connections drop (a restart) and a probe proves otherwise.
+   * last probe said. Refused from now on; the next probe decides again.
    */
   markUnprotected(site: SiteConfig): void {
     const w = this.bySite.get(site);
     if (!w || site.allowUnprotectedUpstream) return;
+    this.invalidateWatch(w);
     this.setNotebook(w, { notebook: "unprotected", error: null });
-    w.proven = true;
+    w.refusedAt = this.clock.now();
   }
 
   /** PIDs of running ssh clients, for tests and for cleanup on exit. */
@@ -209,6 +244,7 @@ export class UpstreamMonitor {
 
   private invalidateWatch(w: Watched): void {
     w.proven = false;
+    w.refusedAt = null;
     w.epoch++;
   }
 
@@ -220,13 +256,23 @@ export class UpstreamMonitor {
     return w.probing;
   }
 
+  /**
+   * Proves the notebook, unless an invalidation overtakes the probe (what answered may be gone):
+   * then it probes again, and after PROBE_ATTEMPTS it reports a reset, which is refused.
+   */
   private async probe(w: Watched): Promise<void> {
-    const epoch = w.epoch;
-    const result = await probeNotebook(w.site.upstream);
-    this.setNotebook(w, result);
-    // Proven only if nothing suggested a restart while the probe ran. An open or unreachable
-    // notebook is probed again by the next request, so one fixed or back is served at once.
-    w.proven = (result.notebook === "protected" || result.notebook === "not-a-notebook") && epoch === w.epoch;
+    for (let attempt = 0; attempt < PROBE_ATTEMPTS; attempt++) {
+      const epoch = w.epoch;
+      const result = await probeNotebook(w.site, this.probeTimeoutMs);
+      if (epoch !== w.epoch) continue;
+      this.setNotebook(w, result);
+      w.proven = result.notebook === "protected";
+      // An open or non-Jupyter upstream is asked again after a second (a flood of requests must not
+      // become a flood of probes); an unreachable one at the next request, so one back is served at once.
+      w.refusedAt = result.notebook === "unprotected" || result.notebook === "not-a-notebook" ? this.clock.now() : null;
+      return;
+    }
+    this.setNotebook(w, { notebook: "unreachable", error: "ECONNRESET" });
   }
 
   private setNotebook(w: Watched, { notebook: result, error }: ProbeResult): void {
@@ -234,8 +280,8 @@ export class UpstreamMonitor {
     w.notebook = result;
     w.probeError = error;
     w.checkedAt = this.clock.now();
-    this.record(w);
     if (!changed) return;
+    this.record(w);
     const fields = { site: w.site.hosts[0], upstream: w.site.upstream.host, notebook: result };
     if (result === "unprotected" && !w.site.allowUnprotectedUpstream) {
       this.logger.error("upstream.unprotected", { ...fields, hint: "the notebook answers its API without a password; requests are refused until it has one (jupyter notebook password)" });

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runGateway, startGateway } from "../support/gateway-process.js";
 import { waitFor } from "../support/processes.js";
+import { notebookStandIn } from "../support/notebook-stand-in.js";
 
 function get(port: number, ca: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -29,7 +30,7 @@ describe("logs.access that cannot be written", { timeout: 120_000 }, () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "gateway-access-log-"));
-    upstream = createServer((_req, res) => res.end("hello"));
+    upstream = createServer(notebookStandIn((_req, res) => res.end("hello")));
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     upstreamPort = (upstream.address() as AddressInfo).port;
   });

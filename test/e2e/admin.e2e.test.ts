@@ -10,6 +10,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { runGateway, startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { waitFor } from "../support/processes.js";
 import { servedCertificate } from "../support/tls-probe.js";
+import { notebookStandIn } from "../support/notebook-stand-in.js";
 
 const SITE = "localhost";
 
@@ -29,7 +30,7 @@ describe("admin endpoint: /healthz, /status, /metrics during a real run", { time
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "gateway-admin-"));
-    upstream = createServer((req, res) => res.writeHead(req.url === "/missing" ? 404 : 200).end("ok\n"));
+    upstream = createServer(notebookStandIn((req, res) => res.writeHead(req.url === "/missing" ? 404 : 200).end("ok\n")));
     echo = new WebSocketServer({ server: upstream });
     echo.on("connection", (ws) => ws.on("message", (m) => ws.send(m)));
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
@@ -117,6 +118,6 @@ sites:
     assert.equal(status[0]?.site, SITE);
     assert.equal(status[0]?.tls, "internal");
     assert.match(String(status[0]?.issuer), /notebook-gateway local CA/);
-    assert.equal(status[0]?.notebook, "not-a-notebook");
+    assert.equal(status[0]?.notebook, "protected");
   });
 });

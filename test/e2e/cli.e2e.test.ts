@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { servedCertificate } from "../support/tls-probe.js";
 import { GATEWAY_MAIN, startGateway } from "../support/gateway-process.js";
 import { waitFor } from "../support/processes.js";
+import { notebookStandIn } from "../support/notebook-stand-in.js";
 
 function gateway(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [GATEWAY_MAIN, ...args], { encoding: "utf8" });
@@ -35,7 +36,7 @@ describe("the gateway command", { timeout: 120_000 }, () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "gateway-cli-"));
-    upstream = createServer((_req, res) => res.end("hello from upstream"));
+    upstream = createServer(notebookStandIn((_req, res) => res.end("hello from upstream")));
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     upstreamPort = (upstream.address() as AddressInfo).port;
   });

@@ -11,6 +11,7 @@ import { browserHome, launchBrowser } from "../support/browser.js";
 import { runGateway, startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { waitFor } from "../support/processes.js";
 import { createTestCa } from "../support/test-ca.js";
+import { notebookStandIn } from "../support/notebook-stand-in.js";
 
 const SITE = "mtls.localhost";
 const OPEN_SITE = "open.localhost";
@@ -39,7 +40,7 @@ describe("client certificates (mutual TLS) as a second factor", { timeout: 180_0
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "gateway-mtls-"));
-    upstream = createServer((_req, res) => res.end("notebook stand-in\n"));
+    upstream = createServer(notebookStandIn((_req, res) => res.end("notebook stand-in\n")));
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     const port = (upstream.address() as AddressInfo).port;
     gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }

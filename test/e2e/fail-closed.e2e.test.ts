@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
+import { waitFor } from "../support/processes.js";
 import { createTestBed, type TestCa } from "../support/test-ca.js";
 
 const SITE = "jupyter.example.test";
@@ -49,6 +51,17 @@ describe("fail closed: a notebook restarted without a password is refused from i
     await jupyter.start();
   };
 
+  it("refuses a notebook restarted without a password while no connection to it was open", async () => {
+    // The gateway proved the notebook at start; nothing has been requested since, so no
+    // connection stayed open that the restart would have cut: the proof must not carry over.
+    await waitFor("the start-up probe", () => gateway.events().find((e) => e.event === "upstream.probed" && e.notebook === "protected"));
+    await restartNotebook(JSON.stringify({ NotebookApp: { password: "" } }));
+    const res = await contents();
+    assert.equal(res.status, 503, `the open notebook was reached: ${res.body.slice(0, 200)}`);
+    await restartNotebook(protectedConfig);
+    await sleep(1_000); // the open notebook's refusal stands for a second
+  });
+
   it("passes requests to the protected notebook, which asks for its password itself", async () => {
     const res = await contents();
     assert.equal(res.status, 403, res.body);
@@ -64,7 +77,11 @@ describe("fail closed: a notebook restarted without a password is refused from i
 
   it("serves it again once it is back with a password", async () => {
     await restartNotebook(protectedConfig);
-    const res = await contents();
+    // An open notebook's refusal stands for up to a second before it is asked again.
+    const res = await waitFor("the notebook's own 403", async () => {
+      const answer = await contents();
+      return answer.status === 403 ? answer : undefined;
+    }, 5_000, 200);
     assert.equal(res.status, 403, res.body);
   });
 });

@@ -1,14 +1,16 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Agent, request, type RequestOptions } from "node:https";
 import { connect, type AddressInfo } from "node:net";
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { waitFor } from "../support/processes.js";
 import { createTestBed, type TestCa } from "../support/test-ca.js";
+import { notebookStandIn } from "../support/notebook-stand-in.js";
 
 const SITE = "localhost";
 
@@ -29,7 +31,7 @@ async function startHoldingUpstream(): Promise<HoldingUpstream> {
       for (const res of this.held.splice(0)) res.end("released");
     },
   };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer(notebookStandIn((req: IncomingMessage, res: ServerResponse) => {
     if (req.url === "/hold") {
       upstream.held.push(res);
       upstream.maxHeld = Math.max(upstream.maxHeld, upstream.held.length);
@@ -38,7 +40,7 @@ async function startHoldingUpstream(): Promise<HoldingUpstream> {
     let bytes = 0;
     req.on("data", (chunk: Buffer) => (bytes += chunk.length));
     req.on("end", () => res.end(JSON.stringify({ bytes })));
-  });
+  }));
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   return Object.assign(upstream, { server, port: (server.address() as AddressInfo).port });
@@ -119,7 +121,8 @@ describe("limits and timeouts a one-person notebook never meets", { timeout: 120
     const total = 64 + 256 + 10;
     const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
     try {
-      const results = Array.from({ length: total }, () => exchange({ ...base, agent, path: "/hold" }));
+      // From three loopback addresses: one address may hold at most 128 connections.
+      const results = Array.from({ length: total }, (_, i) => exchange({ ...base, agent, path: "/hold", localAddress: `127.0.0.${2 + (i % 3)}` }));
       const busy = await waitFor("503 answers for the requests past the queue", async () => {
         const settled = await Promise.all(results.map((r) => Promise.race([r, sleep(0).then(() => null)])));
         const answered = settled.filter((r) => r !== null);
@@ -136,6 +139,49 @@ describe("limits and timeouts a one-person notebook never meets", { timeout: 120
       assert.equal(all.filter((r) => r.status === 200).length, total - busy.length);
     } finally {
       agent.destroy();
+    }
+  });
+
+  it("closes a refused WebSocket upgrade within 5 s even when the client keeps its side open", async () => {
+    const fds = (): number => readdirSync(`/proc/${gateway.process.pid}/fd`).length;
+    await sleep(500);
+    const before = fds();
+    // allowHalfOpen: when the gateway ends its side, this client does not end its own.
+    const socket = tlsConnect({ host: "127.0.0.1", port: gateway.httpsPort, servername: SITE, ca: ca.certPem, allowHalfOpen: true } as ConnectionOptions);
+    try {
+      await once(socket, "secureConnect");
+      socket.write(`GET /ws HTTP/1.1\r\nHost: ${SITE}:${gateway.httpsPort}\r\nOrigin: https://evil.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      let answer = "";
+      socket.on("data", (d: Buffer) => (answer += d.toString()));
+      await waitFor("the 403", () => (answer.startsWith("HTTP/1.1 403 ") ? true : undefined));
+      assert.equal(fds(), before + 1, "the refused connection is open during the grace period");
+      await waitFor("the gateway closing the refused socket", () => (fds() <= before ? true : undefined), 8_000, 100);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it("lets one client address hold at most 128 connections, so it cannot lock everyone else out", async () => {
+    const hog = "127.0.0.9";
+    const sockets: TLSSocket[] = [];
+    const handshake = (localAddress: string): Promise<TLSSocket | null> =>
+      new Promise((resolve) => {
+        const tcp = connect({ host: "127.0.0.1", port: gateway.httpsPort, localAddress });
+        const socket = tlsConnect({ socket: tcp, servername: SITE, ca: ca.certPem }, () => resolve(socket));
+        socket.once("error", () => resolve(null));
+        socket.once("close", () => resolve(null));
+      });
+    try {
+      for (let i = 0; i < 128; i++) {
+        const socket = await handshake(hog);
+        assert.ok(socket, `connection ${i + 1} of 128 from one address`);
+        sockets.push(socket);
+      }
+      assert.equal(await handshake(hog), null, "the 129th connection from the same address is closed");
+      const other = await exchange({ ...base, path: "/small", localAddress: "127.0.0.10" });
+      assert.equal(other.status, 200, "another address is served meanwhile");
+    } finally {
+      for (const socket of sockets) socket.destroy();
     }
   });
 });

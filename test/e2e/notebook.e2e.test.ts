@@ -13,18 +13,19 @@ import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
 import { waitFor } from "../support/processes.js";
 import { createTestBed, replaceFile, type TestCa } from "../support/test-ca.js";
+import { notebookStandIn } from "../support/notebook-stand-in.js";
 
 const SITE = "jupyter.example.test";
 const RECORDER_SITE = "record.example.test";
 
 /** A small upstream that answers every request with what it received, to see what the notebook would. */
 async function startRecorder(): Promise<Server> {
-  const server = createServer((req, res) => {
+  const server = createServer(notebookStandIn((req, res) => {
     res.setHeader("content-type", "application/json");
     res.setHeader("set-cookie", "probe=1; Path=/");
     if (req.url === "/redirect") res.setHeader("location", `http://${req.headers.host}/elsewhere?x=1`);
     res.writeHead(req.url === "/redirect" ? 302 : 200).end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers }));
-  });
+  }));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return server;
 }

@@ -11,6 +11,7 @@ import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { loopbackLookup, NotebookClient } from "../support/notebook-client.js";
 import { waitFor } from "../support/processes.js";
 import { createTestBed, type TestCa } from "../support/test-ca.js";
+import { notebookStandIn } from "../support/notebook-stand-in.js";
 
 const SITE = "jupyter.example.test";
 const LOCKED_SITE = "private.example.test";
@@ -53,11 +54,11 @@ describe("closed by default: login guard, access lists, malformed requests, no s
     const bed = createTestBed("gateway-security-", [SITE, LOCKED_SITE, RECORDER_SITE]);
     ({ dir, ca } = bed);
     const { leaf } = bed;
-    recorder = createServer((req, res) => {
+    recorder = createServer(notebookStandIn((req, res) => {
       received.push(req);
       req.resume();
       req.on("end", () => res.end("recorded"));
-    });
+    }));
     await new Promise<void>((resolve) => recorder.listen(0, "127.0.0.1", resolve));
     jupyter = await startJupyter(join(dir, "jupyter"));
     const tls = `tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }`;

@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
+import { notebookStandIn } from "./notebook-stand-in.js";
 
 /** Exactly what reached the upstream for one request or WebSocket handshake. */
 export interface RecordedRequest {
@@ -17,7 +18,7 @@ export interface RecordedRequest {
 /**
  * A small HTTP and WebSocket server that records what arrives and answers predictably:
  * `/redirect` 302 to its own absolute address, `/cookie` sets a cookie, anything else 200 with a
- * JSON summary; a WebSocket greets, then echoes every message with an "echo:" prefix.
+ * JSON summary; the gateway's password probe gets a protected notebook's 403 (not recorded); a WebSocket greets, then echoes every message with an "echo:" prefix.
  */
 export interface RecordingUpstream {
   readonly port: number;
@@ -31,7 +32,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   const requests: RecordedRequest[] = [];
   const messages: string[] = [];
   const wss = new WebSocketServer({ noServer: true });
-  const server = createServer((req, res) => {
+  const server = createServer(notebookStandIn((req, res) => {
     const hash = createHash("sha256");
     let length = 0;
     req.on("data", (chunk: Buffer) => {
@@ -50,7 +51,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
         res.writeHead(200, { "content-type": "application/json", "x-upstream": "recording" }).end(JSON.stringify({ method: record.method, url: record.url, bodyLength: length }));
       }
     });
-  });
+  }));
   server.on("upgrade", (req, socket, head) => {
     requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, bodyLength: 0, bodySha256: createHash("sha256").digest("hex") });
     wss.handleUpgrade(req, socket, head, (ws) => {
