@@ -8,7 +8,7 @@ import { isProcessRunning } from "../../src/platform/process-status.js";
 import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
-import { waitFor } from "../support/processes.js";
+import { settleAll, waitFor } from "../support/processes.js";
 import { createTestBed, type TestCa } from "../support/test-ca.js";
 import { browserHome, launchBrowser, launchBrowserProcess, type BrowserProcess } from "../support/browser.js";
 
@@ -101,7 +101,10 @@ describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that
   before(async () => {
     ({ dir, ca, leaf } = createTestBed("gateway-browser-faults-", [SITE]));
     const home = browserHome(dir, ca.certPath);
-    [jupyter, chrome] = await Promise.all([startJupyter(join(dir, "lab"), undefined, "jupyterlab-4"), launchBrowserProcess(home, [SITE])]);
+    await settleAll([
+      startJupyter(join(dir, "lab"), undefined, "jupyterlab-4").then((j) => (jupyter = j)),
+      launchBrowserProcess(home, [SITE]).then((c) => (chrome = c)),
+    ]);
   });
 
   after(async () => {
@@ -129,7 +132,7 @@ describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that
 
   function assertGatewayRunning(gateway: GatewayProcess, fault: string): void {
     const { child } = gateway.process;
-    assert.ok(isRunning(gateway), `the gateway died after ${fault} (exit ${child.exitCode ?? child.signalCode}); its last output:\n${gateway.process.output().slice(-2000)}`);
+    assert.ok(isRunning(gateway), `the gateway died after ${fault} (${child.exitCode !== null ? `exit ${child.exitCode}` : child.signalCode ?? "exit status not collected yet"}); its last output:\n${gateway.process.output().slice(-2000)}`);
   }
 
   /**

@@ -11,7 +11,7 @@ import { servedCertificate } from "../support/tls-probe.js";
 import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter, type JupyterKind } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
-import { waitFor } from "../support/processes.js";
+import { settleAll, waitFor } from "../support/processes.js";
 import { createTestBed, replaceFile, type TestCa } from "../support/test-ca.js";
 
 const SITE = "jupyter.example.test";
@@ -50,9 +50,10 @@ describe("gateway in front of a real Jupyter notebook", { timeout: 300_000 }, ()
     ({ dir, ca, leaf } = createTestBed("gateway-e2e-", [SITE, RECORDER_SITE]));
     const modern = VARIANTS.filter((v) => v.site !== SITE);
     const modernLeaf = ca.issue("modern", modern.map((v) => v.site));
-    let started: Jupyter[];
-    [recorder, ...started] = await Promise.all([startRecorder(), ...VARIANTS.map((v) => startJupyter(join(dir, v.kind), undefined, v.kind))]);
-    for (const j of started) jupyters.set(j.kind, j);
+    await settleAll([
+      startRecorder().then((r) => (recorder = r)),
+      ...VARIANTS.map(async ({ kind }) => jupyters.set(kind, await startJupyter(join(dir, kind), undefined, kind))),
+    ]);
     jupyter = jupyters.get("notebook-6.4") as Jupyter;
     const recorderPort = (recorder.address() as AddressInfo).port;
     gateway = await startGateway(dir, testConfigYaml([

@@ -45,6 +45,16 @@ export async function stopStartedProcesses(): Promise<void> {
 }
 
 
+/**
+ * Waits for every start to settle, then fails with the first error. Promise.all fails as soon as
+ * one start does, while the others still run and would outlive the test; here each start records
+ * what it started (e.g. `async () => (x = await startX())`) and after() stops what was recorded.
+ */
+export async function settleAll(starts: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(starts)).find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
 /** Waits until `check` returns a value (not undefined), polling; fails with `what` after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
