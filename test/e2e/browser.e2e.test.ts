@@ -8,7 +8,7 @@ import { isProcessRunning } from "../../src/platform/process-status.js";
 import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
-import { settleAll, waitFor } from "../support/processes.js";
+import { connectionsOn, settleAll, waitFor } from "../support/processes.js";
 import { createTestBed, type TestCa } from "../support/test-ca.js";
 import { browserHome, launchBrowser, launchBrowserProcess, type BrowserProcess } from "../support/browser.js";
 
@@ -152,12 +152,24 @@ describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that
     assertGatewayRunning(gateway, `${fault} and the next login`);
   }
 
+  /** Once every client is gone, the gateway holds none of their connections (a leak would stay: WebSockets have no idle timer). */
+  async function assertNoConnectionLeft(gateway: GatewayProcess, fault: string): Promise<number> {
+    const started = performance.now();
+    await waitFor(`the gateway to hold no client connection after ${fault}`, () => {
+      const held = connectionsOn(gateway.process.pid, gateway.httpsPort);
+      if (held > 0) throw new Error(`it still holds ${held}`);
+      return true;
+    }, 15_000, 100);
+    return performance.now() - started;
+  }
+
   it("survives a tab closed while a cell streams output, and a fresh context logs in next", async (t) => {
     await withGateway("tab-closed", async (gateway, origin) => {
       const started = performance.now();
       const context = await chrome.newContext();
       const page = await context.newPage();
       await startStreamingInLab(page, origin, jupyter.password as string);
+      assert.ok(connectionsOn(gateway.process.pid, gateway.httpsPort) > 0, "the browser's connections are seen where the leak check looks");
       const closedBefore = closedKernelSockets();
       await page.close();
       await assertServesAfter(gateway, closedBefore, "the tab was closed mid-stream", async () => {
@@ -166,6 +178,8 @@ describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that
         await next.close();
       });
       await context.close();
+      const drainMs = await assertNoConnectionLeft(gateway, "the tab closed and both contexts closed");
+      t.diagnostic(`no client connection left ${drainMs.toFixed(0)} ms after the contexts closed`);
       t.diagnostic(`round took ${((performance.now() - started) / 1000).toFixed(1)} s`);
     });
   });
@@ -175,6 +189,7 @@ describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that
       const started = performance.now();
       const page = await (await chrome.newContext()).newPage();
       await startStreamingInLab(page, origin, jupyter.password as string);
+      assert.ok(connectionsOn(gateway.process.pid, gateway.httpsPort) > 0, "the browser's connections are seen where the leak check looks");
       const closedBefore = closedKernelSockets();
       await chrome.kill();
       await assertServesAfter(gateway, closedBefore, `Chromium (PID ${chrome.pid}) was killed mid-stream`, async () => {
@@ -183,7 +198,10 @@ describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that
         const contents = await client.request("GET", "/api/contents");
         await contents.body.text();
         assert.equal(contents.statusCode, 200);
+        await client.dispatcher.close();
       });
+      const drainMs = await assertNoConnectionLeft(gateway, "Chromium was killed and the next login closed");
+      t.diagnostic(`no client connection left ${drainMs.toFixed(0)} ms after the next login`);
       t.diagnostic(`round took ${((performance.now() - started) / 1000).toFixed(1)} s`);
     });
   });
