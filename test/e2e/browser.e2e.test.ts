@@ -91,6 +91,11 @@ async function startStreamingInLab(page: Page, origin: string, password: string)
   await page.waitForFunction(() => (document.querySelector(".jp-OutputArea-output")?.textContent ?? "").split("\n").length > 20, undefined, { timeout: 30_000 });
 }
 
+/**
+ * A browser that goes away is a TCP reset or a FIN in the middle of the gateway's writes: the
+ * sockets' errors must have an owner (GUIDE: every error has an owner). The second round kills the
+ * browser this describe shares, so it stays last.
+ */
 describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that goes away mid-stream", { timeout: 240_000 }, () => {
   let dir: string;
   let ca: TestCa;
