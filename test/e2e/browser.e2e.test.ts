@@ -161,10 +161,12 @@ describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that
   async function assertNoConnectionLeft(gateway: GatewayProcess, fault: string): Promise<number> {
     const started = performance.now();
     await waitFor(`the gateway to hold no client connection after ${fault}`, () => {
+      if (!isRunning(gateway)) return "died"; // closing the last clients is a fault of its own
       const held = connectionsOn(gateway.process.pid, gateway.httpsPort);
       if (held > 0) throw new Error(`it still holds ${held}`);
-      return true;
+      return "drained";
     }, 15_000, 100);
+    assertGatewayRunning(gateway, fault);
     return performance.now() - started;
   }
 
