@@ -9,14 +9,21 @@ import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { servedCertificate } from "../support/tls-probe.js";
 import { startGateway, testConfigYaml, type GatewayProcess } from "../support/gateway-process.js";
-import { startJupyter, type Jupyter } from "../support/jupyter.js";
+import { startJupyter, type Jupyter, type JupyterKind } from "../support/jupyter.js";
 import { NotebookClient } from "../support/notebook-client.js";
-import { waitFor } from "../support/processes.js";
+import { settleAll, waitFor } from "../support/processes.js";
 import { createTestBed, replaceFile, type TestCa } from "../support/test-ca.js";
 import { notebookStandIn } from "../support/notebook-stand-in.js";
 
 const SITE = "jupyter.example.test";
 const RECORDER_SITE = "record.example.test";
+
+/** The kernel round trip runs against each Jupyter users put behind the gateway, one site each. */
+const VARIANTS: ReadonlyArray<{ kind: JupyterKind; site: string }> = [
+  { kind: "notebook-6.4", site: SITE },
+  { kind: "jupyterlab-4", site: "lab.example.test" },
+  { kind: "notebook-7", site: "nb7.example.test" },
+];
 
 /** A small upstream that answers every request with what it received, to see what the notebook would. */
 async function startRecorder(): Promise<Server> {
@@ -34,6 +41,7 @@ describe("gateway in front of a real Jupyter notebook", { timeout: 300_000 }, ()
   let dir: string;
   let ca: TestCa;
   let jupyter: Jupyter;
+  const jupyters = new Map<JupyterKind, Jupyter>();
   let recorder: Server;
   let gateway: GatewayProcess;
   let leaf: ReturnType<TestCa["issue"]>;
@@ -41,30 +49,41 @@ describe("gateway in front of a real Jupyter notebook", { timeout: 300_000 }, ()
 
   before(async () => {
     ({ dir, ca, leaf } = createTestBed("gateway-e2e-", [SITE, RECORDER_SITE]));
-    [jupyter, recorder] = await Promise.all([startJupyter(join(dir, "jupyter")), startRecorder()]);
+    const modern = VARIANTS.filter((v) => v.site !== SITE);
+    const modernLeaf = ca.issue("modern", modern.map((v) => v.site));
+    await settleAll([
+      startRecorder().then((r) => (recorder = r)),
+      ...VARIANTS.map(async ({ kind }) => jupyters.set(kind, await startJupyter(join(dir, kind), undefined, kind))),
+    ]);
+    jupyter = jupyters.get("notebook-6.4") as Jupyter;
     const recorderPort = (recorder.address() as AddressInfo).port;
     gateway = await startGateway(dir, testConfigYaml([
       { host: SITE, upstreamPort: jupyter.port, certPath: leaf.certPath, keyPath: leaf.keyPath },
       { host: RECORDER_SITE, upstreamPort: recorderPort, certPath: leaf.certPath, keyPath: leaf.keyPath },
+      ...modern.map((v) => ({ host: v.site, upstreamPort: (jupyters.get(v.kind) as Jupyter).port, certPath: modernLeaf.certPath, keyPath: modernLeaf.keyPath })),
     ]));
     origin = `https://${SITE}:${gateway.httpsPort}`;
   });
 
   after(async () => {
     await gateway?.stop();
-    await jupyter?.stop();
+    await Promise.all([...jupyters.values()].map((j) => j.stop()));
     recorder?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("logs in and runs 1+1 on a kernel over wss", async () => {
-    const client = new NotebookClient(origin, ca.certPem);
-    await client.login(jupyter.password);
-    const kernel = await client.startKernel();
-    const channels = await client.openChannels(kernel);
-    assert.equal(await channels.execute("1+1"), "2");
-    channels.close();
-  });
+  for (const { kind, site } of VARIANTS) {
+    it(`logs in and runs 1+1 on a kernel over wss (${kind})`, async (t) => {
+      const started = performance.now();
+      const client = new NotebookClient(`https://${site}:${gateway.httpsPort}`, ca.certPem);
+      await client.login((jupyters.get(kind) as Jupyter).password);
+      const kernel = await client.startKernel();
+      const channels = await client.openChannels(kernel);
+      assert.equal(await channels.execute("1+1"), "2");
+      channels.close();
+      t.diagnostic(`login, new kernel and round trip took ${(performance.now() - started).toFixed(0)} ms`);
+    });
+  }
 
   it("refuses a wrong password the way the notebook does", async () => {
     const client = new NotebookClient(origin, ca.certPem);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { connect, createServer, type AddressInfo } from "node:net";
 import { isProcessRunning } from "../../src/platform/process-status.js";
 
@@ -45,6 +46,16 @@ export async function stopStartedProcesses(): Promise<void> {
 }
 
 
+/**
+ * Waits for every start to settle, then fails with the first error. Promise.all fails as soon as
+ * one start does, while the others still run and would outlive the test; here each start records
+ * what it started (e.g. `async () => (x = await startX())`) and after() stops what was recorded.
+ */
+export async function settleAll(starts: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(starts)).find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
 /** Waits until `check` returns a value (not undefined), polling; fails with `what` after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -82,4 +93,34 @@ export async function waitForPort(proc: TestProcess, port: number): Promise<void
       socket.on("error", () => resolve(undefined));
     });
   });
+}
+
+/**
+ * How many TCP connections process `pid` holds on its local port `port` (accepted ones, for a
+ * listening port), from /proc: what a fault test checks is back to zero once its clients are gone.
+ */
+export function connectionsOn(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const target = (() => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return ""; // closed between readdir and readlink
+      }
+    })();
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode) inodes.add(inode);
+  }
+  const LISTEN = "0A";
+  let count = 0;
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const [local, , state, , , , , , inode] = fields.slice(1);
+      if (!local || state === LISTEN || !inode || !inodes.has(inode)) continue;
+      if (parseInt(local.split(":").pop() as string, 16) === port) count++;
+    }
+  }
+  return count;
 }
