@@ -63,7 +63,9 @@ async function checkUpstream(site: SiteConfig): Promise<Finding> {
         ? { level: "warning", text: `${name}: the notebook at ${upstream} answers its API without a password; served anyway (allow_unprotected_upstream: true)` }
         : { level: "problem", text: `${name}: the notebook at ${upstream} answers its API without a password: exposing it would give anyone a shell on the workstation. Run jupyter notebook password on the workstation and restart Jupyter (or set allow_unprotected_upstream: true if something else guards it)` };
     case "not-a-notebook":
-      return { level: "warning", text: `${name}: ${upstream} answers, but not like a Jupyter notebook server (GET /api/kernels); check upstream:` };
+      return site.allowUnprotectedUpstream
+        ? { level: "warning", text: `${name}: ${upstream} answers, but not like a Jupyter notebook server (GET ${site.baseUrl}api/kernels); served anyway (allow_unprotected_upstream: true)` }
+        : { level: "problem", text: `${name}: ${upstream} answers, but not like a Jupyter notebook server (GET ${site.baseUrl}api/kernels), so serve refuses it: check upstream:, set base_url: if Jupyter runs with one (e.g. /jupyter/), or allow_unprotected_upstream: true if this server guards itself` };
     default:
       return site.tunnel
         ? { level: "warning", text: `${name}: the notebook at ${upstream} is not reachable now; gateway serve starts the tunnel to ${site.tunnel.ssh} itself` }

@@ -85,3 +85,48 @@ describe("fail closed: a notebook restarted without a password is refused from i
     assert.equal(res.status, 403, res.body);
   });
 });
+
+/**
+ * Jupyter served under a base_url answers 404 at /api/kernels: the gateway cannot prove it
+ * demands a password there, so it refuses it until the site names the base_url, and then judges
+ * it like any other notebook. Before, a password-less one was served to anyone.
+ */
+describe("fail closed: Jupyter under a base_url is judged at <base_url>api/kernels", { timeout: 120_000 }, () => {
+  const PLAIN = "plain.example.test";
+  const BASED = "based.example.test";
+  let dir: string;
+  let ca: TestCa;
+  let jupyter: Jupyter;
+  let gateway: GatewayProcess;
+
+  before(async () => {
+    let leaf;
+    ({ dir, ca, leaf } = createTestBed("gateway-base-url-", [PLAIN, BASED]));
+    jupyter = await startJupyter(join(dir, "jupyter"), null, "notebook-6.4", "/jupyter/");
+    const tls = `tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }`;
+    gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }\nstorage: ./storage\nadmin: false\nsites:\n  - host: ${PLAIN}\n    upstream: http://127.0.0.1:${jupyter.port}\n    ${tls}\n  - host: ${BASED}\n    upstream: http://127.0.0.1:${jupyter.port}\n    base_url: /jupyter/\n    ${tls}\n`);
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    await jupyter?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const get = async (site: string, path: string): Promise<{ status: number; body: string }> => {
+    const res = await new NotebookClient(`https://${site}:${gateway.httpsPort}`, ca.certPem).request("GET", path);
+    return { status: res.statusCode, body: await res.body.text() };
+  };
+
+  it("refuses the open notebook when the site does not name its base_url, saying how to", async () => {
+    const res = await get(PLAIN, "/jupyter/api/kernels");
+    assert.equal(res.status, 502, `the open notebook was reached: ${res.body.slice(0, 200)}`);
+    assert.match(res.body, /base_url: \/jupyter\//);
+  });
+
+  it("refuses it as open when the site names its base_url", async () => {
+    const res = await get(BASED, "/jupyter/api/kernels");
+    assert.equal(res.status, 503, res.body.slice(0, 200));
+    assert.match(res.body, /This notebook has no password/);
+  });
+});

@@ -53,7 +53,7 @@ interface Launch {
   readonly args: (port: number, notebookDir: string) => string[];
   readonly hash: (password: string) => string;
   readonly configFile: string;
-  readonly config: (hash: string) => unknown;
+  readonly config: (hash: string, baseUrl: string) => unknown;
   readonly homePath: string;
 }
 
@@ -74,7 +74,7 @@ async function launchFor(kind: JupyterKind): Promise<Launch> {
       args: (port, nb) => ["-m", "notebook", "--ip=127.0.0.1", `--port=${port}`, "--port-retries=0", "--no-browser", "--allow-root", `--notebook-dir=${nb}`, "--NotebookApp.token="],
       hash: hashWith(DEBIAN_PYTHON, "notebook.auth"),
       configFile: "jupyter_notebook_config.json",
-      config: (hash) => ({ NotebookApp: { password: hash } }),
+      config: (hash, baseUrl) => ({ NotebookApp: { password: hash, base_url: baseUrl } }),
       homePath: "/tree",
     };
   }
@@ -85,17 +85,18 @@ async function launchFor(kind: JupyterKind): Promise<Launch> {
     args: (port, nb) => [app, "--ip=127.0.0.1", `--port=${port}`, "--port-retries=0", "--no-browser", "--allow-root", `--ServerApp.root_dir=${nb}`, "--IdentityProvider.token="],
     hash: hashWith(join(dir, "bin", "python"), "jupyter_server.auth"),
     configFile: "jupyter_server_config.json",
-    config: (hash) => ({ PasswordIdentityProvider: { hashed_password: hash } }),
+    config: (hash, baseUrl) => ({ PasswordIdentityProvider: { hashed_password: hash }, ServerApp: { base_url: baseUrl } }),
     homePath: kind === "jupyterlab-4" ? "/lab" : "/tree",
   };
 }
 
 /** `password: null` starts an open notebook (no password, no token): the exposure the gateway must refuse. */
-export async function startJupyter(dir: string, password: string | null = "correct horse battery staple", kind: JupyterKind = "notebook-6.4"): Promise<Jupyter> {
+/** `baseUrl`: Jupyter's base_url (default "/"), as people who serve it under a path set it. */
+export async function startJupyter(dir: string, password: string | null = "correct horse battery staple", kind: JupyterKind = "notebook-6.4", baseUrl = "/"): Promise<Jupyter> {
   const launch = await launchFor(kind);
   for (const sub of ["home", "cfg", "run", "data", "ipy", "nb"]) mkdirSync(join(dir, sub), { recursive: true });
   // The hash goes in the config file, so the password is never on a command line.
-  writeFileSync(join(dir, "cfg", launch.configFile), JSON.stringify(launch.config(password === null ? "" : launch.hash(password))));
+  writeFileSync(join(dir, "cfg", launch.configFile), JSON.stringify(launch.config(password === null ? "" : launch.hash(password), baseUrl)));
   const port = await freePort();
   const env = { ...process.env, HOME: join(dir, "home"), JUPYTER_CONFIG_DIR: join(dir, "cfg"), JUPYTER_RUNTIME_DIR: join(dir, "run"), JUPYTER_DATA_DIR: join(dir, "data"), IPYTHONDIR: join(dir, "ipy") };
   const args = launch.args(port, join(dir, "nb"));
@@ -115,7 +116,7 @@ export async function startJupyter(dir: string, password: string | null = "corre
       const proc = current;
       await waitFor(`${kind} on port ${port} (output: ${proc.output().slice(-500)})`, async () => {
         if (proc.child.exitCode !== null) throw new Error(`${kind} exited: ${proc.output().slice(-1000)}`);
-        const res = await fetch(`http://127.0.0.1:${port}/api/status`).catch(() => undefined);
+        const res = await fetch(`http://127.0.0.1:${port}${baseUrl}api/status`).catch(() => undefined);
         return res?.status === 403 || res?.status === 200 ? true : undefined;
       }, 30_000, 100);
     },
