@@ -12,6 +12,8 @@ export interface GatewayProcess {
   readonly process: TestProcess;
   readonly httpsPort: number;
   readonly httpPort: number | null;
+  /** The admin endpoint's port, when the config has `admin: 127.0.0.1:0`. */
+  readonly adminPort: number | null;
   readonly configPath: string;
   /** Parsed JSON log lines so far. */
   events(): Array<Record<string, unknown>>;
@@ -42,6 +44,7 @@ export async function startGateway(dir: string, yaml: string, env: Record<string
     process: proc,
     httpsPort: ready.https as number,
     httpPort: (ready.http as number | null) ?? null,
+    adminPort: (ready.admin as number | null) ?? null,
     configPath,
     events,
     stop: () => proc.stop(),
@@ -56,10 +59,14 @@ export interface FileSite {
   readonly keyPath: string;
 }
 
-/** gateway.yaml for tests: loopback, ports picked by the OS, storage in the test's folder. */
-export function testConfigYaml(sites: readonly FileSite[]): string {
+/**
+ * gateway.yaml for tests: loopback, ports picked by the OS, storage in the test's folder.
+ * `admin` serves the admin endpoint on a port the OS picks; `extraYaml` adds top-level keys.
+ */
+export function testConfigYaml(sites: readonly FileSite[], options: { admin?: boolean; extraYaml?: string } = {}): string {
   const siteLines = sites.map((s) => `  - host: ${s.host}\n    upstream: http://127.0.0.1:${s.upstreamPort}\n    tls: { cert: ${s.certPath}, key: ${s.keyPath} }\n`);
-  return `listen: { address: 127.0.0.1, https: 0, http: 0 }\nstorage: ./storage\nadmin: false\nsites:\n${siteLines.join("")}`;
+  const admin = options.admin ? "127.0.0.1:0" : "false";
+  return `listen: { address: 127.0.0.1, https: 0, http: 0 }\nstorage: ./storage\nadmin: ${admin}\n${options.extraYaml ?? ""}sites:\n${siteLines.join("")}`;
 }
 
 /**
