@@ -16,6 +16,12 @@ const SITE = "soak.example.test";
 const MB = 1024 * 1024;
 /** A job that takes longer has hung in the gateway: it is cut and counted as failed. */
 const JOB_TIMEOUT_MS = 30_000;
+const HUNG = `no end within ${JOB_TIMEOUT_MS / 1000} s`;
+/**
+ * A client whose job failed waits this long before its next one, as a user reloading would:
+ * without it, fast 502s while the upstream is down would use up most of the jobs.
+ */
+const PAUSE_AFTER_FAILURE_MS = 50;
 const UPSTREAM_MAIN = fileURLToPath(new URL("./soak-upstream.js", import.meta.url));
 
 /** How much load, how often the upstream dies, and what the gateway must come back to. */
@@ -115,7 +121,7 @@ async function runJob(kind: Kind, port: number, ca: string, agent: Agent): Promi
         return await webSocketSession(kind, port, ca, signal);
     }
   } catch (err) {
-    if (signal.aborted) return `no end within ${JOB_TIMEOUT_MS / 1000} s`;
+    if (signal.aborted) return HUNG;
     return (err as Error & { code?: string }).code ?? (err as Error).message;
   }
 }
@@ -161,7 +167,7 @@ async function webSocketSession(kind: "ws-clean" | "ws-abrupt", port: number, ca
   if (kind === "ws-clean") ws.close(1000);
   else ws.terminate();
   const seen = await outcome;
-  if (signal.aborted) return `no end within ${JOB_TIMEOUT_MS / 1000} s`;
+  if (signal.aborted) return HUNG;
   const protocolErrors = seen.errors.filter((e) => e.startsWith("WS_ERR_"));
   if (protocolErrors.length > 0) return protocolErrors.join(",");
   return kind === "ws-clean" && seen.closeCode !== 1000 ? `close code ${seen.closeCode}` : null;
@@ -239,6 +245,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         const failure = await runJob(kind, httpsPort, ca.certPem, agent as Agent);
         onResult(kind, failure);
         if (++done % 1000 === 0) log(`${done}/${jobs.length} jobs`);
+        if (failure !== null) await new Promise((resolve) => setTimeout(resolve, PAUSE_AFTER_FAILURE_MS));
         if (failure !== null || cycle !== null || ++sinceRestart < options.killAfterJobs) return;
         cycle = (async () => {
           await upstream.kill(useKill ? "SIGKILL" : "SIGTERM");
@@ -295,6 +302,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     const alarming = alarmingLines(gateway.process.output());
     if (alarming.length > 0) problems.push(`the gateway's output has: ${alarming.join(" | ")}`);
+    const hung = [...tallies].map(([kind, t]) => [kind, t.reasons.get(HUNG) ?? 0] as const).filter(([, n]) => n > 0);
+    if (hung.length > 0) problems.push(`jobs hung for ${JOB_TIMEOUT_MS / 1000} s: ${hung.map(([kind, n]) => `${kind} ×${n}`).join(", ")}`);
     for (const [kind, tally] of tallies) if (tally.ok === 0) problems.push(`no ${kind} job succeeded: ${[...tally.reasons].map(([r, n]) => `${r} ×${n}`).join(", ")}`);
     return {
       tallies,
