@@ -52,6 +52,8 @@ export async function startMisbehavingUpstream(port = 0): Promise<MisbehavingUps
     // The server's sockets allow half-open connections: the gateway's FIN ends the connection as
     // a notebook would end it (and then only the gateway can still hold it, as an fd).
     socket.once("end", () => socket.destroy());
+    // An upgraded socket is handed over paused: without reading, its peer's FIN would never show.
+    socket.resume();
     signals.emit(signal);
   };
 
