@@ -357,23 +357,26 @@ describe("fault matrix: every phase cut by the client or the upstream; the gatew
         await bed.upstream.start();
         const healthy = await exchange(gateway.httpsPort, SITE, bed.ca, "/ok");
         if (healthy.status !== 200 || healthy.bodyStart !== "ok\n") problems.push(`the next request was not served: ${JSON.stringify(healthy)}`);
-        if (!isAlive()) {
-          await waitFor("the dead gateway's last output", () => (bed.gateway.process.child.exitCode !== null ? true : undefined), 5_000).catch(() => undefined);
-          problems.unshift(`THE GATEWAY DIED (exit ${bed.gateway.process.child.exitCode}): ${crashSummary(gateway.process.output().slice(outputFrom))}`);
+        const died = async (): Promise<never> => {
+          await waitFor("the dead gateway's exit", () => (gateway.process.child.exitCode !== null ? true : undefined), 5_000).catch(() => undefined);
+          problems.unshift(`THE GATEWAY DIED (exit ${gateway.process.child.exitCode}): ${crashSummary(gateway.process.output().slice(outputFrom))}`);
           await restartGateway();
           throw new Error(problems.join("\n"));
-        }
+        };
+        if (!isAlive()) await died();
         let left: string[] = [];
         try {
           await waitFor("nothing left behind by the case", () => ((left = leftBehind(pid, gateway.httpsPort, fdsBefore, fdMapBefore, bed.upstream)).length === 0 ? true : undefined), SETTLE_WITHIN_MS, 100);
         } catch {
-          problems.push(...left, `new fds: ${newFds(fdMapBefore, describeFds(pid)).join(", ") || "none"}`);
+          if (isAlive()) problems.push(...left, `new fds: ${newFds(fdMapBefore, describeFds(pid)).join(", ") || "none"}`);
         }
         try {
-          await waitFor("gateway_websockets_open back to its level", async () => ((await scrapeMetric(gateway.adminPort as number, "gateway_websockets_open")) === openBefore ? true : undefined), SETTLE_WITHIN_MS, 100);
+          await waitFor("gateway_websockets_open back to its level", async () => ((await scrapeMetric(gateway.adminPort as number, "gateway_websockets_open").catch(() => undefined)) === openBefore ? true : undefined), SETTLE_WITHIN_MS, 100);
         } catch {
-          problems.push(`gateway_websockets_open ${openBefore} before, ${await scrapeMetric(gateway.adminPort as number, "gateway_websockets_open")} after`);
+          problems.push(`gateway_websockets_open ${openBefore} before, ${await scrapeMetric(gateway.adminPort as number, "gateway_websockets_open").catch(() => "unreadable")} after`);
         }
+        // A crash a moment after the next request was served still belongs to this case.
+        if (!isAlive()) await died();
       } finally {
         closeCaseClients();
         bed.upstream.releaseHeld();

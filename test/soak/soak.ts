@@ -14,6 +14,14 @@ import { createTestBed } from "../support/test-ca.js";
 
 const SITE = "soak.example.test";
 const MB = 1024 * 1024;
+/** A job that takes longer has hung in the gateway: it is cut and counted as failed. */
+const JOB_TIMEOUT_MS = 30_000;
+const HUNG = `no end within ${JOB_TIMEOUT_MS / 1000} s`;
+/**
+ * A client whose job failed waits this long before its next one, as a user reloading would:
+ * without it, fast 502s while the upstream is down would use up most of the jobs.
+ */
+const PAUSE_AFTER_FAILURE_MS = 50;
 const UPSTREAM_MAIN = fileURLToPath(new URL("./soak-upstream.js", import.meta.url));
 
 /** How much load, how often the upstream dies, and what the gateway must come back to. */
@@ -23,14 +31,18 @@ export interface SoakOptions {
   /** WebSocket sessions after the warm-up, half closed cleanly, half cut. */
   readonly sessions: number;
   readonly concurrency: number;
-  /** The upstream is killed (SIGKILL and SIGTERM in turn) this often, and restarted. */
-  readonly killEveryMs: number;
+  /**
+   * The upstream is killed (SIGKILL and SIGTERM in turn) once this many jobs have succeeded since
+   * it last came back, warm-up included, and restarted after downMs: counted in served jobs, not
+   * seconds, so the schedule is the same for a gateway that serves (or fails) fast or slowly.
+   */
+  readonly killAfterJobs: number;
   /** How long the upstream stays down each time (requests get 502s meanwhile). */
   readonly downMs: number;
   /** Requests and sessions of the same mix before the baseline is taken (not counted). */
   readonly warmupRequests: number;
   readonly warmupSessions: number;
-  /** Quiet time after the load before the end is measured. */
+  /** Quiet time before the baseline (after the warm-up) and the end (after the load) are measured. */
   readonly quietMs: number;
   /** Allowed fd growth from after the warm-up to the end. */
   readonly fdSlack: number;
@@ -40,7 +52,7 @@ export interface SoakOptions {
   readonly log?: (line: string) => void;
 }
 
-export const FULL_SOAK: SoakOptions = { requests: 10_000, sessions: 1_000, concurrency: 32, killEveryMs: 3_000, downMs: 300, warmupRequests: 1_000, warmupSessions: 100, quietMs: 5_000, fdSlack: 5, rssGrowth: 0.2 };
+export const FULL_SOAK: SoakOptions = { requests: 10_000, sessions: 1_000, concurrency: 32, killAfterJobs: 400, downMs: 300, warmupRequests: 1_000, warmupSessions: 100, quietMs: 5_000, fdSlack: 5, rssGrowth: 0.2 };
 
 type Kind = "small" | "download" | "upload" | "aborted-upload" | "ws-clean" | "ws-abrupt";
 const KINDS: readonly Kind[] = ["small", "download", "upload", "aborted-upload", "ws-clean", "ws-abrupt"];
@@ -81,35 +93,47 @@ function jobsFor(requests: number, sessions: number): Kind[] {
 /** Runs one job against the gateway; resolves with null (ok) or why it failed. Never rejects. */
 async function runJob(kind: Kind, port: number, ca: string, agent: Agent): Promise<string | null> {
   const origin = `https://${SITE}:${port}`;
+  const signal = AbortSignal.timeout(JOB_TIMEOUT_MS);
   try {
     switch (kind) {
       case "small":
       case "download": {
-        const res = await request(`${origin}${kind === "small" ? "/ok" : `/bytes/${MB}`}`, { dispatcher: agent });
+        const res = await request(`${origin}${kind === "small" ? "/ok" : `/bytes/${MB}`}`, { dispatcher: agent, signal });
         let bytes = 0;
-        for await (const chunk of res.body) bytes += (chunk as Buffer).length;
-        if (res.statusCode !== 200) return `HTTP ${res.statusCode}`;
+        let firstChunk = "";
+        for await (const chunk of res.body) {
+          if (bytes === 0) firstChunk = (chunk as Buffer).toString("utf8", 0, 1024);
+          bytes += (chunk as Buffer).length;
+        }
+        if (res.statusCode !== 200) return `HTTP ${res.statusCode}${titleOf(firstChunk)}`;
         return bytes === (kind === "small" ? 3 : MB) ? null : `${bytes} bytes`;
       }
       case "upload": {
-        const res = await request(`${origin}/upload`, { method: "POST", body: Buffer.alloc(MB, "u"), headers: { "content-type": "application/octet-stream" }, dispatcher: agent });
+        const res = await request(`${origin}/upload`, { method: "POST", body: Buffer.alloc(MB, "u"), headers: { "content-type": "application/octet-stream" }, dispatcher: agent, signal });
         const text = await res.body.text();
-        if (res.statusCode !== 200) return `HTTP ${res.statusCode}`;
+        if (res.statusCode !== 200) return `HTTP ${res.statusCode}${titleOf(text)}`;
         return (JSON.parse(text) as { bytes: number }).bytes === MB ? null : `upstream saw ${text}`;
       }
       case "aborted-upload":
-        return await abortedUpload(port, ca);
+        return await abortedUpload(port, ca, signal);
       case "ws-clean":
       case "ws-abrupt":
-        return await webSocketSession(kind, port, ca);
+        return await webSocketSession(kind, port, ca, signal);
     }
   } catch (err) {
+    if (signal.aborted) return HUNG;
     return (err as Error & { code?: string }).code ?? (err as Error).message;
   }
 }
 
+/** The gateway's status page title (" (The notebook is not reachable)"), to tell 502s apart. */
+function titleOf(page: string): string {
+  const title = /<title>\d{3} ([^<]*)<\/title>/.exec(page)?.[1];
+  return title === undefined ? "" : ` (${title})`;
+}
+
 /** Announces 1 MB, sends 256 KB, then goes away. Ok when nothing answered before the abort. */
-async function abortedUpload(port: number, ca: string): Promise<string | null> {
+async function abortedUpload(port: number, ca: string, signal: AbortSignal): Promise<string | null> {
   const req = httpsRequest({ host: "127.0.0.1", port, servername: SITE, ca, lookup: loopbackLookup, agent: false, method: "POST", path: "/upload", headers: { host: `${SITE}:${port}`, "content-length": MB } });
   let answered: string | null = null;
   req.on("response", (res) => {
@@ -117,6 +141,7 @@ async function abortedUpload(port: number, ca: string): Promise<string | null> {
     res.resume();
   });
   req.on("error", () => {});
+  signal.addEventListener("abort", () => req.destroy());
   const closed = new Promise((resolve) => req.once("close", resolve));
   await new Promise<void>((resolve) => req.write(Buffer.alloc(256 * 1024, "a"), () => resolve()));
   req.destroy();
@@ -126,8 +151,9 @@ async function abortedUpload(port: number, ca: string): Promise<string | null> {
 }
 
 /** Opens a session, exchanges messages, and closes it cleanly or cuts it. */
-async function webSocketSession(kind: "ws-clean" | "ws-abrupt", port: number, ca: string): Promise<string | null> {
+async function webSocketSession(kind: "ws-clean" | "ws-abrupt", port: number, ca: string, signal: AbortSignal): Promise<string | null> {
   const { ws, opened, outcome } = openWebSocket(port, SITE, ca, "/ws/echo");
+  signal.addEventListener("abort", () => ws.terminate());
   if (!(await opened)) {
     const seen = await outcome;
     return seen.refusedStatus !== null ? `HTTP ${seen.refusedStatus}` : `not opened (${seen.errors.join(",")})`;
@@ -141,6 +167,7 @@ async function webSocketSession(kind: "ws-clean" | "ws-abrupt", port: number, ca
   if (kind === "ws-clean") ws.close(1000);
   else ws.terminate();
   const seen = await outcome;
+  if (signal.aborted) return HUNG;
   const protocolErrors = seen.errors.filter((e) => e.startsWith("WS_ERR_"));
   if (protocolErrors.length > 0) return protocolErrors.join(",");
   return kind === "ws-clean" && seen.closeCode !== 1000 ? `close code ${seen.closeCode}` : null;
@@ -199,69 +226,55 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const pid = gateway.process.pid;
     agent = trustingAgent(ca.certPem);
     const tallies = new Map<Kind, Tally>(KINDS.map((k) => [k, { ok: 0, failed: 0, reasons: new Map() }]));
-    const discard = async (kind: Kind): Promise<void> => void (await runJob(kind, httpsPort, ca.certPem, agent as Agent));
-    const count = async (kind: Kind): Promise<void> => {
-      const failure = await runJob(kind, httpsPort, ca.certPem, agent as Agent);
-      const tally = tallies.get(kind) as Tally;
-      if (failure === null) tally.ok++;
+    const tally = (kind: Kind, failure: string | null): void => {
+      const t = tallies.get(kind) as Tally;
+      if (failure === null) t.ok++;
       else {
-        tally.failed++;
-        tally.reasons.set(failure, (tally.reasons.get(failure) ?? 0) + 1);
+        t.failed++;
+        t.reasons.set(failure, (t.reasons.get(failure) ?? 0) + 1);
       }
     };
 
     // The killer: SIGKILL and SIGTERM in turn, down for downMs, back on the same port.
-    const startKiller = (): (() => Promise<void>) => {
-      let stopped = false;
-      let wake: (() => void) | undefined;
-      let useKill = true;
-      const loop = (async () => {
-        while (!stopped) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, options.killEveryMs);
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          if (stopped) break;
+    let useKill = true;
+    const runLoad = async (jobs: readonly Kind[], onResult: (kind: Kind, failure: string | null) => void): Promise<void> => {
+      let sinceRestart = 0;
+      let cycle: Promise<void> | null = null;
+      let done = 0;
+      await runJobs(jobs, options.concurrency, async (kind) => {
+        const failure = await runJob(kind, httpsPort, ca.certPem, agent as Agent);
+        onResult(kind, failure);
+        if (++done % 1000 === 0) log(`${done}/${jobs.length} jobs`);
+        if (failure !== null) await new Promise((resolve) => setTimeout(resolve, PAUSE_AFTER_FAILURE_MS));
+        if (failure !== null || cycle !== null || ++sinceRestart < options.killAfterJobs) return;
+        cycle = (async () => {
           await upstream.kill(useKill ? "SIGKILL" : "SIGTERM");
           useKill = !useKill;
           await new Promise((resolve) => setTimeout(resolve, options.downMs));
           await upstream.start();
           log(`upstream restarted (${upstream.restarts.sigkill} SIGKILL, ${upstream.restarts.sigterm} SIGTERM so far)`);
-        }
-      })();
-      return async () => {
-        stopped = true;
-        wake?.();
-        await loop;
-      };
+          sinceRestart = 0;
+          cycle = null;
+        })();
+      });
+      await cycle;
     };
 
     // The warm-up has the same mix and the same upstream deaths, so the baseline has seen every path.
     log(`warm-up: ${options.warmupRequests} requests, ${options.warmupSessions} WebSocket sessions`);
-    let stopKiller = startKiller();
-    await runJobs(jobsFor(options.warmupRequests, options.warmupSessions), options.concurrency, discard);
-    await stopKiller();
+    await runLoad(jobsFor(options.warmupRequests, options.warmupSessions), () => {});
     // Both baselines without idle kept-alive connections: they close with the upstream they lead to.
     await agent.close();
     agent = trustingAgent(ca.certPem);
     await upstream.kill("SIGTERM");
     await upstream.start();
+    await new Promise((resolve) => setTimeout(resolve, options.quietMs));
     const fdStart = await settledFdCount(pid);
     const rssWarm = residentSetKb(pid);
     log(`baseline: ${fdStart} fds, RSS ${(rssWarm / 1024).toFixed(1)} MB`);
 
     const restartsBefore = { ...upstream.restarts };
-    stopKiller = startKiller();
-    const jobs = jobsFor(options.requests, options.sessions);
-    let done = 0;
-    await runJobs(jobs, options.concurrency, async (kind) => {
-      await count(kind);
-      if (++done % 1000 === 0) log(`${done}/${jobs.length} jobs`);
-    });
-    await stopKiller();
+    await runLoad(jobsFor(options.requests, options.sessions), tally);
     const restarts = { sigkill: upstream.restarts.sigkill - restartsBefore.sigkill, sigterm: upstream.restarts.sigterm - restartsBefore.sigterm };
 
     // The end as the start: no client connections, the upstream freshly restarted, then quiet.
@@ -281,8 +294,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       if (websocketsOpen !== 0) problems.push(`gateway_websockets_open is ${websocketsOpen} at the end, expected 0`);
       if (rssEnd > rssWarm * (1 + options.rssGrowth)) problems.push(`RSS: ${(rssWarm / 1024).toFixed(1)} MB after the warm-up, ${(rssEnd / 1024).toFixed(1)} MB at the end (allowed +${options.rssGrowth * 100} %)`);
     }
+    if (alive) {
+      const lastAgent = trustingAgent(ca.certPem);
+      const served = await runJob("small", httpsPort, ca.certPem, lastAgent);
+      await lastAgent.close();
+      if (served !== null) problems.push(`after the quiet, with the upstream up, a request still fails: ${served}`);
+    }
     const alarming = alarmingLines(gateway.process.output());
     if (alarming.length > 0) problems.push(`the gateway's output has: ${alarming.join(" | ")}`);
+    const hung = [...tallies].map(([kind, t]) => [kind, t.reasons.get(HUNG) ?? 0] as const).filter(([, n]) => n > 0);
+    if (hung.length > 0) problems.push(`jobs hung for ${JOB_TIMEOUT_MS / 1000} s: ${hung.map(([kind, n]) => `${kind} ×${n}`).join(", ")}`);
     for (const [kind, tally] of tallies) if (tally.ok === 0) problems.push(`no ${kind} job succeeded: ${[...tally.reasons].map(([r, n]) => `${r} ×${n}`).join(", ")}`);
     return {
       tallies,

@@ -47,12 +47,13 @@ export class CuttableConnection {
         raw.end();
         callback();
       },
-      read: () => {},
+      // Backpressure from the TLS client to the TCP socket: a flooding server must not fill memory.
+      read: () => void raw.resume(),
     });
     let connection: CuttableConnection | undefined;
     raw.on("data", (chunk: Buffer) => {
       if (connection) connection.serverBytes += chunk.length;
-      if (!options.holdHandshake) shim.push(chunk);
+      if (!options.holdHandshake && !shim.push(chunk)) raw.pause();
     });
     raw.on("end", () => shim.push(null));
     raw.on("close", () => shim.destroy());

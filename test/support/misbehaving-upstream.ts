@@ -49,6 +49,11 @@ export async function startMisbehavingUpstream(port = 0): Promise<MisbehavingUps
   const hold = (socket: Socket, signal: string): void => {
     held.add(socket);
     socket.once("close", () => held.delete(socket));
+    // The server's sockets allow half-open connections: the gateway's FIN ends the connection as
+    // a notebook would end it (and then only the gateway can still hold it, as an fd).
+    socket.once("end", () => socket.destroy());
+    // An upgraded socket is handed over paused: without reading, its peer's FIN would never show.
+    socket.resume();
     signals.emit(signal);
   };
 
@@ -190,10 +195,16 @@ function switchingProtocols(req: IncomingMessage): string {
 /** Sends 16 KiB messages as fast as the connection takes them, until it closes. */
 function flood(ws: WebSocket, signals: EventEmitter): void {
   const message = Buffer.alloc(16 * 1024, "f");
+  let failed = false;
   ws.on("error", () => ws.terminate());
+  const sent = (err?: Error): void => {
+    if (err) failed = true;
+  };
+  // At most 64 messages a turn: once the socket is gone, sends fail at once without buffering,
+  // and readyState stays OPEN until 'close' comes on a later turn.
   const pump = (): void => {
-    while (ws.readyState === ws.OPEN && ws.bufferedAmount < 1024 * 1024) ws.send(message);
-    if (ws.readyState === ws.OPEN) setTimeout(pump, 5);
+    for (let i = 0; i < 64 && !failed && ws.readyState === ws.OPEN && ws.bufferedAmount < 1024 * 1024; i++) ws.send(message, sent);
+    if (!failed && ws.readyState === ws.OPEN) setTimeout(pump, 5);
   };
   pump();
   signals.emit("ws-flooding");
