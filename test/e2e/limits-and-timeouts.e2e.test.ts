@@ -9,10 +9,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { waitFor } from "../support/processes.js";
+import { loopbackLookup } from "../support/notebook-client.js";
+import { Agent as UndiciAgent, request as undiciRequest } from "undici";
 import { createTestBed, type TestCa } from "../support/test-ca.js";
 import { notebookStandIn } from "../support/notebook-stand-in.js";
 
 const SITE = "localhost";
+
 
 /** An upstream that holds /hold until released (one request per connection: as many held, as many connections), and drains uploads. */
 interface HoldingUpstream {
@@ -35,6 +38,10 @@ async function startHoldingUpstream(): Promise<HoldingUpstream> {
     if (req.url === "/hold") {
       upstream.held.push(res);
       upstream.maxHeld = Math.max(upstream.maxHeld, upstream.held.length);
+      return;
+    }
+    if (req.url === "/upload-reset") {
+      req.once("data", () => req.socket.resetAndDestroy());
       return;
     }
     let bytes = 0;
@@ -75,7 +82,8 @@ describe("limits and timeouts a one-person notebook never meets", { timeout: 120
     let leaf;
     ({ dir, ca, leaf } = createTestBed("gateway-limits-", [SITE]));
     upstream = await startHoldingUpstream();
-    const yaml = `listen: { address: 127.0.0.1, https: 0, http: 0 }\nstorage: ./storage\nadmin: false\ntimeouts: { headers: 2s }\nsites:\n  - host: ${SITE}\n    upstream: http://127.0.0.1:${upstream.port}\n    tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }\n`;
+    const tls = `tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }`;
+    const yaml = `listen: { address: 127.0.0.1, https: 0, http: 0 }\nstorage: ./storage\nadmin: false\ntimeouts: { headers: 2s }\nsites:\n  - host: ${SITE}\n    upstream: http://127.0.0.1:${upstream.port}\n    ${tls}`;
     gateway = await startGateway(dir, yaml);
     base = { host: "127.0.0.1", port: gateway.httpsPort, servername: SITE, ca: ca.certPem, headers: { host: `${SITE}:${gateway.httpsPort}` } };
   });
@@ -104,6 +112,19 @@ describe("limits and timeouts a one-person notebook never meets", { timeout: 120
     } finally {
       agent.destroy();
     }
+  });
+
+  it("answers an upload whose notebook connection broke mid-way instead of leaving the client stuck sending the rest", async () => {
+    // The 502 goes out while the client still sends: unless the gateway reads and drops the rest,
+    // the connection fills up and the client, still writing, never reads its answer.
+    const res = await undiciRequest(`https://${SITE}:${gateway.httpsPort}/upload-reset`, {
+      method: "POST",
+      body: Buffer.alloc(32 * 1024 * 1024, 1),
+      dispatcher: new UndiciAgent({ connect: { ca: ca.certPem, lookup: loopbackLookup } }),
+      signal: AbortSignal.timeout(20_000),
+    });
+    assert.equal(res.statusCode, 502);
+    assert.match(await res.body.text(), /closed the connection/);
   });
 
   it("closes a connection whose headers are slower than timeouts.headers on :80 too", async () => {
