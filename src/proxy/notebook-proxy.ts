@@ -60,8 +60,8 @@ export class NotebookProxy {
   private readonly wsProxy = createProxyServer({ xfwd: false, ws: true, proxyTimeout: 0 });
   /** Upgrades by their client socket, from the request to the notebook until both sockets closed. */
   private readonly upgrades = new WeakMap<Duplex, Upgrade>();
-  /** Open WebSockets per site, for the cap. */
-  private readonly openWebSockets = new Map<SiteConfig, number>();
+  /** Open WebSockets per site (by its first name, so that a reload keeps the count), for the cap. */
+  private readonly openWebSockets = new Map<string, number>();
   /** Keep-alive pools per upstream origin: ~2x cheaper per request through an SSH tunnel. */
   private readonly pools = new Map<string, UpstreamPool>();
   /** The same pools by the site's URL object: URL's origin getter builds a string at every call. */
@@ -117,7 +117,7 @@ export class NotebookProxy {
 
   /** Past the limits (README: limits) a one-person notebook never meets: answer 503 at once instead of queueing. */
   private overload(site: SiteConfig, req: IncomingMessage): Refusal | null {
-    const waiting = req.headers.upgrade ? (this.openWebSockets.get(site) ?? 0) >= LIMITS.webSocketsPerSite : this.poolFor(site.upstream).inFlight >= LIMITS.upstreamConnections + LIMITS.queuedRequestsPerUpstream;
+    const waiting = req.headers.upgrade ? (this.openWebSockets.get(site.hosts[0] ?? "") ?? 0) >= LIMITS.webSocketsPerSite : this.poolFor(site.upstream).inFlight >= LIMITS.upstreamConnections + LIMITS.queuedRequestsPerUpstream;
     if (!waiting) return null;
     return {
       status: 503,
@@ -157,7 +157,7 @@ export class NotebookProxy {
           }
         }
         // The notebook answered before reading the whole upload: close the connection after this
-        // answer, or the rest of the body would sit unread in it.
+        // answer rather than read the rest of an upload nobody wants.
         if (hasBody && !req.complete) res.shouldKeepAlive = false;
         presentToBrowser(responseHeaders, exchange);
         applySecurityHeaders(responseHeaders, site);
@@ -197,8 +197,9 @@ export class NotebookProxy {
     if (socket.destroyed) return;
     const upgrade: Upgrade = { site, path: pathOf(req), answered: false, upstreamSocket: null };
     this.upgrades.set(socket, upgrade);
-    this.openWebSockets.set(site, (this.openWebSockets.get(site) ?? 0) + 1);
-    socket.once("close", () => this.openWebSockets.set(site, (this.openWebSockets.get(site) ?? 1) - 1));
+    const name = site.hosts[0] ?? "";
+    this.openWebSockets.set(name, (this.openWebSockets.get(name) ?? 0) + 1);
+    socket.once("close", () => this.openWebSockets.set(name, (this.openWebSockets.get(name) ?? 1) - 1));
     this.wsProxy.ws(req, socket, head, { target: site.upstream.origin }, (err) => this.onUpgradeError(err as NodeJS.ErrnoException, socket, upgrade));
   }
 
@@ -209,12 +210,12 @@ export class NotebookProxy {
    */
   private watchUpgrade(proxyReq: ClientRequest, socket: Duplex): void {
     const upgrade = this.upgrades.get(socket);
+    if (!upgrade) return; // every ws() call comes from forwardUpgrade, which registers it first
     proxyReq.setTimeout(this.timeouts.upstreamIdleMs, () => proxyReq.destroy(Object.assign(new Error(`no answer to the WebSocket upgrade in ${this.timeouts.upstreamIdleMs / 1000} s`), { code: "ETIMEDOUT" })));
     const abandon = (): void => {
-      if (!upgrade?.upstreamSocket) proxyReq.destroy();
+      if (!upgrade.upstreamSocket) proxyReq.destroy();
     };
     socket.once("close", abandon);
-    if (!upgrade) return;
     proxyReq.once("upgrade", (_res, upstreamSocket: Duplex) => {
       socket.off("close", abandon);
       upgrade.answered = true;
