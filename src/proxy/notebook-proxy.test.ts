@@ -139,6 +139,15 @@ describe("NotebookProxy.web", () => {
     assert.ok(events.includes("proxy.retry_stale_connection"), events.join());
   });
 
+  it("relays an OPTIONS to the API without credentials (Jupyter answers preflights with 200) and keeps the notebook proven", async () => {
+    const res = await new Promise<IncomingMessage>((resolve, reject) =>
+      request({ host: "127.0.0.1", port: (front.address() as AddressInfo).port, path: "/api/contents/secret.txt", method: "OPTIONS", headers: { host: "localhost" } }, resolve).on("error", reject).end(),
+    );
+    await body(res);
+    assert.equal(res.statusCode, 200);
+    assert.equal(gate.notebook, "protected");
+  });
+
   it("never relays the answer that shows the notebook is open (an API call without credentials answered 200), and refuses from then on", async () => {
     const res = await get("/api/contents/secret.txt");
     assert.equal(res.statusCode, 503);

@@ -1,4 +1,5 @@
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import { Socket } from "node:net";
 import { PassThrough, type Duplex } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import { Pool, type Dispatcher } from "undici";
@@ -146,7 +147,7 @@ export class NotebookProxy {
     const relay = new ResponseRelay(res, {
       onHeaders: (statusCode, responseHeaders) => {
         this.observe(req, site, exchange.clientAddress, statusCode);
-        if (statusCode >= 200 && statusCode < 300 && !site.allowUnprotectedUpstream && isUnauthenticatedApiCall(site, req.url, headers)) {
+        if (statusCode >= 200 && statusCode < 300 && !site.allowUnprotectedUpstream && isUnauthenticatedApiCall(site, req.method, req.url, headers)) {
           // An open notebook: this answer (a file, a kernel, a terminal) never reaches the client.
           this.upstreams.markUnprotected(site);
           const refusal = upstreamRefusal(site, this.upstreams.health(site), new Date());
@@ -174,7 +175,7 @@ export class NotebookProxy {
         if (isConnectionFailure(code)) this.upstreams.invalidate(site.upstream);
         // A kept-alive socket the notebook (or a restarted tunnel) closed meanwhile: retry once, as
         // nginx does, after proving the notebook again (it may be a new one).
-        if (mayRetry && !res.headersSent && REPLAYABLE_METHODS.has(req.method ?? "") && (code === "ECONNRESET" || code === "EPIPE")) {
+        if (mayRetry && !hasBody && !res.headersSent && REPLAYABLE_METHODS.has(req.method ?? "") && (code === "ECONNRESET" || code === "EPIPE")) {
           this.logger.info("proxy.retry_stale_connection", { site: site.hosts[0], path: pathOf(req) });
           this.whenAdmitted(site, req, () => this.forward(req, res, exchange, headers, hasBody, false), (refusal) => sendStatusPage(res, refusal.status, refusal.title, refusal.hint, site, refusal.headers));
           return;
@@ -224,7 +225,10 @@ export class NotebookProxy {
         upstreamSocket.destroy();
         return;
       }
-      // An open WebSocket is a live connection to the notebook: while it stays, no restart went unseen.
+      // An open WebSocket is a live connection to the notebook: while it stays, no restart went
+      // unseen. TCP keep-alive after a minute idle, so a vanished notebook host does not keep it
+      // (and with it the proof) for the system's default two hours.
+      if (upstreamSocket instanceof Socket) upstreamSocket.setKeepAlive(true, 60_000);
       const upstream = upgrade.site.upstream;
       this.upstreams.connectionOpened(upstream);
       upstreamSocket.once("close", () => this.upstreams.connectionClosed(upstream));

@@ -37,7 +37,7 @@ it("refuses an unprotected notebook unless the site allows it", () => {
   assert.ok(plain);
   assert.equal(upstreamRefusal(plain, health(null, "protected"), now), null);
   assert.equal(upstreamRefusal(plain, health(null, "not-a-notebook"), now)?.kind, "not_jupyter", "cannot be proven: refused, naming base_url");
-  assert.equal(upstreamRefusal(plain, health(null, "unknown"), now)?.kind, "reset", "not proven yet (a reload, an overtaken probe): refused");
+  assert.equal(upstreamRefusal(plain, health(null, "unknown"), now)?.kind, "restarting", "not proven yet (a reload, an overtaken probe): refused");
   assert.match(upstreamRefusal(plain, health(null, "unprotected"), now)?.hint ?? "", /jupyter notebook password/);
   assert.equal(upstreamRefusal({ ...plain, allowUnprotectedUpstream: true }, health(null, "unprotected"), now), null);
 });

@@ -5,7 +5,7 @@ import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
 export interface UpstreamFailure {
   readonly status: 502 | 503 | 504;
   /** Stable name for logs and metrics. */
-  readonly kind: "tunnel_down" | "notebook_down" | "unreachable" | "timeout" | "reset" | "failed" | "unprotected" | "not_jupyter" | "busy";
+  readonly kind: "tunnel_down" | "notebook_down" | "unreachable" | "timeout" | "reset" | "failed" | "unprotected" | "not_jupyter" | "restarting" | "busy";
   readonly title: string;
   /** What is wrong and the command that fixes it. */
   readonly hint: string;
@@ -116,7 +116,7 @@ export function upstreamRefusal(site: SiteConfig, health: UpstreamHealth, now: D
     };
   }
   if (health.notebook !== "unprotected") {
-    return { status: 502, kind: "reset", title: "The notebook is restarting", hint: `The notebook at ${site.upstream.host} was just restarted or reconnected, and the gateway checks that it demands a password before anything passes. Reload this page in a few seconds.` };
+    return { status: 502, kind: "restarting", title: "The notebook is restarting", hint: `The notebook at ${site.upstream.host} was just restarted or reconnected, and the gateway checks that it demands a password before anything passes. Reload this page in a few seconds.` };
   }
   return {
     status: 503,

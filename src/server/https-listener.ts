@@ -62,9 +62,10 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
     const socket = req.socket;
     const bytesBefore = socket.bytesWritten;
     res.once("finish", () => {
-      // Answered before the whole upload arrived (a refusal, a failure page, the notebook's early
-      // answer): read and drop the rest, as nginx does, or a client still sending it would wait
-      // for its answer forever with the connection full.
+      // Answered before the whole upload arrived (a refusal, a failure page after the notebook's
+      // connection broke): read and drop the rest, as nginx does, or the client's next request
+      // on this kept-alive connection waits behind it forever. (After the notebook's own early
+      // answer the proxy closes the connection instead.)
       if (!req.complete) req.unpipe().resume();
       const length = Number(res.getHeader("content-length"));
       onResponse(req, res, verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", Number.isFinite(length) ? length : socket.bytesWritten - bytesBefore);

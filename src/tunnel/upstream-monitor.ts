@@ -77,12 +77,13 @@ export async function probeNotebook(site: SiteConfig, timeoutMs = PROBE_TIMEOUT_
 const SHELL_API = /^api\/(?:kernels|sessions|terminals|contents)(?:[/?]|$)/;
 
 /**
- * A request to the notebook's shell-granting API that carries no credentials (no cookie, no
+ * A GET of the notebook's shell-granting API that carries no credentials (no cookie, no
  * Authorization header, no token in the query): a 2xx to it means the notebook has no password.
+ * Only GET, as the probe asks: Jupyter answers OPTIONS (CORS preflights) with 200 without a login.
  */
-export function isUnauthenticatedApiCall(site: SiteConfig, url: string | undefined, headers: Readonly<Record<string, unknown>>): boolean {
+export function isUnauthenticatedApiCall(site: SiteConfig, method: string | undefined, url: string | undefined, headers: Readonly<Record<string, unknown>>): boolean {
   const target = url ?? "";
-  return target.startsWith(site.baseUrl) && SHELL_API.test(target.slice(site.baseUrl.length)) && headers.cookie === undefined && headers.authorization === undefined && !target.includes("token=");
+  return method === "GET" && target.startsWith(site.baseUrl) && SHELL_API.test(target.slice(site.baseUrl.length)) && headers.cookie === undefined && headers.authorization === undefined && !target.includes("token=");
 }
 
 interface Watched {
@@ -160,7 +161,10 @@ export class UpstreamMonitor {
     this.bySite = bySite;
   }
 
-  /** Probes every upstream now, then every 30 s (for `status`; requests do not wait for this). */
+  /**
+   * Probes every upstream now, then every 30 s, so that an open notebook is logged even when no
+   * request comes (requests do not wait for this; they probe themselves when needed).
+   */
   startProbing(): void {
     this.probeLoop().catch((err: unknown) => this.logger.error("upstream.probe_loop_failed", { error: describeError(err), hint: "requests still prove the notebook before they pass" }));
   }

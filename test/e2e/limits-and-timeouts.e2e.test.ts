@@ -175,7 +175,7 @@ describe("limits and timeouts a one-person notebook never meets", { timeout: 120
       let answer = "";
       socket.on("data", (d: Buffer) => (answer += d.toString()));
       await waitFor("the 403", () => (answer.startsWith("HTTP/1.1 403 ") ? true : undefined));
-      assert.equal(fds(), before + 1, "the refused connection is open during the grace period");
+      assert.ok(fds() >= before + 1, "the refused connection is open during the grace period");
       await waitFor("the gateway closing the refused socket", () => (fds() <= before ? true : undefined), 8_000, 100);
     } finally {
       socket.destroy();
