@@ -9,10 +9,10 @@ import { createCertManager } from "../server/gateway.js";
 import { createHttpListener } from "../server/http-listener.js";
 import { listen } from "../server/lifecycle.js";
 import { DEFAULT_CERT_TIMING, type RenewOutcome } from "../tls/cert-manager.js";
-import { FileCertStore, findStorageProblem } from "../tls/cert-store.js";
+import { FileCertStore } from "../tls/cert-store.js";
 import { SniContexts } from "../tls/sni-context.js";
 import type { CliDeps } from "./cli-deps.js";
-import { loadConfigOrReport } from "./config-loading.js";
+import { loadUsableConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
 
 export interface RenewArgs {
@@ -31,13 +31,8 @@ const LETSENCRYPT_STAGING = new URL("https://acme-staging-v02.api.letsencrypt.or
  * be renewed. `--quiet` prints only what was renewed or failed, so cron mails only what matters.
  */
 export async function renewCommand(args: RenewArgs, deps: CliDeps): Promise<ExitCode> {
-  const config = await loadConfigOrReport(args.configPath, deps);
+  const config = await loadUsableConfigOrReport(args.configPath, deps);
   if (typeof config === "number") return config;
-  const storageProblem = await findStorageProblem(config.storageDir);
-  if (storageProblem) {
-    deps.stderr.write(`gateway: ${storageProblem.message}\n`);
-    return ExitCode.Failed;
-  }
   const logger: Logger = args.quiet ? silentLogger : new JsonLineLogger(deps.stderr);
   const store = new FileCertStore(config.storageDir);
   await store.init();

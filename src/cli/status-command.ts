@@ -6,9 +6,9 @@ import { silentLogger } from "../platform/logger.js";
 import { probeNotebook, upstreamStatePath } from "../tunnel/upstream-monitor.js";
 import { createCertManager } from "../server/gateway.js";
 import { DEFAULT_CERT_TIMING } from "../tls/cert-manager.js";
-import { FileCertStore, findStorageProblem } from "../tls/cert-store.js";
+import { FileCertStore } from "../tls/cert-store.js";
 import type { CliDeps } from "./cli-deps.js";
-import { loadConfigOrReport } from "./config-loading.js";
+import { loadUsableConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
 
 /**
@@ -17,13 +17,8 @@ import { ExitCode } from "./exit-code.js";
  * Reads storage only; changes nothing.
  */
 export async function statusCommand(configPath: string, deps: CliDeps): Promise<ExitCode> {
-  const config = await loadConfigOrReport(configPath, deps);
+  const config = await loadUsableConfigOrReport(configPath, deps);
   if (typeof config === "number") return config;
-  const storageProblem = await findStorageProblem(config.storageDir);
-  if (storageProblem) {
-    deps.stderr.write(`gateway: ${storageProblem.message}\n`);
-    return ExitCode.Failed;
-  }
   const certs = createCertManager(config, new FileCertStore(config.storageDir), { clock: systemClock, logger: silentLogger, certTiming: DEFAULT_CERT_TIMING }, () => undefined);
   const now = systemClock.now();
   for (const s of await certs.status()) {

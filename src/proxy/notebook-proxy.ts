@@ -11,7 +11,7 @@ import { withoutHopByHop } from "./hop-by-hop.js";
 import { ResponseRelay } from "./response-relay.js";
 import { presentToBrowser, presentToNotebook, type Presentation } from "./notebook-headers.js";
 import { CLOSE_GRACE_MS, closeWithin, refuseUpgrade, sendStatusPage } from "./status-page.js";
-import { describeUpstreamFailure, errnoOf, isConnectionFailure, upstreamRefusal, type Refusal } from "./upstream-failure.js";
+import { describeUpstreamFailure, errnoOf, isConnectionFailure, upstreamRefusal, type Refusal, type UpstreamFailure } from "./upstream-failure.js";
 
 interface Exchange extends Presentation {
   readonly site: SiteConfig;
@@ -113,7 +113,7 @@ export class NotebookProxy {
     };
     const probing = this.upstreams.whenProven(site);
     if (probing === null) decide();
-    else probing.then(decide, (err: unknown) => refuse({ ...describeUpstreamFailure(err as NodeJS.ErrnoException, site, this.upstreams.health(site), new Date()) }));
+    else probing.then(decide, (err: unknown) => refuse(describeUpstreamFailure(err as NodeJS.ErrnoException, site, this.upstreams.health(site), new Date())));
   }
 
   /** Past the limits (README: limits) a one-person notebook never meets: answer 503 at once instead of queueing. */
@@ -186,8 +186,7 @@ export class NotebookProxy {
           res.destroy();
           return;
         }
-        const failure = describeUpstreamFailure(Object.assign(err, { code }), site, this.upstreams.health(site), new Date());
-        this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: pathOf(req), error: err.message });
+        const failure = this.failure(Object.assign(err, { code }), site, pathOf(req), false);
         sendStatusPage(res, failure.status, failure.title, failure.hint, site);
       },
     });
@@ -231,10 +230,12 @@ export class NotebookProxy {
       if (upstreamSocket instanceof Socket) upstreamSocket.setKeepAlive(true, 60_000);
       const upstream = upgrade.site.upstream;
       this.upstreams.connectionOpened(upstream);
-      upstreamSocket.once("close", () => this.upstreams.connectionClosed(upstream));
       socket.once("close", () => upstreamSocket.destroy());
-      // The notebook closed: the browser gets what was sent, then the connection closes even if it never answers.
-      upstreamSocket.once("close", () => closeWithin(socket, CLOSE_GRACE_MS));
+      upstreamSocket.once("close", () => {
+        this.upstreams.connectionClosed(upstream);
+        // The notebook closed: the browser gets what was sent, then the connection closes even if it never answers.
+        closeWithin(socket, CLOSE_GRACE_MS);
+      });
     });
     // A refusal (e.g. 403) whose body the notebook cuts short: http-proxy-3 waits for an end that never comes.
     proxyReq.once("response", (res: IncomingMessage) => {
@@ -264,9 +265,15 @@ export class NotebookProxy {
       return;
     }
     if (isConnectionFailure(err.code)) this.upstreams.invalidate(site.upstream);
-    const failure = describeUpstreamFailure(err, site, this.upstreams.health(site), new Date());
-    this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path: upgrade.path, websocket: true, error: err.message });
+    const failure = this.failure(err, site, upgrade.path, true);
     refuseUpgrade(socket, failure.status, `${failure.title}. ${failure.hint}`);
+  }
+
+  /** What the client is told about a failed exchange with the notebook, logged with the error. */
+  private failure(err: NodeJS.ErrnoException, site: SiteConfig, path: string, websocket: boolean): UpstreamFailure {
+    const failure = describeUpstreamFailure(err, site, this.upstreams.health(site), new Date());
+    this.logger.warn(`proxy.upstream_${failure.kind}`, { site: site.hosts[0], upstream: site.upstream.host, path, ...(websocket ? { websocket } : {}), error: err.message });
+    return failure;
   }
 
   /** The browser's socket failed (a closed laptop lid is a reset mid-write): an everyday event, not an error. */

@@ -11,6 +11,17 @@ import { createTestBed, type TestCa } from "../support/test-ca.js";
 
 const SITE = "jupyter.example.test";
 
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** A GET through the gateway without credentials, as anyone on the internet can send. */
+async function getThrough(gateway: GatewayProcess, ca: TestCa, site: string, path: string): Promise<Answer> {
+  const res = await new NotebookClient(`https://${site}:${gateway.httpsPort}`, ca.certPem).request("GET", path);
+  return { status: res.statusCode, body: await res.body.text() };
+}
+
 /**
  * Nothing reaches a notebook that has not been proven password-protected since it last came up.
  * The scenario of the "never down" issue: the notebook is restarted without a password (a typo in
@@ -39,10 +50,7 @@ describe("fail closed: a notebook restarted without a password is refused from i
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const contents = async (): Promise<{ status: number; body: string }> => {
-    const res = await new NotebookClient(`https://${SITE}:${gateway.httpsPort}`, ca.certPem).request("GET", "/api/contents");
-    return { status: res.statusCode, body: await res.body.text() };
-  };
+  const contents = (): Promise<Answer> => getThrough(gateway, ca, SITE, "/api/contents");
 
   /** Restarts the notebook on the same port with `config` (the password hash, or none). */
   const restartNotebook = async (config: string): Promise<void> => {
@@ -113,10 +121,7 @@ describe("fail closed: Jupyter under a base_url is judged at <base_url>api/kerne
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const get = async (site: string, path: string): Promise<{ status: number; body: string }> => {
-    const res = await new NotebookClient(`https://${site}:${gateway.httpsPort}`, ca.certPem).request("GET", path);
-    return { status: res.statusCode, body: await res.body.text() };
-  };
+  const get = (site: string, path: string): Promise<Answer> => getThrough(gateway, ca, site, path);
 
   it("refuses the open notebook when the site does not name its base_url, saying how to", async () => {
     const res = await get(PLAIN, "/jupyter/api/kernels");

@@ -166,6 +166,12 @@ function assertClosedAbruptly(seen: WebSocketOutcome): void {
   assert.equal(seen.closeCode, 1006, `expected the socket closed without a close frame (1006): ${JSON.stringify(seen)}`);
 }
 
+/** The notebook failed the moment its 101 went out: the WebSocket is closed, or (if the 101 lost the race) the upgrade refused with 502. */
+function assertClosedOrRefused(seen: WebSocketOutcome): void {
+  if (seen.opened) assertClosedAbruptly(seen);
+  else assert.equal(seen.refusedStatus, 502, JSON.stringify(seen));
+}
+
 const upstreamCases: FaultCase[] = [
   {
     name: "upstream refuses (port closed): request",
@@ -241,9 +247,7 @@ const upstreamCases: FaultCase[] = [
     run: async (bed) => {
       const { ws, outcome } = openWebSocket(bed.gateway.httpsPort, SITE, bed.ca, "/ws/reset-after-101");
       bed.defer(() => ws.terminate());
-      const seen = await withDeadline(outcome, ANSWER_WITHIN_MS, "end of the WebSocket");
-      if (seen.opened) assertClosedAbruptly(seen);
-      else assert.equal(seen.refusedStatus, 502, JSON.stringify(seen));
+      assertClosedOrRefused(await withDeadline(outcome, ANSWER_WITHIN_MS, "end of the WebSocket"));
     },
   },
   {
@@ -263,9 +267,7 @@ const upstreamCases: FaultCase[] = [
       const { ws, outcome } = openWebSocket(bed.gateway.httpsPort, SITE, bed.ca, "/ws/stop-after-101");
       bed.defer(() => ws.terminate());
       await stopped;
-      const seen = await withDeadline(outcome, ANSWER_WITHIN_MS, "end of the WebSocket");
-      if (seen.opened) assertClosedAbruptly(seen);
-      else assert.equal(seen.refusedStatus, 502, JSON.stringify(seen));
+      assertClosedOrRefused(await withDeadline(outcome, ANSWER_WITHIN_MS, "end of the WebSocket"));
     },
   },
   {
