@@ -162,6 +162,8 @@ export const LIMITS = {
   queuedRequestsPerUpstream: 256,
   /** Open WebSockets (kernels, terminals) per site. */
   webSocketsPerSite: 256,
+  /** Header fields in one request (Apache's LimitRequestFields; a browser sends ~20); more get 431. Their total size is Node's 16 KiB. */
+  requestHeaders: 100,
 } as const;
 
 export const DEFAULT_TIMEOUTS: TimeoutsConfig = { headersMs: 20_000, clientIdleMs: 300_000, upstreamIdleMs: 120_000, drainMs: 10_000 };

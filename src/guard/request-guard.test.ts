@@ -12,8 +12,12 @@ const config = parseConfig(
 );
 const sites = new SiteTable(config.sites);
 
-function request(method: string, headers: Record<string, string>, remoteAddress = "198.51.100.7"): IncomingMessage {
-  return { method, headers, socket: { remoteAddress } } as unknown as IncomingMessage;
+/** What Node's parser hands over: lower-case headers, and the raw lines in order (`raw` overrides them). */
+function request(method: string, headers: Record<string, string>, remoteAddress = "198.51.100.7", options: { url?: string; version?: string; raw?: string[] } = {}): IncomingMessage {
+  const version = options.version ?? "1.1";
+  const [major, minor] = version.split(".").map(Number);
+  const rawHeaders = options.raw ?? Object.entries(headers).flat();
+  return { method, url: options.url ?? "/", httpVersion: version, httpVersionMajor: major, httpVersionMinor: minor, headers, rawHeaders, socket: { remoteAddress } } as unknown as IncomingMessage;
 }
 
 it("decides requests and upgrades by Host and Origin", () => {
@@ -41,6 +45,43 @@ it("decides requests and upgrades by Host and Origin", () => {
   for (const [name, method, headers, isUpgrade, expected] of cases) {
     const verdict = checkRequest(request(method, headers), sites, isUpgrade);
     assert.equal(verdict.kind === "allow" ? "allow" : verdict.status, expected, name);
+  }
+});
+
+it("refuses what RFC 9112 says a server must refuse and Node's parser lets through, before the Host is read", () => {
+  const host = { host: "jupyter.example.com" };
+  const cases: Array<[string, IncomingMessage, number | string]> = [
+    ["HTTP/1.1", request("GET", host), "allow"],
+    ["HTTP/1.0 without Transfer-Encoding", request("POST", { ...host, "content-length": "3" }, undefined, { version: "1.0" }), "allow"],
+    ["HTTP/2.0 request line", request("GET", host, undefined, { version: "2.0" }), 505],
+    ["HTTP/0.9", request("GET", {}, undefined, { version: "0.9" }), 505],
+    ["two Host lines, same value", request("GET", host, undefined, { raw: ["Host", "jupyter.example.com", "host", "jupyter.example.com"] }), 400],
+    ["two Host lines, different values", request("GET", host, undefined, { raw: ["Host", "jupyter.example.com", "Host", "evil.example.com"] }), 400],
+    ["Host with userinfo", request("GET", { host: "user@jupyter.example.com" }), 400],
+    ["Host with a path", request("GET", { host: "jupyter.example.com/x" }), 400],
+    ["Transfer-Encoding on HTTP/1.0", request("POST", { ...host, "transfer-encoding": "chunked" }, undefined, { version: "1.0" }), 400],
+    ["Transfer-Encoding other than chunked", request("POST", { ...host, "transfer-encoding": "identity, chunked" }), 501],
+    ["Transfer-Encoding: Chunked (case-insensitive)", request("POST", { ...host, "transfer-encoding": "Chunked" }), "allow"],
+    [`${100} header fields`, request("GET", host, undefined, { raw: ["Host", "jupyter.example.com", ...Array.from({ length: 99 }, (_, i) => [`x-${i}`, "v"]).flat()] }), "allow"],
+    [`${101} header fields`, request("GET", host, undefined, { raw: ["Host", "jupyter.example.com", ...Array.from({ length: 100 }, (_, i) => [`x-${i}`, "v"]).flat()] }), 431],
+    ["asterisk-form", request("OPTIONS", host, undefined, { url: "*" }), 400],
+    ["authority-form", request("GET", host, undefined, { url: "jupyter.example.com:443" }), 400],
+    ["absolute-form naming another site, whatever Host says", request("GET", host, undefined, { url: "http://evil.example/abs" }), 421],
+    ["absolute-form naming this site", request("GET", { host: "evil.example" }, undefined, { url: "https://jupyter.example.com/abs?q=1" }), "allow"],
+    ["absolute-form with userinfo", request("GET", host, undefined, { url: "https://u:p@jupyter.example.com/" }), 400],
+  ];
+  for (const [name, req, expected] of cases) {
+    const verdict = checkRequest(req, sites, false);
+    assert.equal(verdict.kind === "allow" ? "allow" : verdict.status, expected, name);
+  }
+});
+
+it("rewrites an absolute-form target to origin-form, with its authority as Host", () => {
+  for (const [target, path] of [["https://Jupyter.example.com:8443/lab/tree?x=1", "/lab/tree?x=1"], ["http://jupyter.example.com", "/"], ["https://jupyter.example.com?x", "/?x"]]) {
+    const req = request("GET", { host: "other" }, undefined, { url: target });
+    assert.equal(checkRequest(req, sites, false).kind, "allow", target);
+    assert.equal(req.url, path, target);
+    assert.match(req.headers.host ?? "", /^jupyter\.example\.com/i, target);
   }
 });
 

@@ -3,6 +3,7 @@ import type { TLSSocket } from "node:tls";
 import type { SiteConfig } from "../config/gateway-config.js";
 import { originOf, type SiteTable } from "../config/site-table.js";
 import { isAddressPermitted } from "./address-rules.js";
+import { normaliseRequest } from "./request-hygiene.js";
 
 /** The one decision every request and every WebSocket upgrade goes through. */
 export type GuardVerdict =
@@ -13,7 +14,8 @@ export type GuardVerdict =
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
- * Decides whether a request may reach a notebook: the Host must be a configured site, the client
+ * Decides whether a request may reach a notebook: it must be unambiguous (request-hygiene.ts,
+ * which also rewrites an absolute-form target to origin-form), the Host must be a configured site, the client
  * address must pass the site's allow/deny lists, a site that requires client certificates must
  * get a valid, unrevoked one, and an
  * upgrade or state-changing request that carries an Origin must come from that same site.
@@ -21,6 +23,8 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  * cross-site requests itself (CSWSH: a foreign page opening a kernel WebSocket with the user's cookies).
  */
 export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: boolean, revokedSerials: ReadonlySet<string> = new Set()): GuardVerdict {
+  const malformed = normaliseRequest(req);
+  if (malformed) return { kind: "deny", ...malformed };
   const host = req.headers.host;
   if (!host) return deny(400, "Bad request", "The request has no Host header.");
   const site = sites.lookup(host);

@@ -17,10 +17,16 @@ interface Exchange extends Presentation {
   readonly site: SiteConfig;
 }
 
+/** How an upgrade was answered, for its access log line: 101, the notebook's refusal, or the gateway's. */
+export interface UpgradeOutcome {
+  status: number;
+}
+
 /** A WebSocket upgrade in flight: the notebook's answer started (any status), and its socket once it answered 101. */
 interface Upgrade {
   readonly site: SiteConfig;
   readonly path: string;
+  readonly outcome: UpgradeOutcome;
   answered: boolean;
   upstreamSocket: Duplex | null;
 }
@@ -82,14 +88,22 @@ export class NotebookProxy {
 
   web(req: IncomingMessage, res: ServerResponse, site: SiteConfig, publicOrigin: string): void {
     const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
-    const exchange = this.present(req, site, publicOrigin);
+    const exchange = this.exchangeOf(req, site, publicOrigin);
+    // Hop-by-hop headers go first, so a client's Connection header cannot name (and so remove) the ones the gateway sets.
     const headers = withoutHopByHop(req.headers);
+    presentToNotebook(headers, exchange);
     this.whenAdmitted(site, req, () => this.forward(req, res, exchange, headers, hasBody, true), (refusal) => sendStatusPage(res, refusal.status, refusal.title, refusal.hint, site, refusal.headers));
   }
 
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig, publicOrigin: string): void {
-    this.present(req, site, publicOrigin);
-    this.whenAdmitted(site, req, () => this.forwardUpgrade(req, socket, head, site), (refusal) => refuseUpgrade(socket, refusal.status, `${refusal.title}. ${refusal.hint}`));
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig, publicOrigin: string, outcome: UpgradeOutcome): void {
+    const headers = withoutHopByHop(req.headers);
+    presentToNotebook(headers, this.exchangeOf(req, site, publicOrigin));
+    // http-proxy-3 sends req.headers: the presented copy, with the upgrade's own hop-by-hop pair put back.
+    req.headers = { ...headers, connection: "Upgrade", upgrade: "websocket" };
+    this.whenAdmitted(site, req, () => this.forwardUpgrade(req, socket, head, site, outcome), (refusal) => {
+      outcome.status = refusal.status;
+      refuseUpgrade(socket, refusal.status, `${refusal.title}. ${refusal.hint}`);
+    });
   }
 
   close(): void {
@@ -193,9 +207,9 @@ export class NotebookProxy {
     upstream.pool.dispatch(options, relay);
   }
 
-  private forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig): void {
+  private forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, site: SiteConfig, outcome: UpgradeOutcome): void {
     if (socket.destroyed) return;
-    const upgrade: Upgrade = { site, path: pathOf(req), answered: false, upstreamSocket: null };
+    const upgrade: Upgrade = { site, path: pathOf(req), outcome, answered: false, upstreamSocket: null };
     this.upgrades.set(socket, upgrade);
     const name = site.hosts[0] ?? "";
     this.openWebSockets.set(name, (this.openWebSockets.get(name) ?? 0) + 1);
@@ -219,6 +233,7 @@ export class NotebookProxy {
     proxyReq.once("upgrade", (_res, upstreamSocket: Duplex) => {
       socket.off("close", abandon);
       upgrade.answered = true;
+      upgrade.outcome.status = 101;
       upgrade.upstreamSocket = upstreamSocket;
       if (socket.destroyed) {
         upstreamSocket.destroy();
@@ -240,6 +255,7 @@ export class NotebookProxy {
     // A refusal (e.g. 403) whose body the notebook cuts short: http-proxy-3 waits for an end that never comes.
     proxyReq.once("response", (res: IncomingMessage) => {
       upgrade.answered = true;
+      upgrade.outcome.status = res.statusCode ?? 502;
       res.once("close", () => closeWithin(socket, CLOSE_GRACE_MS));
     });
   }
@@ -266,6 +282,7 @@ export class NotebookProxy {
     }
     if (isConnectionFailure(err.code)) this.upstreams.invalidate(site.upstream);
     const failure = this.failure(err, site, upgrade.path, true);
+    upgrade.outcome.status = failure.status;
     refuseUpgrade(socket, failure.status, `${failure.title}. ${failure.hint}`);
   }
 
@@ -283,10 +300,8 @@ export class NotebookProxy {
     socket.destroy();
   }
 
-  private present(req: IncomingMessage, site: SiteConfig, publicOrigin: string): Exchange {
-    const exchange: Exchange = { site, publicOrigin, upstream: site.upstream, clientAddress: req.socket.remoteAddress ?? "" };
-    presentToNotebook(req.headers, exchange);
-    return exchange;
+  private exchangeOf(req: IncomingMessage, site: SiteConfig, publicOrigin: string): Exchange {
+    return { site, publicOrigin, upstream: site.upstream, clientAddress: req.socket.remoteAddress ?? "" };
   }
 
   private poolFor(upstream: URL): UpstreamPool {

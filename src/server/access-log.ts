@@ -1,6 +1,6 @@
 import { constants, createWriteStream, openSync } from "node:fs";
 import { access } from "node:fs/promises";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { dirname } from "node:path";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, type Logger } from "../platform/logger.js";
@@ -12,7 +12,11 @@ const SECRET_PARAMS = /([?&](?:token|password|_xsrf|access_token|auth)=)[^&#]*/g
 /**
  * The access log in nginx's combined format, so goaccess and fail2ban read it unchanged:
  * `$remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`.
- * Secret query values are replaced by REDACTED. WebSocket upgrades are not logged.
+ * Secret query values are replaced by REDACTED. Each line shows the request as the client sent it
+ * (target, Referer), not as it was rewritten for the notebook. A WebSocket is one line when it
+ * closes, like nginx's: status 101 (or the refusal's), the bytes sent to the client (the response
+ * head included), then ` ws_received=<bytes> ws_seconds=<duration>`, which combined-format
+ * readers ignore.
  * A file that cannot be opened stops the start (GatewayError); a reopen that fails, or a write
  * that fails later (disk full), is logged once and never stops the gateway.
  */
@@ -28,8 +32,10 @@ export class AccessLog {
     this.stream = this.open();
   }
 
-  write(req: IncomingMessage, res: ServerResponse, bodyBytes: number, now: Date): void {
-    this.stream?.write(`${formatCombined(req, res.statusCode, bodyBytes, now)}\n`);
+  write(request: RequestAsSent, status: number, bodyBytes: number, now: Date, session?: WebSocketSession): void {
+    if (!this.stream) return;
+    const line = formatCombined(request, status, bodyBytes, now);
+    this.stream.write(session ? `${line} ws_received=${session.receivedBytes} ws_seconds=${(session.durationMs / 1000).toFixed(3)}\n` : `${line}\n`);
   }
 
   /** SIGHUP: reopen the file, after logrotate moved it. On failure the open file (if any) stays in use. */
@@ -94,10 +100,33 @@ function accessLogError(target: string, cause: unknown): GatewayError {
   return new GatewayError("logs.access_unwritable", `logs.access ${target}: ${problem}, or set logs.access: stdout`, { cause });
 }
 
-export function formatCombined(req: IncomingMessage, status: number, bodyBytes: number, now: Date): string {
-  const url = (req.url ?? "").replace(SECRET_PARAMS, "$1REDACTED");
-  const request = `${req.method ?? "-"} ${url} HTTP/${req.httpVersion}`;
-  return `${req.socket.remoteAddress ?? "-"} - - [${timeLocal(now)}] "${quote(request)}" ${status} ${bodyBytes} "${quote(header(req, "referer"))}" "${quote(header(req, "user-agent"))}"`;
+/**
+ * The parts of a request the access log shows, taken when it arrives: the guard rewrites an
+ * absolute-form target, and the proxy a same-site Referer, for the notebook.
+ */
+export interface RequestAsSent {
+  readonly client: string | undefined;
+  readonly method: string | undefined;
+  readonly target: string | undefined;
+  readonly httpVersion: string;
+  readonly referer: string | string[] | undefined;
+  readonly userAgent: string | string[] | undefined;
+}
+
+/** A WebSocket's other direction and length, for its line at close. */
+export interface WebSocketSession {
+  readonly receivedBytes: number;
+  readonly durationMs: number;
+}
+
+export function requestAsSent(req: IncomingMessage): RequestAsSent {
+  return { client: req.socket.remoteAddress, method: req.method, target: req.url, httpVersion: req.httpVersion, referer: req.headers.referer, userAgent: req.headers["user-agent"] };
+}
+
+export function formatCombined(r: RequestAsSent, status: number, bodyBytes: number, now: Date): string {
+  const url = (r.target ?? "").replace(SECRET_PARAMS, "$1REDACTED");
+  const request = `${r.method ?? "-"} ${url} HTTP/${r.httpVersion}`;
+  return `${r.client ?? "-"} - - [${timeLocal(now)}] "${quote(request)}" ${status} ${bodyBytes} "${quote(headerValue(r.referer))}" "${quote(headerValue(r.userAgent))}"`;
 }
 
 /** nginx's $time_local, in UTC: 10/Oct/2026:13:55:36 +0000. */
@@ -106,8 +135,7 @@ function timeLocal(d: Date): string {
   return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
 }
 
-function header(req: IncomingMessage, name: string): string {
-  const value = req.headers[name];
+function headerValue(value: string | string[] | undefined): string {
   return typeof value === "string" ? value : "-";
 }
 

@@ -108,9 +108,9 @@ export class Gateway {
       clientCerts: { requested: clientCertsRequested, revokedSerials: () => this.revokedSerials },
       upgraded: this.upgraded,
       timeouts: config.timeouts,
-      onResponse: (req, res, site, bodyBytes) => {
-        this.metrics.count("gateway_requests_total", "HTTP responses sent, by site and status.", { site, status: String(res.statusCode) });
-        this.accessLog?.write(req, res, bodyBytes, this.deps.clock.now());
+      onResponse: (request, status, site, bodyBytes, session) => {
+        this.metrics.count("gateway_requests_total", "HTTP responses sent (a WebSocket counts when it closes), by site and status.", { site, status: String(status) });
+        this.accessLog?.write(request, status, bodyBytes, this.deps.clock.now(), session);
       },
       logger: this.deps.logger,
     });

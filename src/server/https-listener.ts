@@ -1,15 +1,15 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Duplex } from "node:stream";
 import { LIMITS, type TimeoutsConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
 import { checkRequest } from "../guard/request-guard.js";
 import type { LoginThrottle } from "../guard/login-throttle.js";
-import type { NotebookProxy } from "../proxy/notebook-proxy.js";
+import type { NotebookProxy, UpgradeOutcome } from "../proxy/notebook-proxy.js";
 import { refuseUpgrade, sendStatusPage } from "../proxy/status-page.js";
 import type { Logger } from "../platform/logger.js";
 import type { SniContexts } from "../tls/sni-context.js";
 import { TLS_PROFILE } from "../tls/tls-profile.js";
+import { requestAsSent, type RequestAsSent, type WebSocketSession } from "./access-log.js";
 import { connectionTimers, guardConnections } from "./connection-limits.js";
 
 /**
@@ -34,8 +34,11 @@ export interface HttpsListenerDeps {
   /** Open upgraded sockets (WebSockets), closed on shutdown. */
   readonly upgraded: Set<Duplex>;
   readonly timeouts: TimeoutsConfig;
-  /** Called when a response has been sent (metrics, access log). */
-  readonly onResponse: (req: IncomingMessage, res: ServerResponse, site: string, bodyBytes: number) => void;
+  /**
+   * Called when a response has been sent, and when a WebSocket closes (with `session`): metrics,
+   * access log. `site` is the site's first name, "" when the guard refused the request.
+   */
+  readonly onResponse: (request: RequestAsSent, status: number, site: string, bodyBytes: number, session?: WebSocketSession) => void;
   readonly logger: Logger;
 }
 
@@ -58,6 +61,7 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
   sni.attach(server);
 
   server.on("request", (req, res) => {
+    const sent = requestAsSent(req);
     const verdict = checkRequest(req, sites(), false, clientCerts.revokedSerials());
     const socket = req.socket;
     const bytesBefore = socket.bytesWritten;
@@ -68,7 +72,7 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
       // answer the proxy closes the connection instead.)
       if (!req.complete) req.unpipe().resume();
       const length = Number(res.getHeader("content-length"));
-      onResponse(req, res, verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", Number.isFinite(length) ? length : socket.bytesWritten - bytesBefore);
+      onResponse(sent, res.statusCode, verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", Number.isFinite(length) ? length : socket.bytesWritten - bytesBefore);
     });
     if (verdict.kind === "deny") {
       logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, method: req.method ?? null, client: req.socket.remoteAddress ?? null });
@@ -88,16 +92,30 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
   });
 
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    const sent = requestAsSent(req);
+    const started = performance.now();
+    // Counted from here: the response head and the frames after it; received: frames after the request head.
+    const tls = req.socket;
+    const writtenBefore = tls.bytesWritten;
+    const readBefore = tls.bytesRead - head.length;
+    // Until someone answers, the client is the one who left (nginx's 499).
+    const outcome: UpgradeOutcome = { status: 499 };
+    let siteName = "";
     upgraded.add(socket);
-    socket.once("close", () => upgraded.delete(socket));
+    socket.once("close", () => {
+      upgraded.delete(socket);
+      onResponse(sent, outcome.status, siteName, tls.bytesWritten - writtenBefore, { receivedBytes: tls.bytesRead - readBefore, durationMs: performance.now() - started });
+    });
     socket.on("error", () => socket.destroy());
     const verdict = checkRequest(req, sites(), true, clientCerts.revokedSerials());
     if (verdict.kind === "deny") {
       logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, websocket: true, client: req.socket.remoteAddress ?? null });
+      outcome.status = verdict.status;
       refuseUpgrade(socket, verdict.status, verdict.title);
       return;
     }
-    proxy.upgrade(req, socket, head, verdict.site, verdict.publicOrigin);
+    siteName = verdict.site.hosts[0] ?? "";
+    proxy.upgrade(req, socket, head, verdict.site, verdict.publicOrigin, outcome);
   });
 
   server.on("tlsClientError", (err, socket) => {

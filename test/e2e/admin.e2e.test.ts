@@ -20,6 +20,12 @@ function sample(metrics: string, name: string, labels = ""): number | undefined 
   return line === undefined ? undefined : Number(line.split(" ").pop());
 }
 
+/**
+ * nginx's combined format as goaccess's COMBINED and fail2ban's nginx filters read it; a
+ * WebSocket's line adds ` ws_received=N ws_seconds=S`, which those readers ignore.
+ */
+const COMBINED = /^(\S+) \S+ \S+ \[(\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] "(\S+) (\S+) (HTTP\/[\d.]+)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"(?: ws_received=(\d+) ws_seconds=(\d+\.\d{3}))?$/;
+
 describe("admin endpoint: /healthz, /status, /metrics during a real run", { timeout: 120_000 }, () => {
   let dir: string;
   let upstream: Server;
@@ -96,21 +102,52 @@ sites:
   it("the access log is nginx's combined format, one line per request, secrets redacted", async () => {
     const dispatcher = new Agent({ connect: { ca } });
     const before = readFileSync(join(dir, "access.log"), "utf8").split("\n").filter(Boolean).length;
-    await (await request(`https://${SITE}:${gateway.httpsPort}/tree?token=s3cret&x=1`, { dispatcher, headers: { "user-agent": 'curl "quoted"', referer: "https://example.test/" } })).body.text();
+    // A same-site Referer is rewritten for the notebook; the log shows what the client sent.
+    const referer = `https://${SITE}:${gateway.httpsPort}/lab?token=s3cret`;
+    await (await request(`https://${SITE}:${gateway.httpsPort}/tree?token=s3cret&x=1`, { dispatcher, headers: { "user-agent": 'curl "quoted"', referer } })).body.text();
     const lines = await waitFor("the new access log line", () => {
       const all = readFileSync(join(dir, "access.log"), "utf8").split("\n").filter(Boolean);
       return all.length > before ? all : undefined;
     });
-    // The combined format as goaccess's COMBINED and fail2ban's nginx filters read it.
-    const combined = /^(\S+) \S+ \S+ \[(\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] "(\S+) (\S+) (HTTP\/[\d.]+)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"$/;
+    const combined = COMBINED;
     for (const line of lines) assert.match(line, combined);
     assert.equal(lines.length, before + 1, "one line per request");
     const last = combined.exec(lines.at(-1) ?? "");
     assert.equal(last?.[1], "127.0.0.1");
     assert.equal(last?.[4], "/tree?token=REDACTED&x=1");
     assert.equal(last?.[6], "200");
-    assert.equal(last?.[8], "https://example.test/");
+    assert.equal(last?.[8], referer, "the Referer as the client sent it (its token too: a Referer is not redacted, as in nginx)");
     assert.equal(last?.[9], "curl \\x22quoted\\x22");
+    assert.equal(last?.[10], undefined, "no WebSocket fields on a plain request");
+  });
+
+  it("logs a WebSocket once, when it closes: 101, bytes sent, bytes received, duration; a refused one with its status", async () => {
+    const logPath = join(dir, "access.log");
+    const before = readFileSync(logPath, "utf8").split("\n").filter(Boolean).length;
+    const ws = new WebSocket(`wss://${SITE}:${gateway.httpsPort}/api/kernels/k1/channels?token=s3cret`, { ca, headers: { "user-agent": "ws-test" } });
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    const echoed = new Promise((resolve) => ws.once("message", resolve));
+    ws.send("x".repeat(1000));
+    await echoed;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(readFileSync(logPath, "utf8").split("\n").filter(Boolean).length, before, "nothing is logged while the WebSocket is open");
+    ws.close();
+    const refused = new WebSocket(`wss://${SITE}:${gateway.httpsPort}/api/kernels/k2/channels`, { ca, origin: "https://evil.example" });
+    await new Promise((resolve) => refused.once("error", resolve).once("close", resolve));
+    const lines = await waitFor("both WebSocket lines", () => {
+      const all = readFileSync(logPath, "utf8").split("\n").filter(Boolean).slice(before);
+      return all.length >= 2 ? all : undefined;
+    });
+    assert.equal(lines.length, 2, lines.join("\n"));
+    const session = COMBINED.exec(lines.find((l) => l.includes("/k1/")) ?? "");
+    assert.ok(session, lines.join("\n"));
+    assert.equal(session[4], "/api/kernels/k1/channels?token=REDACTED");
+    assert.equal(session[6], "101");
+    assert.ok(Number(session[7]) > 1000, `bytes sent to the client ${session[7]} include the 1000-byte echo`);
+    assert.ok(Number(session[10]) > 1000, `bytes received ${session[10]} include the 1000-byte message`);
+    assert.ok(Number(session[11]) >= 0.2 && Number(session[11]) < 30, `duration ${session[11]} s`);
+    const refusal = COMBINED.exec(lines.find((l) => l.includes("/k2/")) ?? "");
+    assert.equal(refusal?.[6], "403", lines.join("\n"));
   });
 
   it("/status has the certificate and upstream of each site", async () => {
