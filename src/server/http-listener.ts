@@ -2,19 +2,26 @@ import { createServer, type Server } from "node:http";
 import { answerHttp01, CHALLENGE_PREFIX } from "../acme/http01-responder.js";
 import { LIMITS, type TimeoutsConfig } from "../config/gateway-config.js";
 import { hostnameOf, type SiteTable } from "../config/site-table.js";
+import { normaliseRequest } from "../guard/request-hygiene.js";
 import type { Logger } from "../platform/logger.js";
 import { connectionTimers, guardConnections } from "./connection-limits.js";
 import { describeError } from "../platform/logger.js";
 import type { FileCertStore } from "../tls/cert-store.js";
 
 /**
- * Plain HTTP: answers ACME HTTP-01 challenges and sends everything else to https with 308
+ * Plain HTTP: after the same request hygiene as HTTPS (an absolute-form target never ends up in a
+ * redirect), answers ACME HTTP-01 challenges and sends everything else to https with 308
  * (method and body preserved, RFC 9110 §15.4.9). Names the gateway does not serve get 404:
  * it never redirects to a host it was not configured for.
  */
 export function createHttpListener(store: () => FileCertStore, sites: () => SiteTable, httpsPort: () => number, timeouts: TimeoutsConfig, logger: Logger): Server {
   // Requests here are tiny (challenges, redirects): a whole one must arrive within 30 s.
   const server = createServer({ ...connectionTimers(timeouts), requestTimeout: 30_000 }, (req, res) => {
+    const malformed = normaliseRequest(req);
+    if (malformed) {
+      res.writeHead(malformed.status, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${malformed.title}: ${malformed.hint}\n`);
+      return;
+    }
     if ((req.url ?? "").startsWith(CHALLENGE_PREFIX)) {
       answerHttp01(req, res, store()).catch((err: unknown) => {
         logger.error("acme.challenge_read_failed", { error: describeError(err) });

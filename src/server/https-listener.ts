@@ -118,6 +118,9 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
     proxy.upgrade(req, socket, head, verdict.site, verdict.publicOrigin, outcome);
   });
 
+  // Node closes a CONNECT without a word; say why, as nginx does (with a 400).
+  server.on("connect", (_req, socket: Duplex) => refuseUpgrade(socket, 400, "CONNECT is not supported: this gateway serves notebooks, it is not a forward proxy"));
+
   server.on("tlsClientError", (err, socket) => {
     logger.info("tls.handshake_failed", { client: socket.remoteAddress ?? null, error: err.message });
   });

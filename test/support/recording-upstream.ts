@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { createServer, type IncomingHttpHeaders } from "node:http";
+import { createServer, type IncomingHttpHeaders, type ServerOptions } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer } from "ws";
 import { notebookStandIn } from "./notebook-stand-in.js";
@@ -11,6 +11,7 @@ export interface RecordedRequest {
   /** The request target as sent on the wire (path and query, still percent-encoded). */
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  readonly httpVersion: string;
   readonly bodyLength: number;
   readonly bodySha256: string;
 }
@@ -28,11 +29,12 @@ export interface RecordingUpstream {
   stop(): Promise<void>;
 }
 
-export async function startRecordingUpstream(): Promise<RecordingUpstream> {
+/** `options` go to Node's server: `insecureHTTPParser` records whatever a proxy forwards, however malformed. */
+export async function startRecordingUpstream(options: ServerOptions = {}): Promise<RecordingUpstream> {
   const requests: RecordedRequest[] = [];
   const messages: string[] = [];
   const wss = new WebSocketServer({ noServer: true });
-  const server = createServer(notebookStandIn((req, res) => {
+  const server = createServer(options, notebookStandIn((req, res) => {
     const hash = createHash("sha256");
     let length = 0;
     req.on("data", (chunk: Buffer) => {
@@ -40,7 +42,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
       hash.update(chunk);
     });
     req.on("end", () => {
-      const record = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, bodyLength: length, bodySha256: hash.digest("hex") };
+      const record = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, httpVersion: req.httpVersion, bodyLength: length, bodySha256: hash.digest("hex") };
       requests.push(record);
       const path = (req.url ?? "").split("?")[0];
       if (path === "/redirect") {
@@ -53,7 +55,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
     });
   }));
   server.on("upgrade", (req, socket, head) => {
-    requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, bodyLength: 0, bodySha256: createHash("sha256").digest("hex") });
+    requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, httpVersion: req.httpVersion, bodyLength: 0, bodySha256: createHash("sha256").digest("hex") });
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.send("hello from upstream");
       ws.on("message", (data) => {
