@@ -160,6 +160,12 @@ export class NotebookProxy {
     upstream.inFlight++;
     const relay = new ResponseRelay(res, {
       onHeaders: (statusCode, responseHeaders) => {
+        if (statusCode > 599) {
+          // RFC 9110 §15: 600-999 are not HTTP; nothing downstream knows what they mean.
+          const failure = this.failure(Object.assign(new Error(`status ${statusCode}`), { code: "EPROTO" }), site, pathOf(req), false);
+          sendStatusPage(res, failure.status, failure.title, failure.hint, site);
+          return false;
+        }
         this.observe(req, site, exchange.clientAddress, statusCode);
         if (statusCode >= 200 && statusCode < 300 && !site.allowUnprotectedUpstream && isUnauthenticatedApiCall(site, req.method, req.url, headers)) {
           // An open notebook: this answer (a file, a kernel, a terminal) never reaches the client.

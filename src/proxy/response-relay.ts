@@ -25,6 +25,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private abortUpstream: ((err: Error) => void) | undefined;
   private clientGone = false;
   private done = false;
+  /** A 204 or 304 was relayed: its head is the whole answer (RFC 9110 §15.3.5, §15.4.5). */
+  private bodiless = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -47,6 +49,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       abort?.(new Error("the notebook's answer was refused"));
       return false;
     }
+    this.bodiless = statusCode === 204 || statusCode === 304;
     this.res.on("drain", resume);
     return !this.res.writableNeedDrain;
   }
@@ -62,6 +65,12 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     if (this.done) return;
+    // A 204 or 304 that announced a Content-Length it (rightly) did not send, or sent a body it
+    // may not have: the client has its whole answer; undici drops that connection.
+    if (this.bodiless && (err as NodeJS.ErrnoException).code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH") {
+      this.onComplete();
+      return;
+    }
     this.finish();
     // Outside undici's own error handling, as its stream() API did: the proxy may retry from here.
     const clientGone = this.clientGone;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { it } from "node:test";
 import { parseConfig } from "../config/load-config.js";
 import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
-import { describeUpstreamFailure, upstreamRefusal } from "./upstream-failure.js";
+import { describeUpstreamFailure, errnoOf, upstreamRefusal } from "./upstream-failure.js";
 
 const [plain, tunnelled] = parseConfig(
   "sites:\n  - host: a.example.com\n    upstream: http://127.0.0.1:8888\n  - host: b.example.com\n    upstream: http://127.0.0.1:9999\n    tunnel: {ssh: me@ws.example.edu, remote: localhost:8890}\n",
@@ -24,6 +24,7 @@ it("tells tunnel down from notebook down from a frozen connection, each with its
     ["tunnel reconnecting", describeUpstreamFailure(error("ECONNREFUSED"), tunnelled, health(reconnecting), now), 502, "tunnel_down", /reconnecting \(attempt 3, next in 3 s\); ssh said: Connection refused/],
     ["tunnel up, notebook down", describeUpstreamFailure(error("ECONNRESET"), tunnelled, health(up), now), 502, "notebook_down", /jupyter notebook --no-browser --port=8890/],
     ["tunnel up, frozen", describeUpstreamFailure(error("ETIMEDOUT"), tunnelled, health(up), now), 504, "timeout", /rebuilds it within about 20 s/],
+    ["an answer that breaks HTTP", describeUpstreamFailure(error("EPROTO"), plain, health(null), now), 502, "invalid_answer", /Is it Jupyter\?/],
     ["other", describeUpstreamFailure(error("EWHATEVER"), plain, health(null), now), 502, "failed", /log has the details/],
   ];
   for (const [name, failure, status, kind, hint] of cases) {
@@ -54,4 +55,14 @@ it("refuses a notebook the last probe could not reach, saying why as a failed re
     assert.equal(refusal?.status, status, name);
     assert.equal(refusal?.kind, kind, name);
   }
+});
+
+it("translates undici's errors: a broken answer is EPROTO (never retried as a stale connection), a cut socket ECONNRESET", () => {
+  const undici = (code: string, message: string): Error => Object.assign(new Error(message), { code });
+  assert.equal(errnoOf(undici("HPE_INVALID_HEADER_TOKEN", "Invalid header value char")), "EPROTO");
+  assert.equal(errnoOf(undici("UND_ERR_HEADERS_OVERFLOW", "Headers Overflow Error")), "EPROTO");
+  assert.equal(errnoOf(undici("UND_ERR_SOCKET", "bad response")), "EPROTO", "an unsolicited 100");
+  assert.equal(errnoOf(undici("UND_ERR_SOCKET", "other side closed")), "ECONNRESET");
+  assert.equal(errnoOf(undici("UND_ERR_HEADERS_TIMEOUT", "Headers Timeout Error")), "ETIMEDOUT");
+  assert.equal(errnoOf(Object.assign(new Error("fetch failed"), { cause: error("ECONNREFUSED") })), "ECONNREFUSED");
 });

@@ -5,7 +5,7 @@ import type { UpstreamHealth } from "../tunnel/upstream-monitor.js";
 export interface UpstreamFailure {
   readonly status: 502 | 503 | 504;
   /** Stable name for logs and metrics. */
-  readonly kind: "tunnel_down" | "notebook_down" | "unreachable" | "timeout" | "reset" | "failed" | "unprotected" | "not_jupyter" | "restarting" | "busy";
+  readonly kind: "tunnel_down" | "notebook_down" | "unreachable" | "timeout" | "reset" | "invalid_answer" | "failed" | "unprotected" | "not_jupyter" | "restarting" | "busy";
   readonly title: string;
   /** What is wrong and the command that fixes it. */
   readonly hint: string;
@@ -66,6 +66,13 @@ export function describeUpstreamFailure(err: NodeJS.ErrnoException, site: SiteCo
         title: "The notebook closed the connection",
         hint: `The connection to ${upstream.host} was cut before an answer arrived: the tunnel or the notebook was probably just restarted. Reload this page.`,
       };
+    case "EPROTO":
+      return {
+        status: 502,
+        kind: "invalid_answer",
+        title: "The notebook's answer is not valid HTTP",
+        hint: `What answered at ${upstream.host} sent something the gateway cannot pass on safely (${err.message}). Is it Jupyter? If it is, update it; if another program took the port, stop it and start Jupyter again.`,
+      };
     default:
       return { status: 502, kind: "failed", title: "The notebook failed to answer", hint: `The request to ${upstream.host} failed. The gateway's log has the details.` };
   }
@@ -84,9 +91,14 @@ const UNDICI_CODES: Readonly<Record<string, string>> = {
   UND_ERR_SOCKET: "ECONNRESET",
 };
 
-/** The errno-style code of an upstream error, undici's own codes translated. */
+/** undici's errors for an answer that breaks HTTP: llhttp's (HPE_*), and a response nobody asked for (an unsolicited 100). */
+const PROTOCOL_ERRORS = /^HPE_|^UND_ERR_HEADERS_OVERFLOW$|^UND_ERR_RES_CONTENT_LENGTH_MISMATCH$/;
+const PROTOCOL_SOCKET_ERRORS = new Set(["bad response", "bad upgrade"]);
+
+/** The errno-style code of an upstream error, undici's own codes translated; EPROTO when the notebook's answer broke HTTP. */
 export function errnoOf(err: Error): string | undefined {
   const code = (err as NodeJS.ErrnoException).code ?? "";
+  if (PROTOCOL_ERRORS.test(code) || (code === "UND_ERR_SOCKET" && PROTOCOL_SOCKET_ERRORS.has(err.message))) return "EPROTO";
   return UNDICI_CODES[code] ?? ((err.cause as NodeJS.ErrnoException | undefined)?.code || code || undefined);
 }
 

@@ -218,6 +218,31 @@ const upstreamCases: FaultCase[] = [
     },
   },
   {
+    name: "upstream sends a 304 with a body: the client gets the 304 without it",
+    run: async (bed) => {
+      const res = await exchange(bed.gateway.httpsPort, SITE, bed.ca, "/304-with-body");
+      assert.equal(res.status, 304, JSON.stringify(res));
+      assert.equal(res.bodyBytes, 0, JSON.stringify(res));
+    },
+  },
+  {
+    // undici, the gateway's HTTP client, refuses a 100 it did not ask for (RFC 9110 §15.2 says a
+    // client should skip it); Jupyter never sends one: the gateway answers Expect itself and never forwards it.
+    name: "upstream sends a 100 Continue nobody asked for: 502 that says the answer broke HTTP, not a retry",
+    run: async (bed) => {
+      const res = await exchange(bed.gateway.httpsPort, SITE, bed.ca, "/unsolicited-100");
+      assert.equal(res.status, 502, JSON.stringify(res));
+      assert.match(res.bodyStart, /not valid HTTP/, JSON.stringify(res));
+    },
+  },
+  {
+    name: "upstream sends status 999: 502 (RFC 9110 §15: only 100-599 are HTTP)",
+    run: async (bed) => {
+      const res = await exchange(bed.gateway.httpsPort, SITE, bed.ca, "/status-999");
+      assert.equal(res.status, 502, JSON.stringify(res));
+    },
+  },
+  {
     name: "upstream answers before reading the request body, then reads it: its answer is relayed",
     run: async (bed) => {
       const res = await exchange(bed.gateway.httpsPort, SITE, bed.ca, "/early-answer", { method: "POST", body: Buffer.alloc(4 * 1024 * 1024, "e") });

@@ -21,7 +21,8 @@ const ANNOUNCED_BYTES = 1024 * 1024;
  * ("body-sent"); `/reset-mid-body` sends 64 KiB of 1 MiB, then a TCP RST; `/invalid-headers` a
  * header line without a colon; `/huge-headers` a 100 KiB header; `/early-answer` a 413 before
  * reading the body, then reads it; `/early-answer-close` a 413 before reading the body, then closes
- * (with the body unread, the kernel sends a RST). Upgrades: `/ws/hold` never answers ("held");
+ * (with the body unread, the kernel sends a RST); `/304-with-body` a 304 with a 5-byte body;
+ * `/unsolicited-100` a 100 Continue nobody asked for, then 200; `/status-999` status 999. Upgrades: `/ws/hold` never answers ("held");
  * `/ws/101-then-hold` a 101, then nothing ("held": the test resets or stops it once the client
  * has the 101); `/ws/reset-after-101` a RST right after its 101; `/ws/stop-after-101` stops the
  * whole server right after its 101 ("stopped"); `/ws/403-cut` a 403 whose body is cut short.
@@ -91,6 +92,15 @@ export async function startMisbehavingUpstream(port = 0): Promise<MisbehavingUps
         return;
       case "/huge-headers":
         socket.end(`HTTP/1.1 200 OK\r\nX-Huge: ${"h".repeat(100 * 1024)}\r\nContent-Length: 2\r\n\r\nok`);
+        return;
+      case "/304-with-body":
+        socket.end("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 5\r\n\r\nhello");
+        return;
+      case "/unsolicited-100":
+        socket.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n");
+        return;
+      case "/status-999":
+        socket.end("HTTP/1.1 999 Whatever\r\nContent-Length: 2\r\n\r\nok");
         return;
       case "/early-answer":
         // Node's server reads (and drops) the rest of the body after this.
