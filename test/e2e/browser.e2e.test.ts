@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -122,7 +122,7 @@ describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that
   async function withGateway(round: string, body: (gateway: GatewayProcess, origin: string) => Promise<void>): Promise<void> {
     const gatewayDir = join(dir, round);
     mkdirSync(gatewayDir);
-    const gateway = await startGateway(gatewayDir, testConfigYaml([{ host: SITE, upstreamPort: jupyter.port, certPath: leaf.certPath, keyPath: leaf.keyPath }]));
+    const gateway = await startGateway(gatewayDir, testConfigYaml([{ host: SITE, upstreamPort: jupyter.port, certPath: leaf.certPath, keyPath: leaf.keyPath }], { extraYaml: "logs: { access: ./access.log }\n" }));
     try {
       await body(gateway, `https://${SITE}:${gateway.httpsPort}`);
     } finally {
@@ -187,6 +187,15 @@ describe("JupyterLab 4 in headless Chromium: the gateway outlives a browser that
       await context.close();
       const drainMs = await assertNoConnectionLeft(gateway, "the tab closed and both contexts closed");
       t.diagnostic(`no client connection left ${drainMs.toFixed(0)} ms after the contexts closed`);
+      // The access log as the browser made each exchange: the kernel's WebSocket once it closed, and the page's own Referer.
+      const log = readFileSync(join(dir, "tab-closed", "access.log"), "utf8");
+      const kernelSockets = [...log.matchAll(/"GET \/api\/kernels\/[0-9a-f-]+\/channels\?session_id=[^ ]+ HTTP\/1\.1" 101 (\d+) "[^"]*" "[^"]*" ws_received=(\d+) ws_seconds=([\d.]+)$/gm)];
+      assert.ok(kernelSockets.length > 0, `no kernel WebSocket line in the access log:\n${log.slice(-3000)}`);
+      // The socket that carried the streaming cell: its output went out, the execute request came in, it lasted seconds.
+      const streamed = kernelSockets.find((m) => Number(m[1]) > 10_000 && Number(m[2]) > 100 && Number(m[3]) > 1);
+      assert.ok(streamed, `no kernel WebSocket line for the streaming cell: ${kernelSockets.map((m) => m[0]).join("\n")}`);
+      assert.match(log, new RegExp(`" 200 \\d+ "${origin.replaceAll(".", "\\.")}/lab[^"]*" "[^"]*HeadlessChrome`), "requests from /lab carry the browser's Referer, not the one rewritten for the notebook");
+      assert.doesNotMatch(log, /"http:\/\/127\.0\.0\.1:\d+\//, "no Referer rewritten for the notebook");
       t.diagnostic(`round took ${((performance.now() - started) / 1000).toFixed(1)} s`);
     });
   });
