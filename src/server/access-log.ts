@@ -12,7 +12,7 @@ const SECRET_PARAMS = /([?&](?:token|password|_xsrf|access_token|auth)=)[^&#]*/g
 /**
  * The access log in nginx's combined format, so goaccess and fail2ban read it unchanged:
  * `$remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`.
- * Secret query values are replaced by REDACTED. Each line shows the request as the client sent it
+ * Secret query values, in the target and the Referer, are replaced by REDACTED. Each line shows the request as the client sent it
  * (target, Referer), not as it was rewritten for the notebook. A WebSocket is one line when it
  * closes, like nginx's: status 101 (or the refusal's), the bytes sent to the client (the response
  * head included), then ` ws_received=<bytes> ws_seconds=<duration>`, which combined-format
@@ -124,15 +124,19 @@ export function requestAsSent(req: IncomingMessage): RequestAsSent {
 }
 
 export function formatCombined(r: RequestAsSent, status: number, bodyBytes: number, now: Date): string {
-  const url = (r.target ?? "").replace(SECRET_PARAMS, "$1REDACTED");
-  const request = `${r.method ?? "-"} ${url} HTTP/${r.httpVersion}`;
-  return `${r.client ?? "-"} - - [${timeLocal(now)}] "${quote(request)}" ${status} ${bodyBytes} "${quote(headerValue(r.referer))}" "${quote(headerValue(r.userAgent))}"`;
+  const request = `${r.method ?? "-"} ${redact(r.target ?? "")} HTTP/${r.httpVersion}`;
+  // A Referer holds the page's query too: /lab?token=… right after a token login.
+  return `${r.client ?? "-"} - - [${timeLocal(now)}] "${quote(request)}" ${status} ${bodyBytes} "${quote(redact(headerValue(r.referer)))}" "${quote(headerValue(r.userAgent))}"`;
 }
 
 /** nginx's $time_local, in UTC: 10/Oct/2026:13:55:36 +0000. */
 function timeLocal(d: Date): string {
   const pad = (n: number): string => String(n).padStart(2, "0");
   return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}
+
+function redact(url: string): string {
+  return url.replace(SECRET_PARAMS, "$1REDACTED");
 }
 
 function headerValue(value: string | string[] | undefined): string {
