@@ -135,3 +135,44 @@ describe("fail closed: Jupyter under a base_url is judged at <base_url>api/kerne
     assert.match(res.body, /This notebook has no password/);
   });
 });
+
+/**
+ * jupyter_server 2 (JupyterLab 4, Notebook 7) judged by the same probe: with a password it is
+ * served, and started with `--IdentityProvider.token=''` and no password it is refused as open.
+ */
+describe("fail closed: JupyterLab 4 on jupyter_server 2, with and without a password", { timeout: 180_000 }, () => {
+  const PROTECTED = "lab.example.test";
+  const OPEN = "open-lab.example.test";
+  let dir: string;
+  let ca: TestCa;
+  let withPassword: Jupyter;
+  let open: Jupyter;
+  let gateway: GatewayProcess;
+
+  before(async () => {
+    let leaf;
+    ({ dir, ca, leaf } = createTestBed("gateway-modern-probe-", [PROTECTED, OPEN]));
+    [withPassword, open] = await Promise.all([startJupyter(join(dir, "protected"), undefined, "jupyterlab-4"), startJupyter(join(dir, "open"), null, "jupyterlab-4")]);
+    gateway = await startGateway(dir, testConfigYaml([
+      { host: PROTECTED, upstreamPort: withPassword.port, certPath: leaf.certPath, keyPath: leaf.keyPath },
+      { host: OPEN, upstreamPort: open.port, certPath: leaf.certPath, keyPath: leaf.keyPath },
+    ]));
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    await Promise.all([withPassword?.stop(), open?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("passes requests to the protected one, which asks for its password itself", async () => {
+    const res = await getThrough(gateway, ca, PROTECTED, "/api/contents");
+    assert.equal(res.status, 403, res.body.slice(0, 200));
+  });
+
+  it("refuses the one without password or token, saying so", async () => {
+    const res = await getThrough(gateway, ca, OPEN, "/api/contents");
+    assert.equal(res.status, 503, `the open notebook was reached: ${res.body.slice(0, 200)}`);
+    assert.match(res.body, /This notebook has no password/);
+  });
+});

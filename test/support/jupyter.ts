@@ -17,6 +17,8 @@ export interface Jupyter {
   readonly kind: JupyterKind;
   readonly port: number;
   readonly password: string | null;
+  /** The token it also accepts (`?token=`, `Authorization: token …`, as VS Code sends it), "" for none. */
+  readonly token: string;
   /** The page a browser lands on after logging in: /tree, or /lab for JupyterLab. */
   readonly homePath: string;
   readonly process: TestProcess;
@@ -50,7 +52,7 @@ export function modernJupyterVenv(): Promise<string> {
 /** How to run one kind: its command, its password hash, the config file that holds the hash. */
 interface Launch {
   readonly command: string;
-  readonly args: (port: number, notebookDir: string) => string[];
+  readonly args: (port: number, notebookDir: string, token: string) => string[];
   readonly hash: (password: string) => string;
   readonly configFile: string;
   readonly config: (hash: string, baseUrl: string) => unknown;
@@ -71,7 +73,7 @@ async function launchFor(kind: JupyterKind): Promise<Launch> {
     }
     return {
       command: DEBIAN_PYTHON,
-      args: (port, nb) => ["-m", "notebook", "--ip=127.0.0.1", `--port=${port}`, "--port-retries=0", "--no-browser", "--allow-root", `--notebook-dir=${nb}`, "--NotebookApp.token="],
+      args: (port, nb, token) => ["-m", "notebook", "--ip=127.0.0.1", `--port=${port}`, "--port-retries=0", "--no-browser", "--allow-root", `--notebook-dir=${nb}`, `--NotebookApp.token=${token}`],
       hash: hashWith(DEBIAN_PYTHON, "notebook.auth"),
       configFile: "jupyter_notebook_config.json",
       config: (hash, baseUrl) => ({ NotebookApp: { password: hash, base_url: baseUrl } }),
@@ -82,7 +84,7 @@ async function launchFor(kind: JupyterKind): Promise<Launch> {
   const app = kind === "jupyterlab-4" ? "lab" : "notebook";
   return {
     command: join(dir, "bin", "jupyter"),
-    args: (port, nb) => [app, "--ip=127.0.0.1", `--port=${port}`, "--port-retries=0", "--no-browser", "--allow-root", `--ServerApp.root_dir=${nb}`, "--IdentityProvider.token="],
+    args: (port, nb, token) => [app, "--ip=127.0.0.1", `--port=${port}`, "--port-retries=0", "--no-browser", "--allow-root", `--ServerApp.root_dir=${nb}`, `--IdentityProvider.token=${token}`],
     hash: hashWith(join(dir, "bin", "python"), "jupyter_server.auth"),
     configFile: "jupyter_server_config.json",
     config: (hash, baseUrl) => ({ PasswordIdentityProvider: { hashed_password: hash }, ServerApp: { base_url: baseUrl } }),
@@ -90,22 +92,26 @@ async function launchFor(kind: JupyterKind): Promise<Launch> {
   };
 }
 
-/** `password: null` starts an open notebook (no password, no token): the exposure the gateway must refuse. */
-/** `baseUrl`: Jupyter's base_url (default "/"), as people who serve it under a path set it. */
-export async function startJupyter(dir: string, password: string | null = "correct horse battery staple", kind: JupyterKind = "notebook-6.4", baseUrl = "/"): Promise<Jupyter> {
+/**
+ * `password: null` with no token starts an open notebook: the exposure the gateway must refuse.
+ * `baseUrl`: Jupyter's base_url (default "/"), as people who serve it under a path set it.
+ * `token`: also accept this token (a test token: it is on the command line); "" for none.
+ */
+export async function startJupyter(dir: string, password: string | null = "correct horse battery staple", kind: JupyterKind = "notebook-6.4", baseUrl = "/", token = ""): Promise<Jupyter> {
   const launch = await launchFor(kind);
   for (const sub of ["home", "cfg", "run", "data", "ipy", "nb"]) mkdirSync(join(dir, sub), { recursive: true });
   // The hash goes in the config file, so the password is never on a command line.
   writeFileSync(join(dir, "cfg", launch.configFile), JSON.stringify(launch.config(password === null ? "" : launch.hash(password), baseUrl)));
   const port = await freePort();
   const env = { ...process.env, HOME: join(dir, "home"), JUPYTER_CONFIG_DIR: join(dir, "cfg"), JUPYTER_RUNTIME_DIR: join(dir, "run"), JUPYTER_DATA_DIR: join(dir, "data"), IPYTHONDIR: join(dir, "ipy") };
-  const args = launch.args(port, join(dir, "nb"));
+  const args = launch.args(port, join(dir, "nb"), token);
 
   let current: TestProcess | undefined;
   const jupyter: Jupyter = {
     kind,
     port,
     password,
+    token,
     homePath: launch.homePath,
     get process() {
       if (!current) throw new Error("jupyter is not running");
