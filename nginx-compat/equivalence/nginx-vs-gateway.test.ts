@@ -7,16 +7,13 @@ import { connect as connectTls } from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { Agent, request, type Dispatcher } from "undici";
 import WebSocket from "ws";
-import { parseConfig } from "../../src/config/load-config.js";
 import { startGateway, type GatewayProcess } from "../../test/support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../../test/support/jupyter.js";
-import { startNginx } from "../../test/support/nginx.js";
+import { startExportedNginx } from "../../test/support/nginx.js";
 import { loopbackLookup, NotebookClient, trustingAgent } from "../../test/support/notebook-client.js";
-import { freePort, type TestProcess } from "../../test/support/processes.js";
+import type { TestProcess } from "../../test/support/processes.js";
 import { startRecordingUpstream, type RecordedRequest, type RecordingUpstream } from "../../test/support/recording-upstream.js";
 import { createTestBed } from "../../test/support/test-ca.js";
-import { writeNginxConf } from "../../test/support/nginx.js";
-import { exportServerBlocks } from "../export-server-block.js";
 
 /**
  * Real nginx running `gateway export-nginx`'s output and the real gateway, both on the same
@@ -66,11 +63,7 @@ before(async () => {
   const gatewayDir = join(bed.dir, "gateway");
   mkdirSync(gatewayDir);
   gateway = await startGateway(gatewayDir, gatewayYaml(0));
-  const nginxDir = join(bed.dir, "nginx");
-  mkdirSync(nginxDir);
-  nginxPort = await freePort();
-  const config = parseConfig(gatewayYaml(nginxPort), join(nginxDir, "gateway.yaml"), "gateway.yaml");
-  nginx = await startNginx(nginxDir, writeNginxConf(nginxDir, exportServerBlocks(config)), nginxPort);
+  ({ process: nginx, port: nginxPort } = await startExportedNginx(join(bed.dir, "nginx"), gatewayYaml));
 });
 
 after(async () => {

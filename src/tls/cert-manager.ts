@@ -8,7 +8,7 @@ import { assertKeyFilePrivate } from "../platform/file-system.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
 import type { FileCertStore, RenewalState } from "./cert-store.js";
 import type { Issuer } from "./issuer.js";
-import { isRenewalDue, renewalTime } from "./renewal-policy.js";
+import { renewalTime } from "./renewal-policy.js";
 
 /** How often the manager looks for due certificates and changed files. */
 export interface CertManagerTiming {

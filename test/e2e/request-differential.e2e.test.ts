@@ -3,11 +3,9 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { after, before, describe, it } from "node:test";
-import { parseConfig } from "../../src/config/load-config.js";
-import { exportServerBlocks } from "../../nginx-compat/export-server-block.js";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
-import { startNginx, writeNginxConf } from "../support/nginx.js";
-import { freePort, type TestProcess } from "../support/processes.js";
+import { startExportedNginx } from "../support/nginx.js";
+import type { TestProcess } from "../support/processes.js";
 import { startRecordingUpstream, type RecordedRequest, type RecordingUpstream } from "../support/recording-upstream.js";
 import { createTestBed } from "../support/test-ca.js";
 
@@ -45,11 +43,7 @@ before(async () => {
   const gatewayDir = join(bed.dir, "gateway");
   mkdirSync(gatewayDir);
   gateway = await startGateway(gatewayDir, gatewayYaml(0));
-  const nginxDir = join(bed.dir, "nginx");
-  mkdirSync(nginxDir);
-  nginxPort = await freePort();
-  const config = parseConfig(gatewayYaml(nginxPort), join(nginxDir, "gateway.yaml"), "gateway.yaml");
-  nginx = await startNginx(nginxDir, writeNginxConf(nginxDir, exportServerBlocks(config)), nginxPort);
+  ({ process: nginx, port: nginxPort } = await startExportedNginx(join(bed.dir, "nginx"), gatewayYaml));
 });
 
 after(async () => {

@@ -1,7 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startProcess, waitForPort, type TestProcess } from "./processes.js";
+import { exportServerBlocks } from "../../nginx-compat/export-server-block.js";
+import { parseConfig } from "../../src/config/load-config.js";
+import { freePort, startProcess, waitForPort, type TestProcess } from "./processes.js";
 import { requireTool } from "./tools.js";
 
 export const NGINX = "/usr/sbin/nginx";
@@ -55,4 +57,15 @@ export async function startNginx(dir: string, conf: string, port: number): Promi
   const proc = startProcess(NGINX, ["-p", dir, "-c", conf]);
   await waitForPort(proc, port);
   return proc;
+}
+
+/**
+ * The gateway's twin: real nginx running `gateway export-nginx`'s output for the gateway.yaml that
+ * `yaml(port)` makes with nginx's (free) port, in the new folder `dir`.
+ */
+export async function startExportedNginx(dir: string, yaml: (httpsPort: number) => string): Promise<{ process: TestProcess; port: number }> {
+  mkdirSync(dir);
+  const port = await freePort();
+  const config = parseConfig(yaml(port), join(dir, "gateway.yaml"), "gateway.yaml");
+  return { process: await startNginx(dir, writeNginxConf(dir, exportServerBlocks(config)), port), port };
 }
