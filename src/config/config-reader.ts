@@ -48,7 +48,7 @@ export class ConfigReader {
       const key = isScalar(keyNode) ? String(keyNode.value) : "";
       if (!known.includes(key)) {
         const hint = suggest(key, known);
-        this.fail(keyNode, join(path, key), `is not a known key${hint ? `; did you mean "${hint}"?` : `; known keys here: ${known.join(", ")}`}`);
+        this.fail(keyNode, join(path, /^[\w-]+$/.test(key) ? key : quote(key)), `is not a known key${hint ? `; did you mean "${hint}"?` : `; known keys here: ${known.join(", ")}`}`);
         continue;
       }
       if (values.has(key)) {
@@ -138,12 +138,17 @@ function isNull(node: Node): boolean {
   return isScalar(node) && node.value === null;
 }
 
+/** User text in a message: in double quotes, with quotes, backslashes and control characters escaped as in JSON. */
+export function quote(text: string): string {
+  return JSON.stringify(text);
+}
+
 /** How a value reads in a message: a quoted string, a number, "a list", "a mapping". */
 export function describe(node: Node | undefined): string {
   if (node === undefined) return "nothing";
   if (isMap(node)) return "a mapping";
   if (isSeq(node)) return "a list";
-  if (isScalar(node)) return typeof node.value === "string" ? JSON.stringify(node.value) : String(node.value);
+  if (isScalar(node)) return typeof node.value === "string" ? quote(node.value) : String(node.value);
   return "an alias";
 }
 

@@ -63,6 +63,18 @@ describe("loadConfig results", () => {
     assert.deepEqual(config.sites.map((s) => [s.hosts, s.upstream.origin, s.tls.kind]), [[["localhost"], "http://127.0.0.1:8888", "internal"]]);
   });
 
+  it("keeps every problem on one line, whatever control characters the file or its name hold", () => {
+    const texts = ["sites:\n  - host: \"a\\u2028b\\u0000\"\n    upstream: \"http://x\\ny\"\n", "sites:\n  - host: a\n   upstream: b\n"];
+    for (const text of texts) {
+      assert.throws(() => parseConfig(text, "/tmp/gateway.yaml", "odd\nname\r.yaml"), (err: unknown) => {
+        assert.ok(err instanceof ConfigErrors);
+        assert.ok(err.problems.length > 0);
+        for (const problem of err.problems) assert.match(problem, /^odd\\nname\\r\.yaml:\d+:\d+: [^\n\r\u2028]+$/);
+        return true;
+      });
+    }
+  });
+
   it("reports an unreadable file as a config problem with the fix", async () => {
     await assert.rejects(loadConfig("/nonexistent/gateway.yaml"), (err: unknown) => err instanceof ConfigErrors && /cannot read the configuration \(ENOENT\); pass --config FILE/.test(err.problems[0] ?? ""));
   });

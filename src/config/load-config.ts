@@ -4,7 +4,7 @@ import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
 import { isMap, LineCounter, parseDocument } from "yaml";
 import { ConfigErrors } from "./config-error.js";
-import { ConfigReader, describe, type Field } from "./config-reader.js";
+import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
 import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
 import { ACME_DIRECTORIES, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
 
@@ -75,7 +75,7 @@ function readListen(read: ConfigReader, field: Field): ListenConfig {
   const get = read.map(field, keysOf(LISTEN));
   const address = get ? read.string(get("address"), "use 0.0.0.0 for all interfaces or 127.0.0.1 for this machine only") : undefined;
   if (address !== undefined && isIP(address) === 0) {
-    read.fail(get?.("address").node, "listen.address", `must be an IP address (got "${address}"); use 0.0.0.0 for all interfaces, :: for IPv6 too, or 127.0.0.1`);
+    read.fail(get?.("address").node, "listen.address", `must be an IP address (got ${quote(address)}); use 0.0.0.0 for all interfaces, :: for IPv6 too, or 127.0.0.1`);
   }
   const httpsPort = get ? read.port(get("https")) : undefined;
   let httpPort: number | null | undefined = LISTEN.properties.http.default;
@@ -134,7 +134,7 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
   const emailValue = read.string(emailField, "use an inbox the CA can reach");
   if (emailValue !== undefined) {
     if (PATTERNS.email.test(emailValue)) email = emailValue;
-    else read.fail(emailField.node, emailField.path, `must be an email address (got "${emailValue}"); use an inbox the CA can reach, e.g. you@example.com`);
+    else read.fail(emailField.node, emailField.path, `must be an email address (got ${quote(emailValue)}); use an inbox the CA can reach, e.g. you@example.com`);
   }
 
   const directoryField = get("directory");
@@ -143,7 +143,7 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
     const known = ACME_DIRECTORIES[directory];
     const url = known ?? parseUrl(directory);
     if (url && new URL(url).protocol === "https:") directoryUrl = new URL(url);
-    else read.fail(directoryField.node, directoryField.path, `must be letsencrypt, letsencrypt-staging or an https:// URL of an ACME directory (got "${directory}")`);
+    else read.fail(directoryField.node, directoryField.path, `must be letsencrypt, letsencrypt-staging or an https:// URL of an ACME directory (got ${quote(directory)})`);
   }
 
   const challenge = read.choice(get("challenge"), ACME.properties.challenge.enum) ?? challengeDefault;
@@ -163,7 +163,7 @@ function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfi
     if (!site) continue;
     for (const host of site.hosts) {
       const earlier = seen.get(host);
-      if (earlier) read.fail(item.node, `${item.path}.host`, `"${host}" is already served by the site at ${earlier}; each name belongs to one site`);
+      if (earlier) read.fail(item.node, `${item.path}.host`, `${quote(host)} is already served by the site at ${earlier}; each name belongs to one site`);
       else seen.set(host, site.position);
     }
     sites.push(site);
@@ -183,7 +183,7 @@ function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig
   const allowUnprotectedUpstream = read.boolean(get("allow_unprotected_upstream")) ?? SITE.properties.allow_unprotected_upstream.default;
   const baseUrlField = get("base_url");
   const baseUrl = read.string(baseUrlField, "write a path such as /jupyter/") ?? SITE.properties.base_url.default;
-  if (!PATTERNS.baseUrl.test(baseUrl)) read.fail(baseUrlField.node, baseUrlField.path, `must be a path that starts and ends with / such as /jupyter/ (got "${baseUrl}"), as in Jupyter's --ServerApp.base_url`);
+  if (!PATTERNS.baseUrl.test(baseUrl)) read.fail(baseUrlField.node, baseUrlField.path, `must be a path that starts and ends with / such as /jupyter/ (got ${quote(baseUrl)}), as in Jupyter's --ServerApp.base_url`);
   const loginGuard = readLoginGuard(read, get("login_guard"));
   const allow = readAddressList(read, get("allow"));
   const deny = readAddressList(read, get("deny"));
@@ -208,7 +208,7 @@ function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site
     const value = read.string(f, "write the public name, e.g. jupyter.example.com");
     if (value === undefined) continue;
     const problem = hostProblem(value);
-    if (problem) read.fail(f.node, f.path, `${problem} (got "${value}")`);
+    if (problem) read.fail(f.node, f.path, `${problem} (got ${quote(value)})`);
     else hosts.push(value.toLowerCase());
   }
   return hosts.length === fields.length ? hosts : undefined;
@@ -234,11 +234,11 @@ function readUpstream(read: ConfigReader, field: Field, site: Field): URL | unde
   const url = parseUrl(value);
   const parsed = url ? new URL(url) : undefined;
   if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") || !parsed.hostname) {
-    read.fail(field.node, field.path, `must be an http:// URL of the notebook (got "${value}"); write e.g. http://127.0.0.1:8888`);
+    read.fail(field.node, field.path, `must be an http:// URL of the notebook (got ${quote(value)}); write e.g. http://127.0.0.1:8888`);
     return undefined;
   }
   if (parsed.pathname !== "/" || parsed.search || parsed.hash || parsed.username || parsed.password) {
-    read.fail(field.node, field.path, `must be scheme, host and port only (got "${value}"); paths pass through unchanged, so write ${parsed.protocol}//${parsed.host}`);
+    read.fail(field.node, field.path, `must be scheme, host and port only (got ${quote(value)}); paths pass through unchanged, so write ${parsed.protocol}//${parsed.host}`);
     return undefined;
   }
   return parsed;
@@ -257,7 +257,7 @@ function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: reado
   if (value === "acme") {
     const local = hosts?.find((h) => PATTERNS.localName.test(h));
     if (!local) return { kind: "acme" };
-    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for "${local}"; write tls: internal for local names`);
+    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(local)}; write tls: internal for local names`);
     return undefined;
   }
   if (value !== undefined) read.fail(field.node, field.path, `must be acme, internal, or {cert: FILE, key: FILE} (got ${describe(field.node)})`);
@@ -283,12 +283,12 @@ function readTunnel(read: ConfigReader, field: Field, baseDir: string, upstream:
   if (!get) return undefined;
   const sshField = read.require(get("ssh"), "write the workstation as for ssh, e.g. ssh: me@workstation.example.edu");
   const ssh = sshField ? read.string(sshField, "write the workstation as for ssh, e.g. me@workstation.example.edu") : undefined;
-  if (ssh?.startsWith("-")) read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination, not an option (got "${ssh}")`);
+  if (ssh?.startsWith("-")) read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination, not an option (got ${quote(ssh)})`);
   const port = read.port(get("port")) ?? TUNNEL.properties.port.default;
   const remoteField = get("remote");
   const remote = read.string(remoteField, "write the notebook as the workstation sees it, e.g. localhost:8888");
   if (remote !== undefined && !PATTERNS.remote.test(remote)) {
-    read.fail(remoteField.node, remoteField.path, `must be host:port (got "${remote}"); e.g. localhost:8888`);
+    read.fail(remoteField.node, remoteField.path, `must be host:port (got ${quote(remote)}); e.g. localhost:8888`);
   }
   const identityFile = get("identity_file").node === undefined ? null : readExistingFile(read, get("identity_file"), baseDir, "the ssh private key");
   const knownHostsFile = get("known_hosts_file").node === undefined ? null : readExistingFile(read, get("known_hosts_file"), baseDir, "a known_hosts file holding the workstation's host key");
@@ -310,7 +310,7 @@ function readFrameAncestors(read: ConfigReader, field: Field): string[] | undefi
     const url = parseUrl(value);
     const parsed = url ? new URL(url) : undefined;
     if (!parsed || !["https:", "http:"].includes(parsed.protocol) || parsed.pathname !== "/" || parsed.search) {
-      read.fail(item.node, item.path, `must be an origin such as https://mywebsite.example.com (got "${value}")`);
+      read.fail(item.node, item.path, `must be an origin such as https://mywebsite.example.com (got ${quote(value)})`);
       continue;
     }
     origins.push(parsed.origin);
@@ -362,7 +362,7 @@ function readDuration(read: ConfigReader, field: Field, defaultMs: number): numb
   const unit = match ? { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"] : 0;
   const ms = Number(match?.[1]) * unit;
   if (!match || !(ms >= DURATION_RANGE_MS.min && ms <= DURATION_RANGE_MS.max)) {
-    read.fail(field.node, field.path, `must be a duration from 1s to 30d such as 20s, 15m or 2h (got "${text}")`);
+    read.fail(field.node, field.path, `must be a duration from 1s to 30d such as 20s, 15m or 2h (got ${quote(text)})`);
     return defaultMs;
   }
   return ms;
@@ -382,7 +382,7 @@ function readAddressList(read: ConfigReader, field: Field): string[] | undefined
     const max = family === 6 ? 128 : 32;
     const bits = prefix === undefined ? max : Number(prefix);
     if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > max || (prefix !== undefined && !/^\d+$/.test(prefix))) {
-      read.fail(item.node, item.path, `must be an IP address or CIDR range such as 203.0.113.0/24 or 2001:db8::/32 (got "${value}")`);
+      read.fail(item.node, item.path, `must be an IP address or CIDR range such as 203.0.113.0/24 or 2001:db8::/32 (got ${quote(value)})`);
       continue;
     }
     ranges.push(`${address}/${bits}`);
