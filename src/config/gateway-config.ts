@@ -84,11 +84,11 @@ export interface SiteConfig {
   readonly loginGuard: LoginGuardConfig;
   /**
    * Client addresses (IPs or CIDR ranges, IPv4 and IPv6) allowed to reach the site; empty (the
-   * default) allows every address not denied.
+   * default) allows every address not denied. No two entries are the same range.
    */
-  readonly allow: readonly string[];
+  readonly allow: readonly AddressRange[];
   /** Client addresses refused, even when also allowed. */
-  readonly deny: readonly string[];
+  readonly deny: readonly AddressRange[];
   /**
    * Whether browsers must present a client certificate from `gateway client-cert add` (mutual
    * TLS) as a second factor. Default false.
@@ -96,6 +96,18 @@ export interface SiteConfig {
   readonly clientCertificatesRequired: boolean;
   /** Where in gateway.yaml this site is declared, for messages ("gateway.yaml:14:5"). */
   readonly position: string;
+}
+
+/**
+ * An allow/deny entry: the addresses whose first `prefixLength` bits are those of `address`.
+ * `address` has no bit set past the prefix (10.0.0.1/8 is refused, not widened).
+ */
+export interface AddressRange {
+  readonly family: "ipv4" | "ipv6";
+  /** Dotted IPv4, or IPv6 in its canonical form (RFC 5952). */
+  readonly address: string;
+  /** 32 (IPv4) or 128 (IPv6) for a single address. */
+  readonly prefixLength: number;
 }
 
 /**

@@ -3,9 +3,10 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
 import { isMap, LineCounter, parseDocument } from "yaml";
+import { parseAddressRange } from "./address-range.js";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
-import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
+import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
 import { ACME_DIRECTORIES, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
 
 const { listen: LISTEN, acme: ACME, logs: LOGS, timeouts: TIMEOUTS, sites: SITES, admin: ADMIN, storage: STORAGE } = GATEWAY_YAML.properties;
@@ -368,24 +369,29 @@ function readDuration(read: ConfigReader, field: Field, defaultMs: number): numb
   return ms;
 }
 
-/** IPs and CIDR ranges, IPv4 or IPv6, normalised as "address/prefix". */
-function readAddressList(read: ConfigReader, field: Field): string[] | undefined {
+/** IPs and CIDR ranges, IPv4 or IPv6; the same range twice is a problem. */
+function readAddressList(read: ConfigReader, field: Field): AddressRange[] | undefined {
   if (field.node === undefined) return [];
   const items = read.list(field);
   if (!items) return undefined;
-  const ranges: string[] = [];
+  const ranges: AddressRange[] = [];
+  const seen = new Map<string, Field>();
   for (const item of items) {
     const value = read.string(item, "write an address or range such as 203.0.113.0/24 or 2001:db8::/32");
     if (value === undefined) continue;
-    const [address = "", prefix] = value.split("/");
-    const family = isIP(address);
-    const max = family === 6 ? 128 : 32;
-    const bits = prefix === undefined ? max : Number(prefix);
-    if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > max || (prefix !== undefined && !/^\d+$/.test(prefix))) {
-      read.fail(item.node, item.path, `must be an IP address or CIDR range such as 203.0.113.0/24 or 2001:db8::/32 (got ${quote(value)})`);
+    const reading = parseAddressRange(value);
+    if ("problem" in reading) {
+      read.fail(item.node, item.path, reading.problem);
       continue;
     }
-    ranges.push(`${address}/${bits}`);
+    const key = `${reading.range.address}/${reading.range.prefixLength}`;
+    const earlier = seen.get(key);
+    if (earlier) {
+      read.fail(item.node, item.path, `is the same range as ${earlier.path} (${key}); keep one`);
+      continue;
+    }
+    seen.set(key, item);
+    ranges.push(reading.range);
   }
   return ranges.length === items.length ? ranges : undefined;
 }
