@@ -57,7 +57,7 @@ export type TlsSource =
 
 /** One public site: the names a browser uses and the notebook behind them. */
 export interface SiteConfig {
-  /** Lower-case DNS names (or IP literals) this site answers for; the first is its primary name. */
+  /** Lower-case DNS names (or IP literals), without a trailing dot, this site answers for; at least one, the first its primary name. */
   readonly hosts: readonly string[];
   /** The notebook, usually the tunnel's local end: origin only (scheme, host, port). */
   readonly upstream: URL;
@@ -122,7 +122,7 @@ export interface LoginGuardConfig {
   readonly maxFailuresTotal: number;
   /** The sliding window. Default 15 minutes. */
   readonly windowMs: number;
-  /** Paths of login forms (POSTs counted). Default ["/login"]. */
+  /** Paths of login forms (POSTs counted), matched on the path before any "?"; at least one. Default ["/login"]. */
   readonly paths: readonly string[];
 }
 

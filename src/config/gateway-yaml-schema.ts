@@ -23,6 +23,7 @@ export interface SchemaNode {
   readonly additionalProperties?: boolean;
   readonly items?: SchemaNode;
   readonly minItems?: number;
+  readonly uniqueItems?: boolean;
   readonly contains?: SchemaNode;
   readonly anyOf?: readonly SchemaNode[];
   readonly oneOf?: readonly SchemaNode[];
@@ -51,6 +52,8 @@ export const PATTERNS = {
   email: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
   /** "90s", "15m", "2h", "1d". */
   duration: /^(\d+)\s*(s|m|h|d)$/,
+  /** A login form's path, matched against a request's path (the part before any "?"). */
+  loginPath: /^\/[^\s?#]*$/,
   /** Jupyter's base_url: a path that starts and ends with "/". */
   baseUrl: /^\/(?:[^\s?#]*\/)?$/,
   /** host:port as the workstation sees the notebook. */
@@ -92,7 +95,7 @@ const ACME = object("The ACME certificate authority (Let's Encrypt by default)."
   email: text("Account contact; optional for Let's Encrypt.", PATTERNS.email, ["you@example.com"]),
   directory: {
     description: "letsencrypt, letsencrypt-staging, or the https URL of any ACME directory.",
-    anyOf: [{ type: "string", enum: Object.keys(ACME_DIRECTORIES) }, text("https URL of an ACME directory", "^https://")],
+    anyOf: [{ type: "string", enum: Object.keys(ACME_DIRECTORIES) }, text("https URL of an ACME directory", /^https:\/\/\S+$/)],
     default: "letsencrypt",
   },
   challenge: choice("How the CA checks control of a name: http-01 on listen.http, or tls-alpn-01 on listen.https.", ["http-01", "tls-alpn-01"], "http-01"),
@@ -122,7 +125,7 @@ const LOGIN_GUARD = object("Brute-force protection for the notebook's login form
   max_failures_per_address: count("Failed logins one client address may make per window.", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress),
   max_failures_total: count("Failed logins all addresses together may make per window.", DEFAULT_LOGIN_GUARD.maxFailuresTotal),
   window: { ...text("The sliding window: a duration such as 15m, 1h or 900s.", PATTERNS.duration), default: `${DEFAULT_LOGIN_GUARD.windowMs / 60_000}m` },
-  paths: list("Paths of login forms whose POSTs are counted.", text("a path", "^/"), { default: DEFAULT_LOGIN_GUARD.paths }),
+  paths: list("Paths of login forms whose POSTs are counted; at least one.", text("a path", PATTERNS.loginPath), { minItems: 1, uniqueItems: true, default: DEFAULT_LOGIN_GUARD.paths }),
 });
 
 const TUNNEL = object(
@@ -159,7 +162,7 @@ const SITE = object(
   "One public site: the names a browser uses and the notebook behind them.",
   {
     host: HOST,
-    hosts: list("Several public names for the same notebook (instead of host).", HOST, { minItems: 1 }),
+    hosts: list("Several public names for the same notebook (instead of host); each once.", HOST, { minItems: 1, uniqueItems: true }),
     upstream: text("The notebook, usually the tunnel's local end: scheme, host and port only.", /^https?:\/\/[^/?#\s@]+\/?$/, ["http://127.0.0.1:8888"]),
     tls: {
       description: "Where the certificate comes from: acme (obtained and renewed), internal (local CA, for localhost and LAN names), or {cert, key} files you manage (reloaded on change).",
@@ -170,12 +173,12 @@ const SITE = object(
       default: "acme",
     },
     tunnel: TUNNEL,
-    frame_ancestors: list("Origins allowed to embed the site in a frame, besides itself; empty forbids framing (clickjacking).", text("an origin", /^https?:\/\/[^/?#\s]+\/?$/, ["https://mywebsite.example.com"]), { default: [] }),
+    frame_ancestors: list("Origins allowed to embed the site in a frame, besides itself; empty forbids framing (clickjacking).", text("an origin", /^https?:\/\/[^/?#\s]+\/?$/, ["https://mywebsite.example.com"]), { uniqueItems: true, default: [] }),
     base_url: { ...text("Jupyter's base_url, if it has one: the gateway checks <base_url>api/kernels demands a password before anything passes.", PATTERNS.baseUrl, ["/", "/jupyter/"]), default: "/" },
     allow_unprotected_upstream: { description: "Serve a notebook whose API answers without a password (an open shell on the workstation).", type: "boolean", default: false },
     login_guard: LOGIN_GUARD,
-    allow: list("Client addresses allowed to reach the site; empty allows every address not denied.", ADDRESS_RANGE, { default: [] }),
-    deny: list("Client addresses refused, even when also allowed.", ADDRESS_RANGE, { default: [] }),
+    allow: list("Client addresses allowed to reach the site; empty allows every address not denied.", ADDRESS_RANGE, { uniqueItems: true, default: [] }),
+    deny: list("Client addresses refused, even when also allowed.", ADDRESS_RANGE, { uniqueItems: true, default: [] }),
     client_certificates: choice("required: browsers must present a client certificate from `gateway client-cert add` (mutual TLS).", ["required", "off"], "off"),
   },
   {

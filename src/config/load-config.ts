@@ -157,26 +157,27 @@ function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfi
   const items = read.list(required);
   if (!items) return [];
   if (items.length === 0) read.fail(required.node, "sites", "is empty; add at least one site with host and upstream");
-  const seen = new Map<string, string>();
+  const siteOfHost = new Map<string, HostEntry>();
   const sites: SiteConfig[] = [];
   for (const item of items) {
-    const site = readSite(read, item, baseDir);
-    if (!site) continue;
-    for (const host of site.hosts) {
-      const earlier = seen.get(host);
-      if (earlier) read.fail(item.node, `${item.path}.host`, `${quote(host)} is already served by the site at ${earlier}; each name belongs to one site`);
-      else seen.set(host, site.position);
-    }
-    sites.push(site);
+    const site = readSite(read, item, baseDir, siteOfHost);
+    if (site) sites.push(site);
   }
   return sites;
 }
 
-function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig | undefined {
+/** Where a public name was first read: its site's position and its own key path. */
+interface HostEntry {
+  readonly site: string;
+  readonly path: string;
+}
+
+/** `siteOfHost` holds each public name read so far. */
+function readSite(read: ConfigReader, field: Field, baseDir: string, siteOfHost: Map<string, HostEntry>): SiteConfig | undefined {
   const get = read.map(field, keysOf(SITE));
   if (!get) return undefined;
   const position = read.where(field.node);
-  const hosts = readHosts(read, get("host"), get("hosts"), field);
+  const hosts = readHosts(read, get("host"), get("hosts"), field, position, siteOfHost);
   const upstream = readUpstream(read, get("upstream"), field);
   const tls = readTls(read, get("tls"), baseDir, hosts);
   const tunnel = readTunnel(read, get("tunnel"), baseDir, upstream);
@@ -193,7 +194,8 @@ function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig
   return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, baseUrl, loginGuard, allow, deny, clientCertificatesRequired, position };
 }
 
-function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field): string[] | undefined {
+/** Each name belongs to one site, once: lower-case, without a trailing dot (as Host headers are looked up). */
+function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field, position: string, siteOfHost: Map<string, HostEntry>): string[] | undefined {
   if (hostField.node !== undefined && hostsField.node !== undefined) {
     read.fail(hostsField.node, hostsField.path, "cannot be used together with host; keep one (hosts: [a, b] for several names)");
     return undefined;
@@ -204,13 +206,27 @@ function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site
     read.fail(site.node, `${site.path}.host`, "is required; write the public name, e.g. host: jupyter.example.com");
     return undefined;
   }
+  if (fields.length === 0) {
+    read.fail(hostsField.node, hostsField.path, "is empty; list the site's public names, e.g. hosts: [jupyter.example.com], or write host: jupyter.example.com");
+    return undefined;
+  }
   const hosts: string[] = [];
   for (const f of fields) {
     const value = read.string(f, "write the public name, e.g. jupyter.example.com");
     if (value === undefined) continue;
     const problem = hostProblem(value);
-    if (problem) read.fail(f.node, f.path, `${problem} (got ${quote(value)})`);
-    else hosts.push(value.toLowerCase());
+    if (problem) {
+      read.fail(f.node, f.path, `${problem} (got ${quote(value)})`);
+      continue;
+    }
+    const name = value.toLowerCase().replace(/\.$/, "");
+    const earlier = siteOfHost.get(name);
+    if (earlier?.site === position) read.fail(f.node, f.path, `is the same name as ${earlier.path} (${name}); keep one`);
+    else if (earlier) read.fail(f.node, f.path, `${quote(name)} is already served by the site at ${earlier.site}; each name belongs to one site`);
+    else {
+      siteOfHost.set(name, { site: position, path: f.path });
+      hosts.push(name);
+    }
   }
   return hosts.length === fields.length ? hosts : undefined;
 }
@@ -305,6 +321,7 @@ function readFrameAncestors(read: ConfigReader, field: Field): string[] | undefi
   const items = field.node === undefined ? [] : read.list(field);
   if (!items) return undefined;
   const origins: string[] = [];
+  const seen = new Map<string, Field>();
   for (const item of items) {
     const value = read.string(item, "write an origin such as https://mywebsite.example.com");
     if (value === undefined) continue;
@@ -314,7 +331,7 @@ function readFrameAncestors(read: ConfigReader, field: Field): string[] | undefi
       read.fail(item.node, item.path, `must be an origin such as https://mywebsite.example.com (got ${quote(value)})`);
       continue;
     }
-    origins.push(parsed.origin);
+    if (isFirst(read, seen, parsed.origin, item, "origin")) origins.push(parsed.origin);
   }
   return origins.length === items.length ? origins : undefined;
 }
@@ -330,15 +347,31 @@ function readLoginGuard(read: ConfigReader, field: Field): LoginGuardConfig | un
     read.fail(f.node, f.path, `must be a whole number of at least 1 (got ${describe(f.node)})`);
     return fallback;
   };
-  const pathItems = get("paths").node === undefined ? undefined : read.list(get("paths"));
-  const paths = pathItems?.map((item) => read.string(item, "write a path such as /login")).filter((p): p is string => p !== undefined && p.startsWith("/"));
-  if (pathItems && paths?.length !== pathItems.length) read.fail(get("paths").node, get("paths").path, "must be a list of paths starting with /, such as [/login]");
-  return {
-    maxFailuresPerAddress: count("max_failures_per_address", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress),
-    maxFailuresTotal: count("max_failures_total", DEFAULT_LOGIN_GUARD.maxFailuresTotal),
-    windowMs: readDuration(read, get("window"), DEFAULT_LOGIN_GUARD.windowMs),
-    paths: paths ?? DEFAULT_LOGIN_GUARD.paths,
-  };
+  const maxFailuresPerAddress = count("max_failures_per_address", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress);
+  const maxFailuresTotal = count("max_failures_total", DEFAULT_LOGIN_GUARD.maxFailuresTotal);
+  const windowMs = readDuration(read, get("window"), DEFAULT_LOGIN_GUARD.windowMs);
+  const paths = readLoginPaths(read, get("paths"));
+  return paths && { maxFailuresPerAddress, maxFailuresTotal, windowMs, paths };
+}
+
+/** Paths of login forms: at least one (an empty list would silently turn the guard off), each once. */
+function readLoginPaths(read: ConfigReader, field: Field): readonly string[] | undefined {
+  if (field.node === undefined) return DEFAULT_LOGIN_GUARD.paths;
+  const items = read.list(field);
+  if (!items) return undefined;
+  if (items.length === 0) {
+    read.fail(field.node, field.path, `is empty, which would leave the login form unguarded; list its path, e.g. [${DEFAULT_LOGIN_GUARD.paths.join(", ")}] (Jupyter's; /hub/login for JupyterHub), or leave paths out for that default`);
+    return undefined;
+  }
+  const paths: string[] = [];
+  const seen = new Map<string, Field>();
+  for (const item of items) {
+    const value = read.string(item, "write a path such as /login");
+    if (value === undefined) continue;
+    if (!PATTERNS.loginPath.test(value)) read.fail(item.node, item.path, `must be a path that starts with / and has no spaces, ? or # (got ${quote(value)}); requests are matched on the path alone, e.g. /login`);
+    else if (isFirst(read, seen, value, item, "path")) paths.push(value);
+  }
+  return paths.length === items.length ? paths : undefined;
 }
 
 function readTimeouts(read: ConfigReader, field: Field): TimeoutsConfig {
@@ -384,19 +417,25 @@ function readAddressList(read: ConfigReader, field: Field): AddressRange[] | und
       read.fail(item.node, item.path, reading.problem);
       continue;
     }
-    const key = `${reading.range.address}/${reading.range.prefixLength}`;
-    const earlier = seen.get(key);
-    if (earlier) {
-      read.fail(item.node, item.path, `is the same range as ${earlier.path} (${key}); keep one`);
-      continue;
-    }
-    seen.set(key, item);
-    ranges.push(reading.range);
+    if (isFirst(read, seen, `${reading.range.address}/${reading.range.prefixLength}`, item, "range")) ranges.push(reading.range);
   }
   return ranges.length === items.length ? ranges : undefined;
 }
 
+/** Whether `key` is new in `seen`; a repeat is recorded at `item`, naming the first item that had it. */
+function isFirst(read: ConfigReader, seen: Map<string, Field>, key: string, item: Field, what: string): boolean {
+  const earlier = seen.get(key);
+  if (earlier) {
+    read.fail(item.node, item.path, `is the same ${what} as ${earlier.path} (${key}); keep one`);
+    return false;
+  }
+  seen.set(key, item);
+  return true;
+}
+
+/** The URL's href; undefined when it does not parse or holds whitespace, which the URL parser would silently drop or trim. */
 function parseUrl(value: string): string | undefined {
+  if (/[\s\u0000-\u001f]/.test(value)) return undefined;
   try {
     return new URL(value).href;
   } catch {
