@@ -20,7 +20,7 @@ export interface GatewayConfig {
 export interface ListenConfig {
   /** Address both listeners bind. Default 0.0.0.0 (all interfaces). */
   readonly address: string;
-  /** HTTPS port. Default 443; 0 picks a free port (tests). */
+  /** HTTPS port. Default 443; 0 to 65535, 0 picking a free port (tests). */
   readonly httpsPort: number;
   /** Port for ACME HTTP-01 answers and the redirect to https; null when `http: false`. Default 80. */
   readonly httpPort: number | null;
@@ -116,11 +116,11 @@ export interface AddressRange {
  * ~200 ms of its only event loop). A successful login clears that address.
  */
 export interface LoginGuardConfig {
-  /** Failures one address may make per window. Default 5. */
+  /** Failures one address may make per window. Default 5; 1 to 1000. */
   readonly maxFailuresPerAddress: number;
-  /** Failures all addresses together may make per window (slow distributed guessing). Default 100. */
+  /** Failures all addresses together may make per window (slow distributed guessing). Default 100; 1 to 10000 (each is kept in storage until it leaves the window). */
   readonly maxFailuresTotal: number;
-  /** The sliding window. Default 15 minutes. */
+  /** The sliding window, which is also the longest a locked-out address waits. Default 15 minutes; 1 minute to 1 day. */
   readonly windowMs: number;
   /** Paths of login forms (POSTs counted), matched on the path before any "?"; at least one. Default ["/login"]. */
   readonly paths: readonly string[];
@@ -132,7 +132,7 @@ export const DEFAULT_LOGIN_GUARD: LoginGuardConfig = { maxFailuresPerAddress: 5,
 export interface TunnelConfig {
   /** Destination as for ssh: [user@]host. */
   readonly ssh: string;
-  /** sshd port on the workstation. Default 22. */
+  /** sshd port on the workstation. Default 22; 1 to 65535. */
   readonly port: number;
   /** The notebook as the workstation sees it (host:port). Default localhost:<upstream port>. */
   readonly remote: string;
@@ -142,19 +142,22 @@ export interface TunnelConfig {
   readonly knownHostsFile: string | null;
 }
 
-/** Timeouts the gateway applies; fixed, documented in README.md. */
 /**
  * Idle and drain timers, in milliseconds (`timeouts:` in gateway.yaml). Idle timers are reset by
- * every byte, so a slow big transfer never hits them; WebSockets have none once open.
+ * every byte, so a slow big transfer never hits them; WebSockets have none once open. The ranges
+ * are in gateway-yaml-schema.ts; every value fits a Node timer (under 2^31 ms).
  */
 export interface TimeoutsConfig {
-  /** A client must send its request headers within this (slowloris). Default 20 s. */
+  /** A client must send its request headers (and finish the TLS handshake) within this (slowloris). Default 20 s; 1 s to 2 min. */
   readonly headersMs: number;
-  /** A kept-alive or otherwise idle client connection is closed after this. Default 300 s. */
+  /**
+   * A kept-alive or otherwise idle client connection is closed after this. Default 300 s; 5 s to
+   * 1 h, and longer than upstreamIdleMs: a client waiting for the notebook is idle meanwhile.
+   */
   readonly clientIdleMs: number;
-  /** An upstream that sends no byte for this long is abandoned: 504 (also for a WebSocket upgrade before its 101). Default 120 s. */
+  /** An upstream that sends no byte for this long is abandoned: 504 (also for a WebSocket upgrade before its 101). Default 120 s; 1 s to 30 min. */
   readonly upstreamIdleMs: number;
-  /** How long SIGTERM waits for in-flight requests before closing what is left. Default 10 s. */
+  /** How long SIGTERM waits for in-flight requests before closing what is left. Default 10 s; 1 s to 10 min. */
   readonly drainMs: number;
 }
 

@@ -78,13 +78,13 @@ function readListen(read: ConfigReader, field: Field): ListenConfig {
   if (address !== undefined && isIP(address) === 0) {
     read.fail(get?.("address").node, "listen.address", `must be an IP address (got ${quote(address)}); use 0.0.0.0 for all interfaces, :: for IPv6 too, or 127.0.0.1`);
   }
-  const httpsPort = get ? read.port(get("https")) : undefined;
+  const httpsPort = get ? read.integer(get("https"), LISTEN.properties.https, "write the port, e.g. 443 (the default), or 0 for any free port") : undefined;
   let httpPort: number | null | undefined = LISTEN.properties.http.default;
   if (get) {
     const httpField = get("http");
     const raw = read.scalar({ ...httpField, node: httpField.node });
     if (raw === false) httpPort = null;
-    else if (raw !== undefined) httpPort = read.port(httpField);
+    else if (raw !== undefined) httpPort = read.integer(httpField, LISTEN.properties.http.anyOf[0], "write the port, e.g. 80 (the default), 0 for any free port, or false to turn it off");
     if (httpPort !== null && httpPort !== undefined && httpPort !== 0 && httpPort === (httpsPort ?? LISTEN.properties.https.default)) {
       read.fail(httpField.node, "listen.http", `is the same port as listen.https (${httpPort}); give each its own port, or write http: false`);
     }
@@ -95,21 +95,15 @@ function readListen(read: ConfigReader, field: Field): ListenConfig {
 function readAdmin(read: ConfigReader, field: Field): GatewayConfig["admin"] {
   const raw = read.scalar(field);
   if (raw === false) return null;
-  const admin = loopbackHostPort(raw === undefined ? ADMIN.default : String(raw));
+  const admin = parseAdmin(raw === undefined ? ADMIN.default : String(raw));
   if (admin) return admin;
-  read.fail(field.node, field.path, `must be a loopback address and port such as ${ADMIN.default} (got ${describe(field.node)}); the admin endpoint is never exposed beyond this machine. Write false to turn it off`);
-  return loopbackHostPort(ADMIN.default);
+  read.fail(field.node, field.path, `must be a loopback address and a port from 0 to 65535, such as ${ADMIN.default} (got ${describe(field.node)}); the admin endpoint is never exposed beyond this machine. Write false to turn it off`);
+  return parseAdmin(ADMIN.default);
 }
 
-function loopbackHostPort(text: string): { host: string; port: number } | null {
-  let url: URL | undefined;
-  try {
-    url = new URL(`http://${text}`);
-  } catch {
-    return null;
-  }
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  return url.port && url.pathname === "/" && isLoopback(host) ? { host, port: Number(url.port) } : null;
+function parseAdmin(text: string): { host: string; port: number } | null {
+  const [, host = "", port] = PATTERNS.admin.exec(text) ?? [];
+  return port === undefined ? null : { host: host.replace(/^\[|\]$/g, ""), port: Number(port) };
 }
 
 function readLogs(read: ConfigReader, field: Field, baseDir: string): LogsConfig {
@@ -254,6 +248,10 @@ function readUpstream(read: ConfigReader, field: Field, site: Field): URL | unde
     read.fail(field.node, field.path, `must be an http:// URL of the notebook (got ${quote(value)}); write e.g. http://127.0.0.1:8888`);
     return undefined;
   }
+  if (parsed.port === "0") {
+    read.fail(field.node, field.path, `must have a port from 1 to 65535 (got ${quote(value)}); write the port the notebook listens on, e.g. http://127.0.0.1:8888`);
+    return undefined;
+  }
   if (parsed.pathname !== "/" || parsed.search || parsed.hash || parsed.username || parsed.password) {
     read.fail(field.node, field.path, `must be scheme, host and port only (got ${quote(value)}); paths pass through unchanged, so write ${parsed.protocol}//${parsed.host}`);
     return undefined;
@@ -301,11 +299,11 @@ function readTunnel(read: ConfigReader, field: Field, baseDir: string, upstream:
   const sshField = read.require(get("ssh"), "write the workstation as for ssh, e.g. ssh: me@workstation.example.edu");
   const ssh = sshField ? read.string(sshField, "write the workstation as for ssh, e.g. me@workstation.example.edu") : undefined;
   if (ssh?.startsWith("-")) read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination, not an option (got ${quote(ssh)})`);
-  const port = read.port(get("port")) ?? TUNNEL.properties.port.default;
+  const port = read.integer(get("port"), TUNNEL.properties.port, "write sshd's port on the workstation, e.g. 22 (the default)") ?? TUNNEL.properties.port.default;
   const remoteField = get("remote");
   const remote = read.string(remoteField, "write the notebook as the workstation sees it, e.g. localhost:8888");
   if (remote !== undefined && !PATTERNS.remote.test(remote)) {
-    read.fail(remoteField.node, remoteField.path, `must be host:port (got ${quote(remote)}); e.g. localhost:8888`);
+    read.fail(remoteField.node, remoteField.path, `must be host:port, with a port from 1 to 65535 (got ${quote(remote)}); write the notebook as the workstation sees it, e.g. localhost:8888`);
   }
   const identityFile = get("identity_file").node === undefined ? null : readExistingFile(read, get("identity_file"), baseDir, "the ssh private key");
   const knownHostsFile = get("known_hosts_file").node === undefined ? null : readExistingFile(read, get("known_hosts_file"), baseDir, "a known_hosts file holding the workstation's host key");
@@ -339,17 +337,10 @@ function readFrameAncestors(read: ConfigReader, field: Field): string[] | undefi
 function readLoginGuard(read: ConfigReader, field: Field): LoginGuardConfig | undefined {
   const get = read.map(field, keysOf(LOGIN_GUARD));
   if (!get) return undefined;
-  const count = (key: string, fallback: number): number => {
-    const f = get(key);
-    const value = read.scalar(f);
-    if (value === undefined) return fallback;
-    if (typeof value === "number" && Number.isInteger(value) && value >= 1) return value;
-    read.fail(f.node, f.path, `must be a whole number of at least 1 (got ${describe(f.node)})`);
-    return fallback;
-  };
-  const maxFailuresPerAddress = count("max_failures_per_address", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress);
-  const maxFailuresTotal = count("max_failures_total", DEFAULT_LOGIN_GUARD.maxFailuresTotal);
-  const windowMs = readDuration(read, get("window"), DEFAULT_LOGIN_GUARD.windowMs);
+  const { max_failures_per_address: PER_ADDRESS, max_failures_total: TOTAL, window: WINDOW } = LOGIN_GUARD.properties;
+  const maxFailuresPerAddress = read.integer(get("max_failures_per_address"), PER_ADDRESS, exampleDefault(PER_ADDRESS)) ?? DEFAULT_LOGIN_GUARD.maxFailuresPerAddress;
+  const maxFailuresTotal = read.integer(get("max_failures_total"), TOTAL, exampleDefault(TOTAL)) ?? DEFAULT_LOGIN_GUARD.maxFailuresTotal;
+  const windowMs = read.duration(get("window"), WINDOW, exampleDefault(WINDOW)) ?? DEFAULT_LOGIN_GUARD.windowMs;
   const paths = readLoginPaths(read, get("paths"));
   return paths && { maxFailuresPerAddress, maxFailuresTotal, windowMs, paths };
 }
@@ -377,29 +368,29 @@ function readLoginPaths(read: ConfigReader, field: Field): readonly string[] | u
 function readTimeouts(read: ConfigReader, field: Field): TimeoutsConfig {
   const get = read.map(field, keysOf(TIMEOUTS));
   if (!get) return DEFAULT_TIMEOUTS;
-  return {
-    headersMs: readDuration(read, get("headers"), DEFAULT_TIMEOUTS.headersMs),
-    clientIdleMs: readDuration(read, get("client_idle"), DEFAULT_TIMEOUTS.clientIdleMs),
-    upstreamIdleMs: readDuration(read, get("upstream_idle"), DEFAULT_TIMEOUTS.upstreamIdleMs),
-    drainMs: readDuration(read, get("drain"), DEFAULT_TIMEOUTS.drainMs),
+  const { headers, client_idle, upstream_idle, drain } = TIMEOUTS.properties;
+  const clientIdle = get("client_idle");
+  const upstreamIdle = get("upstream_idle");
+  const clientIdleMs = read.duration(clientIdle, client_idle, exampleDefault(client_idle));
+  const upstreamIdleMs = read.duration(upstreamIdle, upstream_idle, exampleDefault(upstream_idle));
+  const timeouts: TimeoutsConfig = {
+    headersMs: read.duration(get("headers"), headers, exampleDefault(headers)) ?? DEFAULT_TIMEOUTS.headersMs,
+    clientIdleMs: clientIdleMs ?? DEFAULT_TIMEOUTS.clientIdleMs,
+    upstreamIdleMs: upstreamIdleMs ?? DEFAULT_TIMEOUTS.upstreamIdleMs,
+    drainMs: read.duration(get("drain"), drain, exampleDefault(drain)) ?? DEFAULT_TIMEOUTS.drainMs,
   };
+  // A request waiting for the notebook sends nothing on the client connection meanwhile: the
+  // client's idle timer must not fire before the notebook's answer or the 504 can be sent.
+  const bothRead = (clientIdleMs !== undefined || clientIdle.node === undefined) && (upstreamIdleMs !== undefined || upstreamIdle.node === undefined);
+  if (bothRead && timeouts.clientIdleMs <= timeouts.upstreamIdleMs) {
+    read.fail(clientIdle.node ?? upstreamIdle.node, clientIdle.path, `is ${timeouts.clientIdleMs / 1000}s, but must be longer than timeouts.upstream_idle (${timeouts.upstreamIdleMs / 1000}s): a client waiting that long for the notebook would be cut off without an answer; make client_idle at least ${timeouts.upstreamIdleMs / 1000 + 1}s, or upstream_idle shorter`);
+  }
+  return timeouts;
 }
 
-/** Durations the gateway can arm as a timer: at least a second, at most 30 days. */
-const DURATION_RANGE_MS = { min: 1000, max: 30 * 86_400_000 } as const;
-
-/** "90s", "15m", "2h", "1d" → milliseconds; `defaultMs` when absent. */
-function readDuration(read: ConfigReader, field: Field, defaultMs: number): number {
-  const text = read.string(field, "write a duration such as 20s, 15m or 2h");
-  if (text === undefined) return defaultMs;
-  const match = PATTERNS.duration.exec(text.trim());
-  const unit = match ? { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"] : 0;
-  const ms = Number(match?.[1]) * unit;
-  if (!match || !(ms >= DURATION_RANGE_MS.min && ms <= DURATION_RANGE_MS.max)) {
-    read.fail(field.node, field.path, `must be a duration from 1s to 30d such as 20s, 15m or 2h (got ${quote(text)})`);
-    return defaultMs;
-  }
-  return ms;
+/** "write e.g. 5 (the default)": the remedy for a number out of range. */
+function exampleDefault(node: { readonly default: unknown }): string {
+  return `write e.g. ${String(node.default)} (the default)`;
 }
 
 /** IPs and CIDR ranges, IPv4 or IPv6; the same range twice is a problem. */
