@@ -54,9 +54,13 @@ function pairs(bytes: number[]): number[] {
   return [((bytes[0] ?? 0) << 8) | (bytes[1] ?? 0), ((bytes[2] ?? 0) << 8) | (bytes[3] ?? 0)];
 }
 
-/** Dotted IPv4, or IPv6 in its canonical compressed form (RFC 5952), as the WHATWG URL serializer writes it. */
+/** Dotted IPv4, or IPv6 in its canonical form. */
 function formatAddress(bytes: number[], family: 4 | 6): string {
   if (family === 4) return bytes.join(".");
-  const words = Array.from({ length: 8 }, (_, i) => (((bytes[2 * i] ?? 0) << 8) | (bytes[2 * i + 1] ?? 0)).toString(16));
-  return new URL(`http://[${words.join(":")}]`).hostname.slice(1, -1);
+  return canonicalIPv6(Array.from({ length: 8 }, (_, i) => (((bytes[2 * i] ?? 0) << 8) | (bytes[2 * i + 1] ?? 0)).toString(16)).join(":"));
+}
+
+/** An IPv6 address isIP accepts, in its canonical compressed form (RFC 5952), as the WHATWG URL serializer (and so a browser's Host header) writes it. */
+export function canonicalIPv6(address: string): string {
+  return new URL(`http://[${address}]`).hostname.slice(1, -1);
 }

@@ -182,7 +182,7 @@ describe("the JSON Schema and the loader agree on every range", () => {
   // Numbers inside strings, whose bounds live in patterns rather than minimum/maximum.
   const inStrings: Array<[KeyPath, string, boolean]> = [
     [["admin"], "127.0.0.1:0", true],
-    [["admin"], "127.0.0.1:80", true],
+    [["admin"], "[::1]:80", true],
     [["admin"], "[::1]:65535", true],
     [["admin"], "127.0.0.1:65536", false],
     [["admin"], "127.0.0.256:2019", false],

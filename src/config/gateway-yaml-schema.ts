@@ -71,6 +71,8 @@ export const PATTERNS = {
   loginPath: /^\/[^\s?#]*$/,
   /** Jupyter's base_url: a path that starts and ends with "/". */
   baseUrl: /^\/(?:[^\s?#]*\/)?$/,
+  /** The workstation as ssh takes it, [user@]host: no spaces, and not an option. */
+  sshDestination: /^[^-\s\x00-\x1f][^\s\x00-\x1f]*$/,
   /** host:port as the workstation sees the notebook. */
   remote: new RegExp(`^(?:[A-Za-z0-9.-]+|\\[[0-9a-fA-F:]+\\]):${PORT}$`),
   /** The admin endpoint: a loopback host (group 1) and a port (group 2; 0 picks a free one). */
@@ -166,7 +168,7 @@ const LOGIN_GUARD = object("Brute-force protection for the notebook's login form
 const TUNNEL = object(
   "Keep `ssh -N -L` up to reach the upstream (its local end is the upstream's port on 127.0.0.1).",
   {
-    ssh: text("The workstation as for ssh: [user@]host.", /^[^-\s\x00-\x1f][^\s\x00-\x1f]*$/, ["me@workstation.example.edu"]),
+    ssh: text("The workstation as for ssh: [user@]host.", PATTERNS.sshDestination, ["me@workstation.example.edu"]),
     port: port("sshd port on the workstation.", 22, 1),
     remote: text("The notebook as the workstation sees it (host:port); default localhost:<upstream port>.", PATTERNS.remote, ["localhost:8888"]),
     identity_file: text("Private key file for ssh -i (relative to this file); default: ssh's own."),

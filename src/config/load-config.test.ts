@@ -56,6 +56,12 @@ describe("loadConfig results", () => {
     assert.equal(config.sites[0]?.upstream.origin, "http://127.0.0.1:8888");
   });
 
+  it("keeps host names as Host headers are looked up: lower-case, no trailing dot, IPv6 compressed", () => {
+    const config = parseConfig("sites:\n  - hosts: [Lab.Example.COM., \"0:0:0::1\", 127.0.0.1]\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", "/etc/gateway/gateway.yaml", "gateway.yaml");
+    assert.deepEqual(config.sites[0]?.hosts, ["lab.example.com", "::1", "127.0.0.1"]);
+    assert.throws(() => parseConfig("sites:\n  - hosts: [\"::1\", \"0::1\"]\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", "/etc/gateway/gateway.yaml", "gateway.yaml"), /hosts\[1\] is the same name as sites\[0\]\.hosts\[0\] \(::1\)/);
+  });
+
   it("the repository's gateway.yaml is valid and serves localhost with tls: internal", async () => {
     const config = await loadConfig(fileURLToPath(new URL("../../../gateway.yaml", import.meta.url)));
     assert.equal(config.listen.httpsPort, 8443);

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
 import { isMap, LineCounter, parseDocument } from "yaml";
-import { parseAddressRange } from "./address-range.js";
+import { canonicalIPv6, parseAddressRange } from "./address-range.js";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
 import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
@@ -56,6 +56,12 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const timeouts = readTimeouts(read, top("timeouts"));
   const sites = readSites(read, top("sites"), baseDir);
 
+  const clash = admin && listenerOnPort(listen, admin);
+  if (admin && clash) {
+    const free = [2019, 2020, 2021].find((port) => port !== listen.httpsPort && port !== listen.httpPort);
+    const written = top("admin").node;
+    read.fail(written ?? top("listen").node ?? root, "admin", `is ${admin.host}:${admin.port}${written ? "" : " (the default)"}, but ${clash} takes port ${admin.port} on ${listen.address} too; give the admin endpoint its own port, e.g. admin: 127.0.0.1:${free}, or write admin: false`);
+  }
   if (acme.challenge === "http-01" && listen.httpPort === null && sites.some((s) => s.tls.kind === "acme")) {
     read.fail(top("listen").node ?? root, "listen.http", "is false, but tls: acme with the http-01 challenge needs it to answer the CA; set http: 80, or acme.challenge: tls-alpn-01");
   }
@@ -90,6 +96,15 @@ function readListen(read: ConfigReader, field: Field): ListenConfig {
     }
   }
   return { address: address ?? LISTEN.properties.address.default, httpsPort: httpsPort ?? LISTEN.properties.https.default, httpPort: httpPort === undefined ? LISTEN.properties.http.default : httpPort };
+}
+
+/** The listener (listen.https or listen.http) that would take the admin endpoint's address and port, if any. */
+function listenerOnPort(listen: ListenConfig, admin: { host: string; port: number }): string | undefined {
+  // :: takes IPv4 too (dual stack); 0.0.0.0 only IPv4, so not ::1.
+  const overlaps = listen.address === admin.host || listen.address === "::" || (listen.address === "0.0.0.0" && isIP(admin.host) !== 6);
+  if (!overlaps || admin.port === 0) return undefined;
+  if (listen.httpsPort === admin.port) return "listen.https";
+  return listen.httpPort === admin.port ? "listen.http" : undefined;
 }
 
 function readAdmin(read: ConfigReader, field: Field): GatewayConfig["admin"] {
@@ -188,7 +203,7 @@ function readSite(read: ConfigReader, field: Field, baseDir: string, siteOfHost:
   return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, baseUrl, loginGuard, allow, deny, clientCertificatesRequired, position };
 }
 
-/** Each name belongs to one site, once: lower-case, without a trailing dot (as Host headers are looked up). */
+/** Each name belongs to one site, once: as Host headers are looked up (lower-case, no trailing dot, IPv6 compressed). */
 function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field, position: string, siteOfHost: Map<string, HostEntry>): string[] | undefined {
   if (hostField.node !== undefined && hostsField.node !== undefined) {
     read.fail(hostsField.node, hostsField.path, "cannot be used together with host; keep one (hosts: [a, b] for several names)");
@@ -213,7 +228,7 @@ function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site
       read.fail(f.node, f.path, `${problem} (got ${quote(value)})`);
       continue;
     }
-    const name = value.toLowerCase().replace(/\.$/, "");
+    const name = isIP(value) === 6 ? canonicalIPv6(value) : value.toLowerCase().replace(/\.$/, "");
     const earlier = siteOfHost.get(name);
     if (earlier?.site === position) read.fail(f.node, f.path, `is the same name as ${earlier.path} (${name}); keep one`);
     else if (earlier) read.fail(f.node, f.path, `${quote(name)} is already served by the site at ${earlier.site}; each name belongs to one site`);
@@ -298,7 +313,9 @@ function readTunnel(read: ConfigReader, field: Field, baseDir: string, upstream:
   if (!get) return undefined;
   const sshField = read.require(get("ssh"), "write the workstation as for ssh, e.g. ssh: me@workstation.example.edu");
   const ssh = sshField ? read.string(sshField, "write the workstation as for ssh, e.g. me@workstation.example.edu") : undefined;
-  if (ssh?.startsWith("-")) read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination, not an option (got ${quote(ssh)})`);
+  if (ssh !== undefined && !PATTERNS.sshDestination.test(ssh)) {
+    read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination as for ssh, [user@]host, with no spaces and not starting with - (got ${quote(ssh)}); write e.g. me@workstation.example.edu`);
+  }
   const port = read.integer(get("port"), TUNNEL.properties.port, "write sshd's port on the workstation, e.g. 22 (the default)") ?? TUNNEL.properties.port.default;
   const remoteField = get("remote");
   const remote = read.string(remoteField, "write the notebook as the workstation sees it, e.g. localhost:8888");
