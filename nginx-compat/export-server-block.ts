@@ -1,4 +1,4 @@
-import { type GatewayConfig, type SiteConfig } from "../src/config/gateway-config.js";
+import { type AddressRange, type GatewayConfig, type SiteConfig } from "../src/config/gateway-config.js";
 
 /** TLS 1.2 suites of the gateway's profile (src/tls/tls-profile.ts) in OpenSSL names; TLS 1.3 suites are nginx's defaults. */
 const TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
@@ -176,7 +176,7 @@ function certificateLines(site: SiteConfig): string[] {
 
 /** The gateway's rule: deny wins, then allow (if any), else everyone. */
 function accessLines(site: SiteConfig): string[] {
-  const plain = (range: string): string => range.replace(/\/(32|128)$/, "");
+  const plain = (range: AddressRange): string => (range.prefixLength === (range.family === "ipv4" ? 32 : 128) ? range.address : `${range.address}/${range.prefixLength}`);
   return [...site.deny.map((r) => `    deny ${plain(r)};`), ...site.allow.map((r) => `    allow ${plain(r)};`), ...(site.allow.length > 0 ? ["    deny all;"] : [])];
 }
 

@@ -1,4 +1,5 @@
 import { isMap, isScalar, isSeq, type LineCounter, type Node } from "yaml";
+import { parseDuration } from "./duration.js";
 
 /** A value in the YAML tree with its dotted key path; `node` is undefined when the key is absent. */
 export interface Field {
@@ -6,6 +7,18 @@ export interface Field {
   readonly node: Node | undefined;
   /** Where to point when the key is absent: the enclosing mapping. */
   readonly anchor: Node;
+}
+
+/** An integer field's bounds, as its schema node states them. */
+export interface IntegerRange {
+  readonly minimum: number;
+  readonly maximum: number;
+}
+
+/** A duration field's bounds ("1s", "1d"), as its schema node states them. */
+export interface DurationRange {
+  readonly minimumDuration: string;
+  readonly maximumDuration: string;
 }
 
 /**
@@ -48,7 +61,7 @@ export class ConfigReader {
       const key = isScalar(keyNode) ? String(keyNode.value) : "";
       if (!known.includes(key)) {
         const hint = suggest(key, known);
-        this.fail(keyNode, join(path, key), `is not a known key${hint ? `; did you mean "${hint}"?` : `; known keys here: ${known.join(", ")}`}`);
+        this.fail(keyNode, join(path, /^[\w-]+$/.test(key) ? key : quote(key)), `is not a known key${hint ? `; did you mean "${hint}"?` : `; known keys here: ${known.join(", ")}`}`);
         continue;
       }
       if (values.has(key)) {
@@ -91,14 +104,27 @@ export class ConfigReader {
     return found;
   }
 
-  port(field: Field): number | undefined {
+  /** A whole number within the bounds its schema node states; `remedy` says what to write. */
+  integer(field: Field, range: IntegerRange, remedy: string): number | undefined {
     const value = this.scalar(field);
     if (value === undefined) return undefined;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 65535) {
-      this.fail(field.node, field.path, `must be a port number from 1 to 65535, or 0 for any free port (got ${describe(field.node)})`);
+    if (typeof value !== "number" || !Number.isInteger(value) || value < range.minimum || value > range.maximum) {
+      this.fail(field.node, field.path, `must be a whole number from ${range.minimum} to ${range.maximum} (got ${describe(field.node)}); ${remedy}`);
       return undefined;
     }
     return value;
+  }
+
+  /** A duration ("90s", "15m", "2h", "1d") within the bounds its schema node states, in milliseconds. */
+  duration(field: Field, range: DurationRange, remedy: string): number | undefined {
+    const value = this.scalar(field);
+    if (value === undefined) return undefined;
+    const ms = typeof value === "string" ? parseDuration(value) : undefined;
+    if (ms === undefined || ms < boundMs(range.minimumDuration) || ms > boundMs(range.maximumDuration)) {
+      this.fail(field.node, field.path, `must be a duration from ${range.minimumDuration} to ${range.maximumDuration}: a whole number and s, m, h or d (got ${describe(field.node)}); ${remedy}`);
+      return undefined;
+    }
+    return ms;
   }
 
   boolean(field: Field): boolean | undefined {
@@ -130,6 +156,13 @@ export class ConfigReader {
   }
 }
 
+/** A duration bound from the schema; one that does not parse is a bug in the schema. */
+function boundMs(duration: string): number {
+  const ms = parseDuration(duration);
+  if (ms === undefined) throw new Error(`schema duration bound ${quote(duration)} is not a duration`);
+  return ms;
+}
+
 function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
 }
@@ -138,12 +171,17 @@ function isNull(node: Node): boolean {
   return isScalar(node) && node.value === null;
 }
 
+/** User text in a message: in double quotes, with quotes, backslashes and control characters escaped as in JSON. */
+export function quote(text: string): string {
+  return JSON.stringify(text);
+}
+
 /** How a value reads in a message: a quoted string, a number, "a list", "a mapping". */
 export function describe(node: Node | undefined): string {
   if (node === undefined) return "nothing";
   if (isMap(node)) return "a mapping";
   if (isSeq(node)) return "a list";
-  if (isScalar(node)) return typeof node.value === "string" ? JSON.stringify(node.value) : String(node.value);
+  if (isScalar(node)) return typeof node.value === "string" ? quote(node.value) : String(node.value);
   return "an alias";
 }
 

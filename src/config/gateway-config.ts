@@ -20,7 +20,7 @@ export interface GatewayConfig {
 export interface ListenConfig {
   /** Address both listeners bind. Default 0.0.0.0 (all interfaces). */
   readonly address: string;
-  /** HTTPS port. Default 443; 0 picks a free port (tests). */
+  /** HTTPS port. Default 443; 0 to 65535, 0 picking a free port (tests). */
   readonly httpsPort: number;
   /** Port for ACME HTTP-01 answers and the redirect to https; null when `http: false`. Default 80. */
   readonly httpPort: number | null;
@@ -57,7 +57,7 @@ export type TlsSource =
 
 /** One public site: the names a browser uses and the notebook behind them. */
 export interface SiteConfig {
-  /** Lower-case DNS names (or IP literals) this site answers for; the first is its primary name. */
+  /** Lower-case DNS names (or IP literals), without a trailing dot, this site answers for; at least one, the first its primary name. */
   readonly hosts: readonly string[];
   /** The notebook, usually the tunnel's local end: origin only (scheme, host, port). */
   readonly upstream: URL;
@@ -84,11 +84,11 @@ export interface SiteConfig {
   readonly loginGuard: LoginGuardConfig;
   /**
    * Client addresses (IPs or CIDR ranges, IPv4 and IPv6) allowed to reach the site; empty (the
-   * default) allows every address not denied.
+   * default) allows every address not denied. No two entries are the same range.
    */
-  readonly allow: readonly string[];
+  readonly allow: readonly AddressRange[];
   /** Client addresses refused, even when also allowed. */
-  readonly deny: readonly string[];
+  readonly deny: readonly AddressRange[];
   /**
    * Whether browsers must present a client certificate from `gateway client-cert add` (mutual
    * TLS) as a second factor. Default false.
@@ -99,18 +99,30 @@ export interface SiteConfig {
 }
 
 /**
+ * An allow/deny entry: the addresses whose first `prefixLength` bits are those of `address`.
+ * `address` has no bit set past the prefix (10.0.0.1/8 is refused, not widened).
+ */
+export interface AddressRange {
+  readonly family: "ipv4" | "ipv6";
+  /** Dotted IPv4, or IPv6 in its canonical form (RFC 5952). */
+  readonly address: string;
+  /** 32 (IPv4) or 128 (IPv6) for a single address. */
+  readonly prefixLength: number;
+}
+
+/**
  * Failed logins are counted per client address and over all addresses within a sliding window;
  * past a limit, further attempts get 429 and never reach the notebook (whose argon2 check costs
  * ~200 ms of its only event loop). A successful login clears that address.
  */
 export interface LoginGuardConfig {
-  /** Failures one address may make per window. Default 5. */
+  /** Failures one address may make per window. Default 5; 1 to 1000. */
   readonly maxFailuresPerAddress: number;
-  /** Failures all addresses together may make per window (slow distributed guessing). Default 100. */
+  /** Failures all addresses together may make per window (slow distributed guessing). Default 100; 1 to 10000 (each is kept in storage until it leaves the window). */
   readonly maxFailuresTotal: number;
-  /** The sliding window. Default 15 minutes. */
+  /** The sliding window, which is also the longest a locked-out address waits. Default 15 minutes; 1 minute to 1 day. */
   readonly windowMs: number;
-  /** Paths of login forms (POSTs counted). Default ["/login"]. */
+  /** Paths of login forms (POSTs counted), matched on the path before any "?"; at least one. Default ["/login"]. */
   readonly paths: readonly string[];
 }
 
@@ -120,7 +132,7 @@ export const DEFAULT_LOGIN_GUARD: LoginGuardConfig = { maxFailuresPerAddress: 5,
 export interface TunnelConfig {
   /** Destination as for ssh: [user@]host. */
   readonly ssh: string;
-  /** sshd port on the workstation. Default 22. */
+  /** sshd port on the workstation. Default 22; 1 to 65535. */
   readonly port: number;
   /** The notebook as the workstation sees it (host:port). Default localhost:<upstream port>. */
   readonly remote: string;
@@ -130,19 +142,22 @@ export interface TunnelConfig {
   readonly knownHostsFile: string | null;
 }
 
-/** Timeouts the gateway applies; fixed, documented in README.md. */
 /**
  * Idle and drain timers, in milliseconds (`timeouts:` in gateway.yaml). Idle timers are reset by
- * every byte, so a slow big transfer never hits them; WebSockets have none once open.
+ * every byte, so a slow big transfer never hits them; WebSockets have none once open. The ranges
+ * are in gateway-yaml-schema.ts; every value fits a Node timer (under 2^31 ms).
  */
 export interface TimeoutsConfig {
-  /** A client must send its request headers within this (slowloris). Default 20 s. */
+  /** A client must send its request headers (and finish the TLS handshake) within this (slowloris). Default 20 s; 1 s to 2 min. */
   readonly headersMs: number;
-  /** A kept-alive or otherwise idle client connection is closed after this. Default 300 s. */
+  /**
+   * A kept-alive or otherwise idle client connection is closed after this. Default 300 s; 5 s to
+   * 1 h, and longer than upstreamIdleMs: a client waiting for the notebook is idle meanwhile.
+   */
   readonly clientIdleMs: number;
-  /** An upstream that sends no byte for this long is abandoned: 504 (also for a WebSocket upgrade before its 101). Default 120 s. */
+  /** An upstream that sends no byte for this long is abandoned: 504 (also for a WebSocket upgrade before its 101). Default 120 s; 1 s to 30 min. */
   readonly upstreamIdleMs: number;
-  /** How long SIGTERM waits for in-flight requests before closing what is left. Default 10 s. */
+  /** How long SIGTERM waits for in-flight requests before closing what is left. Default 10 s; 1 s to 10 min. */
   readonly drainMs: number;
 }
 

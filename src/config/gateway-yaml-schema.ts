@@ -3,8 +3,13 @@
  * text. The loader takes its known keys, choices, patterns and defaults from here, and
  * `gateway schema` prints it as a JSON Schema (draft-07) for editors, so the two cannot drift.
  * Checks a schema cannot express (files exist, a name in one site only) stay in load-config.ts.
+ * Every number has a range: integers state it as minimum/maximum; durations, which are strings,
+ * as a pattern that admits exactly the range and in their description, and to the loader as
+ * minimumDuration/maximumDuration (left out of the printed schema).
  */
+import { durationPattern, formatDuration, parseDuration } from "./duration.js";
 import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS } from "./gateway-config.js";
+import { integerRangePattern } from "./range-pattern.js";
 
 /** A JSON Schema (draft-07) node: the subset gateway.yaml needs. */
 export interface SchemaNode {
@@ -16,6 +21,12 @@ export interface SchemaNode {
   readonly minLength?: number;
   readonly minimum?: number;
   readonly maximum?: number;
+  /**
+   * A duration string's bounds ("1s", "1d"), which the loader reads; `pattern` states the same
+   * range to editors. Not JSON Schema keywords: `gatewayJsonSchema` leaves them out.
+   */
+  readonly minimumDuration?: string;
+  readonly maximumDuration?: string;
   readonly default?: unknown;
   readonly examples?: readonly unknown[];
   readonly properties?: Readonly<Record<string, SchemaNode>>;
@@ -23,6 +34,7 @@ export interface SchemaNode {
   readonly additionalProperties?: boolean;
   readonly items?: SchemaNode;
   readonly minItems?: number;
+  readonly uniqueItems?: boolean;
   readonly contains?: SchemaNode;
   readonly anyOf?: readonly SchemaNode[];
   readonly oneOf?: readonly SchemaNode[];
@@ -38,8 +50,14 @@ export const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
   "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 };
 
-const LOOPBACK_HOST = String.raw`(?:localhost|::1|127\.\d{1,3}\.\d{1,3}\.\d{1,3})`;
-const LOOPBACK_URL_HOST = String.raw`(?:localhost|\[::1\]|127\.\d{1,3}\.\d{1,3}\.\d{1,3})`;
+const OCTET = integerRangePattern(0, 255);
+const IPV4 = `${OCTET}(?:\\.${OCTET}){3}`;
+const LOOPBACK_IPV4 = `127(?:\\.${OCTET}){3}`;
+const LOOPBACK_HOST = `(?:localhost|::1|${LOOPBACK_IPV4})`;
+const LOOPBACK_URL_HOST = `(?:localhost|\\[::1\\]|${LOOPBACK_IPV4})`;
+/** A port a service listens on; listen ports and admin may also be 0 (any free port). */
+const PORT = integerRangePattern(1, 65535);
+const PORT_OR_ZERO = integerRangePattern(0, 65535);
 const DNS_LABEL = "[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?";
 /** JSON Schema patterns take no flags: spell a word in either case. */
 const anyCase = (word: string): string => [...word].map((c) => `[${c.toLowerCase()}${c.toUpperCase()}]`).join("");
@@ -49,12 +67,20 @@ export const PATTERNS = {
   /** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
   loopbackHost: new RegExp(`^${LOOPBACK_HOST}$`),
   email: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
-  /** "90s", "15m", "2h", "1d". */
-  duration: /^(\d+)\s*(s|m|h|d)$/,
+  /** A login form's path, matched against a request's path (the part before any "?"). */
+  loginPath: /^\/[^\s?#]*$/,
   /** Jupyter's base_url: a path that starts and ends with "/". */
   baseUrl: /^\/(?:[^\s?#]*\/)?$/,
+  /** The workstation as ssh takes it, [user@]host: no spaces, and not an option. */
+  sshDestination: /^[^-\s\x00-\x1f][^\s\x00-\x1f]*$/,
   /** host:port as the workstation sees the notebook. */
-  remote: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/,
+  remote: new RegExp(`^(?:[A-Za-z0-9.-]+|\\[[0-9a-fA-F:]+\\]):${PORT}$`),
+  /** The admin endpoint: a loopback host (group 1) and a port (group 2; 0 picks a free one). */
+  admin: new RegExp(`^(${LOOPBACK_URL_HOST}):(${PORT_OR_ZERO})$`),
+  /** The notebook's URL: scheme, host and a port from 1 to 65535 (leading zeros, as URLs allow). */
+  upstream: new RegExp(`^https?://(?:\\[[0-9A-Fa-f:.]+\\]|[^/?#\\s@:\\[\\]]+)(?::0*${PORT})?/?$`),
+  /** An allow/deny entry as far as a pattern can tell (bits past the prefix need the loader). */
+  addressRange: new RegExp(`^(?:${IPV4}(?:/${integerRangePattern(0, 32)})?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:/${integerRangePattern(0, 128)})?)$`),
   dnsName: new RegExp(`^${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`),
   /** Names no public CA issues for: localhost, *.localhost, single labels, IP literals. */
   localName: new RegExp(`^(?:${anyCase("localhost")}|.*\\.${anyCase("localhost")}|[^.]*|[0-9.]+|.*:.*)$`),
@@ -68,8 +94,8 @@ function choice<const C extends readonly string[]>(description: string, values: 
   return { description, type: "string", enum: values, default: defaultValue } as const;
 }
 
-function port<D extends number>(description: string, defaultValue: D) {
-  return { description, type: "integer", minimum: 0, maximum: 65535, default: defaultValue } as const;
+function port<D extends number>(description: string, defaultValue: D, minimum: 0 | 1) {
+  return { description, type: "integer", minimum, maximum: 65535, default: defaultValue } as const;
 }
 
 function text(description: string, pattern?: RegExp | string, examples?: readonly string[]): SchemaNode {
@@ -84,15 +110,15 @@ const OFF = { const: false, description: "off" } as const;
 
 const LISTEN = object("Where the gateway listens.", {
   address: { ...text("Address both listeners bind: 0.0.0.0 for every interface, :: for IPv6 too, 127.0.0.1 for this machine only.", undefined, ["0.0.0.0", "127.0.0.1"]), default: "0.0.0.0" },
-  https: port("HTTPS port; 443 needs root or CAP_NET_BIND_SERVICE; 0 picks a free port.", 443),
-  http: { anyOf: [port("Port for ACME HTTP-01 answers and the redirect to https.", 80), OFF], description: "Port for ACME HTTP-01 answers and the redirect to https, or false to turn it off.", default: 80 },
+  https: port("HTTPS port; 443 needs root or CAP_NET_BIND_SERVICE; 0 picks a free port.", 443, 0),
+  http: { anyOf: [port("Port for ACME HTTP-01 answers and the redirect to https; 0 picks a free port.", 80, 0), OFF] as const, description: "Port for ACME HTTP-01 answers and the redirect to https, or false to turn it off.", default: 80 },
 });
 
 const ACME = object("The ACME certificate authority (Let's Encrypt by default).", {
   email: text("Account contact; optional for Let's Encrypt.", PATTERNS.email, ["you@example.com"]),
   directory: {
     description: "letsencrypt, letsencrypt-staging, or the https URL of any ACME directory.",
-    anyOf: [{ type: "string", enum: Object.keys(ACME_DIRECTORIES) }, text("https URL of an ACME directory", "^https://")],
+    anyOf: [{ type: "string", enum: Object.keys(ACME_DIRECTORIES) }, text("https URL of an ACME directory", /^https:\/\/\S+$/)],
     default: "letsencrypt",
   },
   challenge: choice("How the CA checks control of a name: http-01 on listen.http, or tls-alpn-01 on listen.https.", ["http-01", "tls-alpn-01"], "http-01"),
@@ -107,29 +133,43 @@ const LOGS = object("Event log format and the access log.", {
   },
 });
 
-const duration = (description: string, defaultMs: number): SchemaNode => ({ ...text(`${description} A duration such as 20s, 5m or 2h.`, PATTERNS.duration), default: `${defaultMs / 1000}s` });
+/** A duration from `minimumDuration` to `maximumDuration` ("1s", "1d"), default `defaultMs`. */
+function duration(description: string, defaultMs: number, minimumDuration: string, maximumDuration: string) {
+  const [minimumMs, maximumMs] = [minimumDuration, maximumDuration].map(parseDuration);
+  if (minimumMs === undefined || maximumMs === undefined || defaultMs < minimumMs || defaultMs > maximumMs) throw new Error(`duration range ${minimumDuration}..${maximumDuration} is not a range holding ${defaultMs} ms`);
+  return {
+    description: `${description} A duration from ${minimumDuration} to ${maximumDuration}: a whole number and s, m, h or d.`,
+    type: "string",
+    pattern: durationPattern(minimumMs, maximumMs),
+    default: formatDuration(defaultMs),
+    minimumDuration,
+    maximumDuration,
+  } as const satisfies SchemaNode;
+}
 
 const TIMEOUTS = object("Idle and drain timers; idle timers are reset by every byte, and open WebSockets have none.", {
-  headers: duration("A client must send its request headers within this (slowloris).", DEFAULT_TIMEOUTS.headersMs),
-  client_idle: duration("An idle client connection (keep-alive between requests) is closed after this.", DEFAULT_TIMEOUTS.clientIdleMs),
-  upstream_idle: duration("The notebook must send a byte within this, or the request (or WebSocket upgrade) gets a 504.", DEFAULT_TIMEOUTS.upstreamIdleMs),
-  drain: duration("On SIGTERM, how long in-flight requests may finish before what is left is closed.", DEFAULT_TIMEOUTS.drainMs),
+  headers: duration("A client must send its request headers (and finish the TLS handshake) within this; longer lets slow-header floods hold connections.", DEFAULT_TIMEOUTS.headersMs, "1s", "2m"),
+  client_idle: duration("An idle client connection (keep-alive between requests) is closed after this; below 5s connections close just as browsers reuse them. Must be longer than upstream_idle.", DEFAULT_TIMEOUTS.clientIdleMs, "5s", "1h"),
+  upstream_idle: duration("The notebook must send a byte within this, or the request (or WebSocket upgrade) gets a 504. Must be shorter than client_idle.", DEFAULT_TIMEOUTS.upstreamIdleMs, "1s", "30m"),
+  drain: duration("On SIGTERM, how long in-flight requests may finish before what is left is closed; keep it under the supervisor's stop timeout.", DEFAULT_TIMEOUTS.drainMs, "1s", "10m"),
 });
 
-const count = (description: string, defaultValue: number): SchemaNode => ({ description, type: "integer", minimum: 1, default: defaultValue });
+function count(description: string, defaultValue: number, maximum: number) {
+  return { description, type: "integer", minimum: 1, maximum, default: defaultValue } as const satisfies SchemaNode;
+}
 
 const LOGIN_GUARD = object("Brute-force protection for the notebook's login form: past a limit, attempts get 429 and never reach the notebook.", {
-  max_failures_per_address: count("Failed logins one client address may make per window.", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress),
-  max_failures_total: count("Failed logins all addresses together may make per window.", DEFAULT_LOGIN_GUARD.maxFailuresTotal),
-  window: { ...text("The sliding window: a duration such as 15m, 1h or 900s.", PATTERNS.duration), default: `${DEFAULT_LOGIN_GUARD.windowMs / 60_000}m` },
-  paths: list("Paths of login forms whose POSTs are counted.", text("a path", "^/"), { default: DEFAULT_LOGIN_GUARD.paths }),
+  max_failures_per_address: count("Failed logins one client address may make per window.", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress, 1000),
+  max_failures_total: count("Failed logins all addresses together may make per window; each is kept (and written to storage) until it leaves the window.", DEFAULT_LOGIN_GUARD.maxFailuresTotal, 10_000),
+  window: duration("The sliding window; a locked-out address waits up to this long.", DEFAULT_LOGIN_GUARD.windowMs, "1m", "1d"),
+  paths: list("Paths of login forms whose POSTs are counted; at least one.", text("a path", PATTERNS.loginPath), { minItems: 1, uniqueItems: true, default: DEFAULT_LOGIN_GUARD.paths }),
 });
 
 const TUNNEL = object(
   "Keep `ssh -N -L` up to reach the upstream (its local end is the upstream's port on 127.0.0.1).",
   {
-    ssh: text("The workstation as for ssh: [user@]host.", /^[^-\s\x00-\x1f][^\s\x00-\x1f]*$/, ["me@workstation.example.edu"]),
-    port: port("sshd port on the workstation.", 22),
+    ssh: text("The workstation as for ssh: [user@]host.", PATTERNS.sshDestination, ["me@workstation.example.edu"]),
+    port: port("sshd port on the workstation.", 22, 1),
     remote: text("The notebook as the workstation sees it (host:port); default localhost:<upstream port>.", PATTERNS.remote, ["localhost:8888"]),
     identity_file: text("Private key file for ssh -i (relative to this file); default: ssh's own."),
     known_hosts_file: text("known_hosts file holding the workstation's host key (checked strictly); default: ssh's own."),
@@ -137,7 +177,7 @@ const TUNNEL = object(
   { required: ["ssh"] },
 );
 
-const ADDRESS_RANGE = text("An IP address or CIDR range, IPv4 or IPv6, e.g. 203.0.113.0/24.", /^[0-9A-Fa-f:.]+(?:\/\d{1,3})?$/);
+const ADDRESS_RANGE = text("An IP address or CIDR range, IPv4 or IPv6, e.g. 203.0.113.0/24, with no bit set past the prefix.", PATTERNS.addressRange);
 const HOST = text("A public DNS name (or IP literal) without scheme or port.", `${PATTERNS.dnsName.source}|^[0-9A-Fa-f:.]+$`, ["jupyter.example.com"]);
 const LOCAL_HOSTS_NEED_LOCAL_TLS: SchemaNode = {
   if: { anyOf: [{ required: ["host"], properties: { host: { type: "string", pattern: PATTERNS.localName.source } } }, { required: ["hosts"], properties: { hosts: { type: "array", contains: { type: "string", pattern: PATTERNS.localName.source } } } }] },
@@ -159,8 +199,8 @@ const SITE = object(
   "One public site: the names a browser uses and the notebook behind them.",
   {
     host: HOST,
-    hosts: list("Several public names for the same notebook (instead of host).", HOST, { minItems: 1 }),
-    upstream: text("The notebook, usually the tunnel's local end: scheme, host and port only.", /^https?:\/\/[^/?#\s@]+\/?$/, ["http://127.0.0.1:8888"]),
+    hosts: list("Several public names for the same notebook (instead of host); each once.", HOST, { minItems: 1, uniqueItems: true }),
+    upstream: text("The notebook, usually the tunnel's local end: scheme, host and port (1 to 65535) only.", PATTERNS.upstream, ["http://127.0.0.1:8888"]),
     tls: {
       description: "Where the certificate comes from: acme (obtained and renewed), internal (local CA, for localhost and LAN names), or {cert, key} files you manage (reloaded on change).",
       anyOf: [
@@ -170,12 +210,12 @@ const SITE = object(
       default: "acme",
     },
     tunnel: TUNNEL,
-    frame_ancestors: list("Origins allowed to embed the site in a frame, besides itself; empty forbids framing (clickjacking).", text("an origin", /^https?:\/\/[^/?#\s]+\/?$/, ["https://mywebsite.example.com"]), { default: [] }),
+    frame_ancestors: list("Origins allowed to embed the site in a frame, besides itself; empty forbids framing (clickjacking).", text("an origin", /^https?:\/\/[^/?#\s]+\/?$/, ["https://mywebsite.example.com"]), { uniqueItems: true, default: [] }),
     base_url: { ...text("Jupyter's base_url, if it has one: the gateway checks <base_url>api/kernels demands a password before anything passes.", PATTERNS.baseUrl, ["/", "/jupyter/"]), default: "/" },
     allow_unprotected_upstream: { description: "Serve a notebook whose API answers without a password (an open shell on the workstation).", type: "boolean", default: false },
     login_guard: LOGIN_GUARD,
-    allow: list("Client addresses allowed to reach the site; empty allows every address not denied.", ADDRESS_RANGE, { default: [] }),
-    deny: list("Client addresses refused, even when also allowed.", ADDRESS_RANGE, { default: [] }),
+    allow: list("Client addresses allowed to reach the site; empty allows every address not denied.", ADDRESS_RANGE, { uniqueItems: true, default: [] }),
+    deny: list("Client addresses refused, even when also allowed.", ADDRESS_RANGE, { uniqueItems: true, default: [] }),
     client_certificates: choice("required: browsers must present a client certificate from `gateway client-cert add` (mutual TLS).", ["required", "off"], "off"),
   },
   {
@@ -193,7 +233,7 @@ export const GATEWAY_YAML = object(
     storage: { ...text("Folder for the account key, certificates, the local CA and state (kept 0700); relative to this file."), default: "/var/lib/gateway" },
     admin: {
       description: "Loopback admin endpoint (/healthz, /status, /metrics) as host:port, or false to turn it off.",
-      anyOf: [text("loopback host:port", `^${LOOPBACK_URL_HOST}:\\d{1,5}$`, ["127.0.0.1:2019"]), OFF],
+      anyOf: [text("loopback host:port (port 0 picks a free one)", PATTERNS.admin, ["127.0.0.1:2019"]), OFF],
       default: "127.0.0.1:2019",
     },
     acme: ACME,
@@ -209,7 +249,11 @@ export function keysOf(node: { readonly properties: Readonly<Record<string, Sche
   return Object.keys(node.properties);
 }
 
+/** SchemaNode keys only the loader reads; strict validators (ajv's default) refuse unknown keywords. */
+const LOADER_ONLY_KEYS: ReadonlySet<string> = new Set(["minimumDuration", "maximumDuration"] satisfies Array<keyof SchemaNode>);
+
 /** gateway.yaml's JSON Schema document, as `gateway schema` prints it. */
 export function gatewayJsonSchema(): Record<string, unknown> {
-  return { $schema: "http://json-schema.org/draft-07/schema#", title: "gateway.yaml", ...GATEWAY_YAML };
+  const document = { $schema: "http://json-schema.org/draft-07/schema#", title: "gateway.yaml", ...GATEWAY_YAML };
+  return JSON.parse(JSON.stringify(document, (key, value: unknown) => (LOADER_ONLY_KEYS.has(key) ? undefined : value))) as Record<string, unknown>;
 }

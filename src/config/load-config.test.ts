@@ -56,11 +56,29 @@ describe("loadConfig results", () => {
     assert.equal(config.sites[0]?.upstream.origin, "http://127.0.0.1:8888");
   });
 
+  it("keeps host names as Host headers are looked up: lower-case, no trailing dot, IPv6 compressed", () => {
+    const config = parseConfig("sites:\n  - hosts: [Lab.Example.COM., \"0:0:0::1\", 127.0.0.1]\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", "/etc/gateway/gateway.yaml", "gateway.yaml");
+    assert.deepEqual(config.sites[0]?.hosts, ["lab.example.com", "::1", "127.0.0.1"]);
+    assert.throws(() => parseConfig("sites:\n  - hosts: [\"::1\", \"0::1\"]\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", "/etc/gateway/gateway.yaml", "gateway.yaml"), /hosts\[1\] is the same name as sites\[0\]\.hosts\[0\] \(::1\)/);
+  });
+
   it("the repository's gateway.yaml is valid and serves localhost with tls: internal", async () => {
     const config = await loadConfig(fileURLToPath(new URL("../../../gateway.yaml", import.meta.url)));
     assert.equal(config.listen.httpsPort, 8443);
     assert.equal(config.listen.httpPort, 8080);
     assert.deepEqual(config.sites.map((s) => [s.hosts, s.upstream.origin, s.tls.kind]), [[["localhost"], "http://127.0.0.1:8888", "internal"]]);
+  });
+
+  it("keeps every problem on one line, whatever control characters the file or its name hold", () => {
+    const texts = ["sites:\n  - host: \"a\\u2028b\\u0000\"\n    upstream: \"http://x\\ny\"\n", "sites:\n  - host: a\n   upstream: b\n"];
+    for (const text of texts) {
+      assert.throws(() => parseConfig(text, "/tmp/gateway.yaml", "odd\nname\r.yaml"), (err: unknown) => {
+        assert.ok(err instanceof ConfigErrors);
+        assert.ok(err.problems.length > 0);
+        for (const problem of err.problems) assert.match(problem, /^odd\\nname\\r\.yaml:\d+:\d+: [^\n\r\u2028]+$/);
+        return true;
+      });
+    }
   });
 
   it("reports an unreadable file as a config problem with the fix", async () => {

@@ -3,9 +3,10 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
 import { isMap, LineCounter, parseDocument } from "yaml";
+import { canonicalIPv6, parseAddressRange } from "./address-range.js";
 import { ConfigErrors } from "./config-error.js";
-import { ConfigReader, describe, type Field } from "./config-reader.js";
-import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
+import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
+import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
 import { ACME_DIRECTORIES, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
 
 const { listen: LISTEN, acme: ACME, logs: LOGS, timeouts: TIMEOUTS, sites: SITES, admin: ADMIN, storage: STORAGE } = GATEWAY_YAML.properties;
@@ -55,6 +56,12 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const timeouts = readTimeouts(read, top("timeouts"));
   const sites = readSites(read, top("sites"), baseDir);
 
+  const clash = admin && listenerOnPort(listen, admin);
+  if (admin && clash) {
+    const free = [2019, 2020, 2021].find((port) => port !== listen.httpsPort && port !== listen.httpPort);
+    const written = top("admin").node;
+    read.fail(written ?? top("listen").node ?? root, "admin", `is ${admin.host}:${admin.port}${written ? "" : " (the default)"}, but ${clash} takes port ${admin.port} on ${listen.address} too; give the admin endpoint its own port, e.g. admin: 127.0.0.1:${free}, or write admin: false`);
+  }
   if (acme.challenge === "http-01" && listen.httpPort === null && sites.some((s) => s.tls.kind === "acme")) {
     read.fail(top("listen").node ?? root, "listen.http", "is false, but tls: acme with the http-01 challenge needs it to answer the CA; set http: 80, or acme.challenge: tls-alpn-01");
   }
@@ -75,15 +82,15 @@ function readListen(read: ConfigReader, field: Field): ListenConfig {
   const get = read.map(field, keysOf(LISTEN));
   const address = get ? read.string(get("address"), "use 0.0.0.0 for all interfaces or 127.0.0.1 for this machine only") : undefined;
   if (address !== undefined && isIP(address) === 0) {
-    read.fail(get?.("address").node, "listen.address", `must be an IP address (got "${address}"); use 0.0.0.0 for all interfaces, :: for IPv6 too, or 127.0.0.1`);
+    read.fail(get?.("address").node, "listen.address", `must be an IP address (got ${quote(address)}); use 0.0.0.0 for all interfaces, :: for IPv6 too, or 127.0.0.1`);
   }
-  const httpsPort = get ? read.port(get("https")) : undefined;
+  const httpsPort = get ? read.integer(get("https"), LISTEN.properties.https, "write the port, e.g. 443 (the default), or 0 for any free port") : undefined;
   let httpPort: number | null | undefined = LISTEN.properties.http.default;
   if (get) {
     const httpField = get("http");
     const raw = read.scalar({ ...httpField, node: httpField.node });
     if (raw === false) httpPort = null;
-    else if (raw !== undefined) httpPort = read.port(httpField);
+    else if (raw !== undefined) httpPort = read.integer(httpField, LISTEN.properties.http.anyOf[0], "write the port, e.g. 80 (the default), 0 for any free port, or false to turn it off");
     if (httpPort !== null && httpPort !== undefined && httpPort !== 0 && httpPort === (httpsPort ?? LISTEN.properties.https.default)) {
       read.fail(httpField.node, "listen.http", `is the same port as listen.https (${httpPort}); give each its own port, or write http: false`);
     }
@@ -91,24 +98,27 @@ function readListen(read: ConfigReader, field: Field): ListenConfig {
   return { address: address ?? LISTEN.properties.address.default, httpsPort: httpsPort ?? LISTEN.properties.https.default, httpPort: httpPort === undefined ? LISTEN.properties.http.default : httpPort };
 }
 
+/** The listener (listen.https or listen.http) that would take the admin endpoint's address and port, if any. */
+function listenerOnPort(listen: ListenConfig, admin: { host: string; port: number }): string | undefined {
+  // :: takes IPv4 too (dual stack); 0.0.0.0 only IPv4, so not ::1.
+  const overlaps = listen.address === admin.host || listen.address === "::" || (listen.address === "0.0.0.0" && isIP(admin.host) !== 6);
+  if (!overlaps || admin.port === 0) return undefined;
+  if (listen.httpsPort === admin.port) return "listen.https";
+  return listen.httpPort === admin.port ? "listen.http" : undefined;
+}
+
 function readAdmin(read: ConfigReader, field: Field): GatewayConfig["admin"] {
   const raw = read.scalar(field);
   if (raw === false) return null;
-  const admin = loopbackHostPort(raw === undefined ? ADMIN.default : String(raw));
+  const admin = parseAdmin(raw === undefined ? ADMIN.default : String(raw));
   if (admin) return admin;
-  read.fail(field.node, field.path, `must be a loopback address and port such as ${ADMIN.default} (got ${describe(field.node)}); the admin endpoint is never exposed beyond this machine. Write false to turn it off`);
-  return loopbackHostPort(ADMIN.default);
+  read.fail(field.node, field.path, `must be a loopback address and a port from 0 to 65535, such as ${ADMIN.default} (got ${describe(field.node)}); the admin endpoint is never exposed beyond this machine. Write false to turn it off`);
+  return parseAdmin(ADMIN.default);
 }
 
-function loopbackHostPort(text: string): { host: string; port: number } | null {
-  let url: URL | undefined;
-  try {
-    url = new URL(`http://${text}`);
-  } catch {
-    return null;
-  }
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  return url.port && url.pathname === "/" && isLoopback(host) ? { host, port: Number(url.port) } : null;
+function parseAdmin(text: string): { host: string; port: number } | null {
+  const [, host = "", port] = PATTERNS.admin.exec(text) ?? [];
+  return port === undefined ? null : { host: host.replace(/^\[|\]$/g, ""), port: Number(port) };
 }
 
 function readLogs(read: ConfigReader, field: Field, baseDir: string): LogsConfig {
@@ -134,7 +144,7 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
   const emailValue = read.string(emailField, "use an inbox the CA can reach");
   if (emailValue !== undefined) {
     if (PATTERNS.email.test(emailValue)) email = emailValue;
-    else read.fail(emailField.node, emailField.path, `must be an email address (got "${emailValue}"); use an inbox the CA can reach, e.g. you@example.com`);
+    else read.fail(emailField.node, emailField.path, `must be an email address (got ${quote(emailValue)}); use an inbox the CA can reach, e.g. you@example.com`);
   }
 
   const directoryField = get("directory");
@@ -143,7 +153,7 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
     const known = ACME_DIRECTORIES[directory];
     const url = known ?? parseUrl(directory);
     if (url && new URL(url).protocol === "https:") directoryUrl = new URL(url);
-    else read.fail(directoryField.node, directoryField.path, `must be letsencrypt, letsencrypt-staging or an https:// URL of an ACME directory (got "${directory}")`);
+    else read.fail(directoryField.node, directoryField.path, `must be letsencrypt, letsencrypt-staging or an https:// URL of an ACME directory (got ${quote(directory)})`);
   }
 
   const challenge = read.choice(get("challenge"), ACME.properties.challenge.enum) ?? challengeDefault;
@@ -156,26 +166,27 @@ function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfi
   const items = read.list(required);
   if (!items) return [];
   if (items.length === 0) read.fail(required.node, "sites", "is empty; add at least one site with host and upstream");
-  const seen = new Map<string, string>();
+  const siteOfHost = new Map<string, HostEntry>();
   const sites: SiteConfig[] = [];
   for (const item of items) {
-    const site = readSite(read, item, baseDir);
-    if (!site) continue;
-    for (const host of site.hosts) {
-      const earlier = seen.get(host);
-      if (earlier) read.fail(item.node, `${item.path}.host`, `"${host}" is already served by the site at ${earlier}; each name belongs to one site`);
-      else seen.set(host, site.position);
-    }
-    sites.push(site);
+    const site = readSite(read, item, baseDir, siteOfHost);
+    if (site) sites.push(site);
   }
   return sites;
 }
 
-function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig | undefined {
+/** Where a public name was first read: its site's position and its own key path. */
+interface HostEntry {
+  readonly site: string;
+  readonly path: string;
+}
+
+/** `siteOfHost` holds each public name read so far. */
+function readSite(read: ConfigReader, field: Field, baseDir: string, siteOfHost: Map<string, HostEntry>): SiteConfig | undefined {
   const get = read.map(field, keysOf(SITE));
   if (!get) return undefined;
   const position = read.where(field.node);
-  const hosts = readHosts(read, get("host"), get("hosts"), field);
+  const hosts = readHosts(read, get("host"), get("hosts"), field, position, siteOfHost);
   const upstream = readUpstream(read, get("upstream"), field);
   const tls = readTls(read, get("tls"), baseDir, hosts);
   const tunnel = readTunnel(read, get("tunnel"), baseDir, upstream);
@@ -183,7 +194,7 @@ function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig
   const allowUnprotectedUpstream = read.boolean(get("allow_unprotected_upstream")) ?? SITE.properties.allow_unprotected_upstream.default;
   const baseUrlField = get("base_url");
   const baseUrl = read.string(baseUrlField, "write a path such as /jupyter/") ?? SITE.properties.base_url.default;
-  if (!PATTERNS.baseUrl.test(baseUrl)) read.fail(baseUrlField.node, baseUrlField.path, `must be a path that starts and ends with / such as /jupyter/ (got "${baseUrl}"), as in Jupyter's --ServerApp.base_url`);
+  if (!PATTERNS.baseUrl.test(baseUrl)) read.fail(baseUrlField.node, baseUrlField.path, `must be a path that starts and ends with / such as /jupyter/ (got ${quote(baseUrl)}), as in Jupyter's --ServerApp.base_url`);
   const loginGuard = readLoginGuard(read, get("login_guard"));
   const allow = readAddressList(read, get("allow"));
   const deny = readAddressList(read, get("deny"));
@@ -192,7 +203,8 @@ function readSite(read: ConfigReader, field: Field, baseDir: string): SiteConfig
   return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, baseUrl, loginGuard, allow, deny, clientCertificatesRequired, position };
 }
 
-function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field): string[] | undefined {
+/** Each name belongs to one site, once: as Host headers are looked up (lower-case, no trailing dot, IPv6 compressed). */
+function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site: Field, position: string, siteOfHost: Map<string, HostEntry>): string[] | undefined {
   if (hostField.node !== undefined && hostsField.node !== undefined) {
     read.fail(hostsField.node, hostsField.path, "cannot be used together with host; keep one (hosts: [a, b] for several names)");
     return undefined;
@@ -203,13 +215,27 @@ function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site
     read.fail(site.node, `${site.path}.host`, "is required; write the public name, e.g. host: jupyter.example.com");
     return undefined;
   }
+  if (fields.length === 0) {
+    read.fail(hostsField.node, hostsField.path, "is empty; list the site's public names, e.g. hosts: [jupyter.example.com], or write host: jupyter.example.com");
+    return undefined;
+  }
   const hosts: string[] = [];
   for (const f of fields) {
     const value = read.string(f, "write the public name, e.g. jupyter.example.com");
     if (value === undefined) continue;
     const problem = hostProblem(value);
-    if (problem) read.fail(f.node, f.path, `${problem} (got "${value}")`);
-    else hosts.push(value.toLowerCase());
+    if (problem) {
+      read.fail(f.node, f.path, `${problem} (got ${quote(value)})`);
+      continue;
+    }
+    const name = isIP(value) === 6 ? canonicalIPv6(value) : value.toLowerCase().replace(/\.$/, "");
+    const earlier = siteOfHost.get(name);
+    if (earlier?.site === position) read.fail(f.node, f.path, `is the same name as ${earlier.path} (${name}); keep one`);
+    else if (earlier) read.fail(f.node, f.path, `${quote(name)} is already served by the site at ${earlier.site}; each name belongs to one site`);
+    else {
+      siteOfHost.set(name, { site: position, path: f.path });
+      hosts.push(name);
+    }
   }
   return hosts.length === fields.length ? hosts : undefined;
 }
@@ -234,11 +260,15 @@ function readUpstream(read: ConfigReader, field: Field, site: Field): URL | unde
   const url = parseUrl(value);
   const parsed = url ? new URL(url) : undefined;
   if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") || !parsed.hostname) {
-    read.fail(field.node, field.path, `must be an http:// URL of the notebook (got "${value}"); write e.g. http://127.0.0.1:8888`);
+    read.fail(field.node, field.path, `must be an http:// URL of the notebook (got ${quote(value)}); write e.g. http://127.0.0.1:8888`);
+    return undefined;
+  }
+  if (parsed.port === "0") {
+    read.fail(field.node, field.path, `must have a port from 1 to 65535 (got ${quote(value)}); write the port the notebook listens on, e.g. http://127.0.0.1:8888`);
     return undefined;
   }
   if (parsed.pathname !== "/" || parsed.search || parsed.hash || parsed.username || parsed.password) {
-    read.fail(field.node, field.path, `must be scheme, host and port only (got "${value}"); paths pass through unchanged, so write ${parsed.protocol}//${parsed.host}`);
+    read.fail(field.node, field.path, `must be scheme, host and port only (got ${quote(value)}); paths pass through unchanged, so write ${parsed.protocol}//${parsed.host}`);
     return undefined;
   }
   return parsed;
@@ -257,7 +287,7 @@ function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: reado
   if (value === "acme") {
     const local = hosts?.find((h) => PATTERNS.localName.test(h));
     if (!local) return { kind: "acme" };
-    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for "${local}"; write tls: internal for local names`);
+    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(local)}; write tls: internal for local names`);
     return undefined;
   }
   if (value !== undefined) read.fail(field.node, field.path, `must be acme, internal, or {cert: FILE, key: FILE} (got ${describe(field.node)})`);
@@ -283,12 +313,14 @@ function readTunnel(read: ConfigReader, field: Field, baseDir: string, upstream:
   if (!get) return undefined;
   const sshField = read.require(get("ssh"), "write the workstation as for ssh, e.g. ssh: me@workstation.example.edu");
   const ssh = sshField ? read.string(sshField, "write the workstation as for ssh, e.g. me@workstation.example.edu") : undefined;
-  if (ssh?.startsWith("-")) read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination, not an option (got "${ssh}")`);
-  const port = read.port(get("port")) ?? TUNNEL.properties.port.default;
+  if (ssh !== undefined && !PATTERNS.sshDestination.test(ssh)) {
+    read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination as for ssh, [user@]host, with no spaces and not starting with - (got ${quote(ssh)}); write e.g. me@workstation.example.edu`);
+  }
+  const port = read.integer(get("port"), TUNNEL.properties.port, "write sshd's port on the workstation, e.g. 22 (the default)") ?? TUNNEL.properties.port.default;
   const remoteField = get("remote");
   const remote = read.string(remoteField, "write the notebook as the workstation sees it, e.g. localhost:8888");
   if (remote !== undefined && !PATTERNS.remote.test(remote)) {
-    read.fail(remoteField.node, remoteField.path, `must be host:port (got "${remote}"); e.g. localhost:8888`);
+    read.fail(remoteField.node, remoteField.path, `must be host:port, with a port from 1 to 65535 (got ${quote(remote)}); write the notebook as the workstation sees it, e.g. localhost:8888`);
   }
   const identityFile = get("identity_file").node === undefined ? null : readExistingFile(read, get("identity_file"), baseDir, "the ssh private key");
   const knownHostsFile = get("known_hosts_file").node === undefined ? null : readExistingFile(read, get("known_hosts_file"), baseDir, "a known_hosts file holding the workstation's host key");
@@ -304,16 +336,17 @@ function readFrameAncestors(read: ConfigReader, field: Field): string[] | undefi
   const items = field.node === undefined ? [] : read.list(field);
   if (!items) return undefined;
   const origins: string[] = [];
+  const seen = new Map<string, Field>();
   for (const item of items) {
     const value = read.string(item, "write an origin such as https://mywebsite.example.com");
     if (value === undefined) continue;
     const url = parseUrl(value);
     const parsed = url ? new URL(url) : undefined;
     if (!parsed || !["https:", "http:"].includes(parsed.protocol) || parsed.pathname !== "/" || parsed.search) {
-      read.fail(item.node, item.path, `must be an origin such as https://mywebsite.example.com (got "${value}")`);
+      read.fail(item.node, item.path, `must be an origin such as https://mywebsite.example.com (got ${quote(value)})`);
       continue;
     }
-    origins.push(parsed.origin);
+    if (isFirst(read, seen, parsed.origin, item, "origin")) origins.push(parsed.origin);
   }
   return origins.length === items.length ? origins : undefined;
 }
@@ -321,76 +354,96 @@ function readFrameAncestors(read: ConfigReader, field: Field): string[] | undefi
 function readLoginGuard(read: ConfigReader, field: Field): LoginGuardConfig | undefined {
   const get = read.map(field, keysOf(LOGIN_GUARD));
   if (!get) return undefined;
-  const count = (key: string, fallback: number): number => {
-    const f = get(key);
-    const value = read.scalar(f);
-    if (value === undefined) return fallback;
-    if (typeof value === "number" && Number.isInteger(value) && value >= 1) return value;
-    read.fail(f.node, f.path, `must be a whole number of at least 1 (got ${describe(f.node)})`);
-    return fallback;
-  };
-  const pathItems = get("paths").node === undefined ? undefined : read.list(get("paths"));
-  const paths = pathItems?.map((item) => read.string(item, "write a path such as /login")).filter((p): p is string => p !== undefined && p.startsWith("/"));
-  if (pathItems && paths?.length !== pathItems.length) read.fail(get("paths").node, get("paths").path, "must be a list of paths starting with /, such as [/login]");
-  return {
-    maxFailuresPerAddress: count("max_failures_per_address", DEFAULT_LOGIN_GUARD.maxFailuresPerAddress),
-    maxFailuresTotal: count("max_failures_total", DEFAULT_LOGIN_GUARD.maxFailuresTotal),
-    windowMs: readDuration(read, get("window"), DEFAULT_LOGIN_GUARD.windowMs),
-    paths: paths ?? DEFAULT_LOGIN_GUARD.paths,
-  };
+  const { max_failures_per_address: PER_ADDRESS, max_failures_total: TOTAL, window: WINDOW } = LOGIN_GUARD.properties;
+  const maxFailuresPerAddress = read.integer(get("max_failures_per_address"), PER_ADDRESS, exampleDefault(PER_ADDRESS)) ?? DEFAULT_LOGIN_GUARD.maxFailuresPerAddress;
+  const maxFailuresTotal = read.integer(get("max_failures_total"), TOTAL, exampleDefault(TOTAL)) ?? DEFAULT_LOGIN_GUARD.maxFailuresTotal;
+  const windowMs = read.duration(get("window"), WINDOW, exampleDefault(WINDOW)) ?? DEFAULT_LOGIN_GUARD.windowMs;
+  const paths = readLoginPaths(read, get("paths"));
+  return paths && { maxFailuresPerAddress, maxFailuresTotal, windowMs, paths };
+}
+
+/** Paths of login forms: at least one (an empty list would silently turn the guard off), each once. */
+function readLoginPaths(read: ConfigReader, field: Field): readonly string[] | undefined {
+  if (field.node === undefined) return DEFAULT_LOGIN_GUARD.paths;
+  const items = read.list(field);
+  if (!items) return undefined;
+  if (items.length === 0) {
+    read.fail(field.node, field.path, `is empty, which would leave the login form unguarded; list its path, e.g. [${DEFAULT_LOGIN_GUARD.paths.join(", ")}] (Jupyter's; /hub/login for JupyterHub), or leave paths out for that default`);
+    return undefined;
+  }
+  const paths: string[] = [];
+  const seen = new Map<string, Field>();
+  for (const item of items) {
+    const value = read.string(item, "write a path such as /login");
+    if (value === undefined) continue;
+    if (!PATTERNS.loginPath.test(value)) read.fail(item.node, item.path, `must be a path that starts with / and has no spaces, ? or # (got ${quote(value)}); requests are matched on the path alone, e.g. /login`);
+    else if (isFirst(read, seen, value, item, "path")) paths.push(value);
+  }
+  return paths.length === items.length ? paths : undefined;
 }
 
 function readTimeouts(read: ConfigReader, field: Field): TimeoutsConfig {
   const get = read.map(field, keysOf(TIMEOUTS));
   if (!get) return DEFAULT_TIMEOUTS;
-  return {
-    headersMs: readDuration(read, get("headers"), DEFAULT_TIMEOUTS.headersMs),
-    clientIdleMs: readDuration(read, get("client_idle"), DEFAULT_TIMEOUTS.clientIdleMs),
-    upstreamIdleMs: readDuration(read, get("upstream_idle"), DEFAULT_TIMEOUTS.upstreamIdleMs),
-    drainMs: readDuration(read, get("drain"), DEFAULT_TIMEOUTS.drainMs),
+  const { headers, client_idle, upstream_idle, drain } = TIMEOUTS.properties;
+  const clientIdle = get("client_idle");
+  const upstreamIdle = get("upstream_idle");
+  const clientIdleMs = read.duration(clientIdle, client_idle, exampleDefault(client_idle));
+  const upstreamIdleMs = read.duration(upstreamIdle, upstream_idle, exampleDefault(upstream_idle));
+  const timeouts: TimeoutsConfig = {
+    headersMs: read.duration(get("headers"), headers, exampleDefault(headers)) ?? DEFAULT_TIMEOUTS.headersMs,
+    clientIdleMs: clientIdleMs ?? DEFAULT_TIMEOUTS.clientIdleMs,
+    upstreamIdleMs: upstreamIdleMs ?? DEFAULT_TIMEOUTS.upstreamIdleMs,
+    drainMs: read.duration(get("drain"), drain, exampleDefault(drain)) ?? DEFAULT_TIMEOUTS.drainMs,
   };
-}
-
-/** Durations the gateway can arm as a timer: at least a second, at most 30 days. */
-const DURATION_RANGE_MS = { min: 1000, max: 30 * 86_400_000 } as const;
-
-/** "90s", "15m", "2h", "1d" → milliseconds; `defaultMs` when absent. */
-function readDuration(read: ConfigReader, field: Field, defaultMs: number): number {
-  const text = read.string(field, "write a duration such as 20s, 15m or 2h");
-  if (text === undefined) return defaultMs;
-  const match = PATTERNS.duration.exec(text.trim());
-  const unit = match ? { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"] : 0;
-  const ms = Number(match?.[1]) * unit;
-  if (!match || !(ms >= DURATION_RANGE_MS.min && ms <= DURATION_RANGE_MS.max)) {
-    read.fail(field.node, field.path, `must be a duration from 1s to 30d such as 20s, 15m or 2h (got "${text}")`);
-    return defaultMs;
+  // A request waiting for the notebook sends nothing on the client connection meanwhile: the
+  // client's idle timer must not fire before the notebook's answer or the 504 can be sent.
+  const bothRead = (clientIdleMs !== undefined || clientIdle.node === undefined) && (upstreamIdleMs !== undefined || upstreamIdle.node === undefined);
+  if (bothRead && timeouts.clientIdleMs <= timeouts.upstreamIdleMs) {
+    read.fail(clientIdle.node ?? upstreamIdle.node, clientIdle.path, `is ${timeouts.clientIdleMs / 1000}s, but must be longer than timeouts.upstream_idle (${timeouts.upstreamIdleMs / 1000}s): a client waiting that long for the notebook would be cut off without an answer; make client_idle at least ${timeouts.upstreamIdleMs / 1000 + 1}s, or upstream_idle shorter`);
   }
-  return ms;
+  return timeouts;
 }
 
-/** IPs and CIDR ranges, IPv4 or IPv6, normalised as "address/prefix". */
-function readAddressList(read: ConfigReader, field: Field): string[] | undefined {
+/** "write e.g. 5 (the default)": the remedy for a number out of range. */
+function exampleDefault(node: { readonly default: unknown }): string {
+  return `write e.g. ${String(node.default)} (the default)`;
+}
+
+/** IPs and CIDR ranges, IPv4 or IPv6; the same range twice is a problem. */
+function readAddressList(read: ConfigReader, field: Field): AddressRange[] | undefined {
   if (field.node === undefined) return [];
   const items = read.list(field);
   if (!items) return undefined;
-  const ranges: string[] = [];
+  const ranges: AddressRange[] = [];
+  const seen = new Map<string, Field>();
   for (const item of items) {
     const value = read.string(item, "write an address or range such as 203.0.113.0/24 or 2001:db8::/32");
     if (value === undefined) continue;
-    const [address = "", prefix] = value.split("/");
-    const family = isIP(address);
-    const max = family === 6 ? 128 : 32;
-    const bits = prefix === undefined ? max : Number(prefix);
-    if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > max || (prefix !== undefined && !/^\d+$/.test(prefix))) {
-      read.fail(item.node, item.path, `must be an IP address or CIDR range such as 203.0.113.0/24 or 2001:db8::/32 (got "${value}")`);
+    const reading = parseAddressRange(value);
+    if ("problem" in reading) {
+      read.fail(item.node, item.path, reading.problem);
       continue;
     }
-    ranges.push(`${address}/${bits}`);
+    if (isFirst(read, seen, `${reading.range.address}/${reading.range.prefixLength}`, item, "range")) ranges.push(reading.range);
   }
   return ranges.length === items.length ? ranges : undefined;
 }
 
+/** Whether `key` is new in `seen`; a repeat is recorded at `item`, naming the first item that had it. */
+function isFirst(read: ConfigReader, seen: Map<string, Field>, key: string, item: Field, what: string): boolean {
+  const earlier = seen.get(key);
+  if (earlier) {
+    read.fail(item.node, item.path, `is the same ${what} as ${earlier.path} (${key}); keep one`);
+    return false;
+  }
+  seen.set(key, item);
+  return true;
+}
+
+/** The URL's href; undefined when it does not parse or holds whitespace, which the URL parser would silently drop or trim. */
 function parseUrl(value: string): string | undefined {
+  if (/[\s\u0000-\u001f]/.test(value)) return undefined;
   try {
     return new URL(value).href;
   } catch {

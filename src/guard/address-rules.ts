@@ -1,5 +1,5 @@
 import { BlockList, isIPv4 } from "node:net";
-import type { SiteConfig } from "../config/gateway-config.js";
+import type { AddressRange, SiteConfig } from "../config/gateway-config.js";
 
 /** A site's `allow`/`deny` lists as BlockLists: deny wins; a non-empty allow list admits only its ranges. */
 class AddressRules {
@@ -32,12 +32,9 @@ export function isAddressPermitted(site: SiteConfig, address: string): boolean {
   return rules.permits(address);
 }
 
-function toBlockList(ranges: readonly string[]): BlockList {
+function toBlockList(ranges: readonly AddressRange[]): BlockList {
   const list = new BlockList();
-  for (const range of ranges) {
-    const [address = "", prefix] = range.split("/");
-    list.addSubnet(address, Number(prefix), isIPv4(address) ? "ipv4" : "ipv6");
-  }
+  for (const range of ranges) list.addSubnet(range.address, range.prefixLength, range.family);
   return list;
 }
 

@@ -15,8 +15,9 @@ import type { FileCertStore } from "../tls/cert-store.js";
  * it never redirects to a host it was not configured for.
  */
 export function createHttpListener(store: () => FileCertStore, sites: () => SiteTable, httpsPort: () => number, timeouts: TimeoutsConfig, logger: Logger): Server {
-  // Requests here are tiny (challenges, redirects): a whole one must arrive within 30 s.
-  const server = createServer({ ...connectionTimers(timeouts), requestTimeout: 30_000 }, (req, res) => {
+  // Requests here are tiny (challenges, redirects): a whole one must arrive within 30 s, or within
+  // timeouts.headers if that is longer (Node refuses a headersTimeout above requestTimeout).
+  const server = createServer({ ...connectionTimers(timeouts), requestTimeout: Math.max(30_000, timeouts.headersMs) }, (req, res) => {
     const malformed = normaliseRequest(req);
     if (malformed) {
       res.writeHead(malformed.status, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end(`${malformed.title}: ${malformed.hint}\n`);
