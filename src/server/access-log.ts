@@ -53,8 +53,10 @@ export class AccessLog {
     this.stream = next;
   }
 
+  /** At shutdown; a WebSocket that closes after this (its line comes at close) is not logged. */
   close(): void {
     if (this.target !== "stdout") this.stream?.end();
+    this.stream = null;
   }
 
   /** Opens the file at once (not when the first line is written), so the caller learns whether it can. */
