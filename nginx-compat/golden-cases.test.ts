@@ -21,19 +21,22 @@ const SEPARATOR = "\n----\n";
 
 /**
  * testdata/NAME.nginxtest: the nginx input; `----`; the expected gateway.yaml (or `error: ...`);
- * `----`; the expected warnings, one a line. A first line `# import-nginx --server-name NAME`
- * (an nginx comment) passes that option.
+ * `----`; the expected warnings, one a line. A first line `# import-nginx --server-name NAME
+ * --prefix DIR` (an nginx comment; either option or both) passes those options, DIR relative to
+ * testdata/; without --prefix, testdata/ stands in for /etc/nginx.
  */
 describe("import-nginx golden cases", () => {
   for (const name of readdirSync(TESTDATA).filter((f) => f.endsWith(".nginxtest")).sort()) {
     it(name, () => {
       const file = join(TESTDATA, name);
       const [nginx = "", expectedYaml = "", expectedWarnings = ""] = readFileSync(file, "utf8").split(SEPARATOR);
-      const serverName = /^# import-nginx --server-name (\S+)/.exec(nginx)?.[1];
+      const flags = /^# import-nginx (.*)/.exec(nginx)?.[1] ?? "";
+      const serverName = /--server-name (\S+)/.exec(flags)?.[1];
+      const prefix = join(TESTDATA, /--prefix (\S+)/.exec(flags)?.[1] ?? "");
       let yaml: string;
       let warnings: string;
       try {
-        const result = importServerBlock(parseNginx({ text: nginx, file, displayName: name }), { file, displayName: name, ...(serverName ? { serverName } : {}) });
+        const result = importServerBlock(parseNginx({ text: nginx, file, displayName: name, prefix }), { displayName: name, ...(serverName ? { serverName } : {}) });
         yaml = portable(result.yaml);
         warnings = result.warnings.join("\n");
       } catch (err) {

@@ -1,6 +1,6 @@
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { stringify } from "yaml";
-import type { NginxDirective } from "./parse-nginx.js";
+import type { NginxConfig, NginxDirective } from "./parse-nginx.js";
 
 /** gateway.yaml text made from an nginx config, and every directive not carried over as such. */
 export interface ImportResult {
@@ -20,8 +20,7 @@ export class NginxImportError extends Error {
 export interface ImportOptions {
   /** Picks the server block whose server_name includes this name, when there are several. */
   readonly serverName?: string;
-  /** The main nginx file: relative certificate paths resolve against its folder (nginx's prefix). */
-  readonly file: string;
+  /** The main nginx file as the user named it, for messages. */
   readonly displayName: string;
 }
 
@@ -84,7 +83,7 @@ interface Site {
  * `location /` to the notebook (chosen by `serverName` when there are several) and the port-80
  * redirect servers for its names. Every directive is either carried over or named in a warning.
  */
-export function importServerBlock(directives: readonly NginxDirective[], options: ImportOptions): ImportResult {
+export function importServerBlock(config: NginxConfig, options: ImportOptions): ImportResult {
   const warnings: string[] = [];
   const warn = (d: NginxDirective, why: string): void => {
     const text = [d.name, ...d.args.map(quoteIfNeeded)].join(" ");
@@ -102,13 +101,13 @@ export function importServerBlock(directives: readonly NginxDirective[], options
       else warn(d, `${level === "main" ? "nginx process setting" : "http-wide setting"} with no gateway equivalent; dropped`);
     }
   };
-  collect(directives, "main");
+  collect(config.directives, "main");
 
   const proxying = servers.filter((s) => findProxyPass(s) !== undefined);
   if (proxying.length === 0) throw new NginxImportError(`${options.displayName}: no server block with "location /" and proxy_pass; point import-nginx at the file holding the notebook's server block`, false);
   const server = pickServer(proxying, options);
   const site: Site = { names: [], listens: [], notes: [] };
-  readServer(server, site, upstreams, options, warn);
+  readServer(server, site, upstreams, config.confPrefix, warn);
   const listen = chooseListen(site, warn);
 
   let redirect: NginxDirective | undefined;
@@ -138,12 +137,12 @@ function pickServer(proxying: readonly NginxDirective[], options: ImportOptions)
   return chosen;
 }
 
-function readServer(server: NginxDirective, site: Site, upstreams: ReadonlyMap<string, NginxDirective>, options: ImportOptions, warn: (d: NginxDirective, why: string) => void): void {
+function readServer(server: NginxDirective, site: Site, upstreams: ReadonlyMap<string, NginxDirective>, confPrefix: string, warn: (d: NginxDirective, why: string) => void): void {
   let certFile: string | undefined;
   let keyFile: string | undefined;
   const pathOf = (d: NginxDirective, current: string | undefined): string => {
     if (current !== undefined) warn(d, "a second certificate (nginx serves RSA and ECDSA side by side): the gateway serves one per site, the first one; dropped");
-    return current ?? resolve(dirname(resolve(options.file)), d.args[0] ?? "");
+    return current ?? resolve(confPrefix, d.args[0] ?? "");
   };
   const readCommon = (d: NginxDirective): boolean => {
     if (d.name === "client_max_body_size") {
