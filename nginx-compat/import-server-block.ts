@@ -70,7 +70,8 @@ const REDIRECT_STATUSES = ["301", "302", "307", "308"];
 
 interface Site {
   names: string[];
-  upstream?: string;
+  /** The notebook: the origin its proxying locations pass requests to (an upstream group resolved). */
+  upstream: string;
   tls?: { kind: "acme"; certbotName: string } | { kind: "files"; cert: string; key: string };
   /** The `listen ... ssl` directives; the first decides port and address (see chooseListen). */
   listens: Array<{ readonly d: NginxDirective; readonly host: string; readonly port: number }>;
@@ -79,15 +80,17 @@ interface Site {
 }
 
 /**
- * Turns the directives of an nginx config into gateway.yaml: one `server` that proxies
- * `location /` to the notebook (chosen by `serverName` when there are several) and the port-80
- * redirect servers for its names. Every directive is either carried over or named in a warning.
+ * Turns the directives of an nginx config into gateway.yaml: one `server` that proxies to the
+ * notebook (chosen by `serverName` when there are several) and the port-80 redirect servers for
+ * its names. Every directive is either carried over or named in a warning (once, however often
+ * an include repeats it).
  */
 export function importServerBlock(config: NginxConfig, options: ImportOptions): ImportResult {
   const warnings: string[] = [];
   const warn = (d: NginxDirective, why: string): void => {
     const text = [d.name, ...d.args.map(quoteIfNeeded)].join(" ");
-    warnings.push(`${d.where}: ${text.length > 70 ? `${text.slice(0, 67)}...` : text}: ${why}`);
+    const warning = `${d.where}: ${text.length > 70 ? `${text.slice(0, 67)}...` : text}: ${why}`;
+    if (!warnings.includes(warning)) warnings.push(warning);
   };
   const servers: NginxDirective[] = [];
   const maps: NginxDirective[] = [];
@@ -103,11 +106,15 @@ export function importServerBlock(config: NginxConfig, options: ImportOptions): 
   };
   collect(config.directives, "main");
 
-  const proxying = servers.filter((s) => findProxyPass(s) !== undefined);
-  if (proxying.length === 0) throw new NginxImportError(`${options.displayName}: no server block with "location /" and proxy_pass; point import-nginx at the file holding the notebook's server block`, false);
+  const proxying = servers.filter((s) => proxiedLocations(s).length > 0);
+  if (proxying.length === 0) {
+    const found = servers.length === 0 ? "there is no server block" : `servers: ${listServers(servers)}`;
+    throw new NginxImportError(`${options.displayName}: no server block proxies to a notebook (no location has a proxy_pass; ${found}); import the file holding the notebook's server block, the one with location / { proxy_pass http://127.0.0.1:8888; } (e.g. /etc/nginx/sites-enabled/jupyter), or nginx.conf`, false);
+  }
   const server = pickServer(proxying, options);
-  const site: Site = { names: [], listens: [], notes: [] };
-  readServer(server, site, upstreams, config.confPrefix, warn);
+  const locations = proxiedLocations(server);
+  const site: Site = { names: [], upstream: readUpstream(locations, upstreams, warn), listens: [], notes: [] };
+  readServer(server, locations, site, config.confPrefix, warn);
   const listen = chooseListen(site, warn);
 
   let redirect: NginxDirective | undefined;
@@ -126,7 +133,7 @@ export function importServerBlock(config: NginxConfig, options: ImportOptions): 
 }
 
 function pickServer(proxying: readonly NginxDirective[], options: ImportOptions): NginxDirective {
-  const listing = proxying.map((s) => `${namesOf(s).join(" ") || "(no server_name)"} at ${s.where}`).join("; ");
+  const listing = listServers(proxying);
   if (options.serverName === undefined) {
     if (proxying.length === 1) return proxying[0] as NginxDirective;
     throw new NginxImportError(`${options.displayName}: ${proxying.length} server blocks proxy to a notebook (${listing}); pick one with --server-name NAME`, true);
@@ -137,7 +144,46 @@ function pickServer(proxying: readonly NginxDirective[], options: ImportOptions)
   return chosen;
 }
 
-function readServer(server: NginxDirective, site: Site, upstreams: ReadonlyMap<string, NginxDirective>, confPrefix: string, warn: (d: NginxDirective, why: string) => void): void {
+/** "a.example.org at file:1:1; (no server_name) at file:9:1", for messages. */
+function listServers(servers: readonly NginxDirective[]): string {
+  return servers.map((s) => `${namesOf(s).join(" ") || "(no server_name)"} at ${s.where}`).join("; ");
+}
+
+/**
+ * The locations whose proxying makes the site: `location /` when it proxies; otherwise every
+ * location that proxies (a notebook under /jupyter/, or its paths spelled out one by one).
+ */
+function proxiedLocations(server: NginxDirective): NginxDirective[] {
+  const proxying = (server.block ?? []).filter((d) => d.name === "location" && findProxyPass(d) !== undefined);
+  const root = proxying.find(isRootLocation);
+  return root ? [root] : proxying;
+}
+
+function isRootLocation(location: NginxDirective): boolean {
+  return location.args.length === 1 && location.args[0] === "/";
+}
+
+function findProxyPass(location: NginxDirective): NginxDirective | undefined {
+  return location.block?.find((d) => d.name === "proxy_pass");
+}
+
+/**
+ * The notebook the proxying locations pass requests to. Several locations must agree on it: the
+ * gateway sends every path of a site to one upstream.
+ */
+function readUpstream(locations: readonly NginxDirective[], upstreams: ReadonlyMap<string, NginxDirective>, warn: (d: NginxDirective, why: string) => void): string {
+  let upstream: { readonly url: string; readonly where: string } | undefined;
+  for (const location of locations) {
+    const d = findProxyPass(location) as NginxDirective; // proxiedLocations keeps only locations with one
+    const url = readProxyPass(d, upstreams, warn);
+    if (upstream && url !== upstream.url) throw new NginxImportError(`${d.where}: proxy_pass to ${url}, but ${upstream.where} proxies to ${upstream.url}, and the gateway sends every path of a site to one notebook; add location / { proxy_pass <the notebook>; } to the server to name it (the other locations are then dropped, with warnings), and import again`, false);
+    upstream ??= { url, where: d.where };
+  }
+  if (!upstream) throw new Error("readUpstream: a server was picked that has no proxying location");
+  return upstream.url;
+}
+
+function readServer(server: NginxDirective, locations: readonly NginxDirective[], site: Site, confPrefix: string, warn: (d: NginxDirective, why: string) => void): void {
   let certFile: string | undefined;
   let keyFile: string | undefined;
   const pathOf = (d: NginxDirective, current: string | undefined): string => {
@@ -189,8 +235,8 @@ function readServer(server: NginxDirective, site: Site, upstreams: ReadonlyMap<s
         if (d.args.length > 1) warn(d, "the gateway writes the combined format only; format and options dropped");
         break;
       case "location":
-        if (d.args.length === 1 && d.args[0] === "/") readLocation(d, site, upstreams, readCommon, warn);
-        else warn(d, "only location / is imported: the gateway proxies every path to the notebook unchanged");
+        if (locations.includes(d)) readLocation(d, readCommon, warn);
+        else warn(d, "the gateway proxies every path to the notebook unchanged; this location is dropped");
         break;
       default:
         warn(d, DROP_REASONS[d.name] ?? "no equivalent in the gateway; dropped");
@@ -248,13 +294,17 @@ function chooseListen(site: Site, warn: (d: NginxDirective, why: string) => void
   return chosen;
 }
 
-function readLocation(location: NginxDirective, site: Site, upstreams: ReadonlyMap<string, NginxDirective>, readCommon: (d: NginxDirective) => boolean, warn: (d: NginxDirective, why: string) => void): void {
+function readLocation(location: NginxDirective, readCommon: (d: NginxDirective) => boolean, warn: (d: NginxDirective, why: string) => void): void {
+  if (!isRootLocation(location)) {
+    const [modifier, path] = location.args.length === 1 ? [undefined, location.args[0]] : location.args;
+    warn(location, `the gateway proxies every path to the notebook, not only ${modifier === "~" || modifier === "~*" ? "those this regex matches" : path}`);
+  }
   for (const d of location.block ?? []) {
     if (readCommon(d)) continue;
     const value = d.args[0] ?? "";
     switch (d.name) {
-      case "proxy_pass":
-        site.upstream = readProxyPass(d, upstreams, warn);
+      case "proxy_pass": // its upstream was read first (readUpstream)
+        warnProxyPassPath(d, warn);
         break;
       case "proxy_http_version":
         if (value !== "1.1") warn(d, "the gateway talks HTTP/1.1 to the notebook (WebSockets need it)");
@@ -287,16 +337,9 @@ function readLocation(location: NginxDirective, site: Site, upstreams: ReadonlyM
   }
 }
 
+/** The origin `proxy_pass` sends requests to; an upstream group resolves to its first server. */
 function readProxyPass(d: NginxDirective, upstreams: ReadonlyMap<string, NginxDirective>, warn: (d: NginxDirective, why: string) => void): string {
-  let url: URL;
-  try {
-    url = new URL(d.args[0] ?? "");
-  } catch {
-    throw new NginxImportError(`${d.where}: proxy_pass ${d.args[0] ?? ""} is not a URL the gateway can proxy to; write http://127.0.0.1:8888`, false);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new NginxImportError(`${d.where}: proxy_pass to ${url.protocol} is not supported; run the notebook on a TCP port (e.g. --port=8888) and proxy to http://127.0.0.1:8888`, false);
-  if (url.pathname !== "/") warn(d, `path ${url.pathname} dropped: the gateway passes paths to the notebook unchanged; set the notebook's base_url instead`);
-  else if (/^[a-z]+:\/\/[^/]+\/$/.test(d.args[0] ?? "")) warn(d, "the trailing / made nginx pass a decoded, normalised path (%2F became /, .. resolved); the gateway passes the request target unchanged, as nginx does without it");
+  const url = parseProxyPass(d);
   const group = upstreams.get(url.hostname);
   if (group) {
     const members = (group.block ?? []).filter((m) => m.name === "server");
@@ -308,8 +351,22 @@ function readProxyPass(d: NginxDirective, upstreams: ReadonlyMap<string, NginxDi
   return url.origin;
 }
 
-function findProxyPass(server: NginxDirective): NginxDirective | undefined {
-  return server.block?.filter((d) => d.name === "location").flatMap((l) => l.block ?? []).find((d) => d.name === "proxy_pass");
+/** What a path in `proxy_pass` made nginx do, which the gateway does not. */
+function warnProxyPassPath(d: NginxDirective, warn: (d: NginxDirective, why: string) => void): void {
+  const url = parseProxyPass(d);
+  if (url.pathname !== "/") warn(d, `path ${url.pathname} dropped: the gateway passes paths to the notebook unchanged; set the notebook's base_url instead`);
+  else if (/^[a-z]+:\/\/[^/]+\/$/.test(d.args[0] ?? "")) warn(d, "the trailing / made nginx pass a decoded, normalised path (%2F became /, .. resolved); the gateway passes the request target unchanged, as nginx does without it");
+}
+
+function parseProxyPass(d: NginxDirective): URL {
+  let url: URL;
+  try {
+    url = new URL(d.args[0] ?? "");
+  } catch {
+    throw new NginxImportError(`${d.where}: proxy_pass ${d.args[0] ?? ""} is not a URL the gateway can proxy to; write http://127.0.0.1:8888`, false);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new NginxImportError(`${d.where}: proxy_pass to ${url.protocol} is not supported; run the notebook on a TCP port (e.g. --port=8888) and proxy to http://127.0.0.1:8888`, false);
+  return url;
 }
 
 function namesOf(server: NginxDirective): string[] {
@@ -325,7 +382,7 @@ function isRedirectServer(server: NginxDirective): boolean {
   const nested = block.filter((d) => d.name === "location" || d.name === "if").flatMap((d) => d.block ?? []);
   const returns = [...block, ...nested].filter((d) => d.name === "return");
   const isRedirect = (r: NginxDirective): boolean => REDIRECT_STATUSES.includes(r.args[0] ?? "") && (r.args[1] ?? "").startsWith("https://");
-  return returns.some(isRedirect) && returns.every((r) => isRedirect(r) || r.args[0] === "404") && findProxyPass(server) === undefined;
+  return returns.some(isRedirect) && returns.every((r) => isRedirect(r) || r.args[0] === "404") && proxiedLocations(server).length === 0;
 }
 
 /** CBC (SHA1/SHA256/SHA384 MAC) suites, DHE, 3DES, plain RSA key exchange, CAMELLIA, bare "AES". */
@@ -356,7 +413,7 @@ function renderYaml(site: Site, listen: { address: string; httpsPort: number }, 
   if (site.accessLog) lines.push("logs:", `  access: ${scalar(site.accessLog)}  # combined format, reopened on SIGHUP (logrotate)`);
   lines.push("sites:");
   lines.push(site.names.length === 1 ? `  - host: ${scalar(site.names[0] as string)}` : `  - hosts: [${site.names.map(scalar).join(", ")}]`);
-  lines.push(`    upstream: ${scalar(site.upstream ?? "")}  # proxy_pass; WebSockets and any body size pass through`);
+  lines.push(`    upstream: ${scalar(site.upstream)}  # proxy_pass; WebSockets and any body size pass through`);
   if (site.tls?.kind === "files") {
     lines.push("    tls:  # files you renew yourself; the gateway reloads them when they change", `      cert: ${scalar(site.tls.cert)}`, `      key: ${scalar(site.tls.key)}`);
   } else if (site.tls?.kind === "acme") {

@@ -64,12 +64,18 @@ describe("gateway import-nginx / export-nginx through the CLI", () => {
     assert.match(imported.stderr, /etc\/gateway-test-params:1:1: proxy_set_header X-Real-IP/);
   });
 
-  it("exits 1 on an nginx syntax error and 78 when export-nginx meets a bad gateway.yaml", async () => {
+  it("exits 1 on an nginx syntax error or a config without proxy_pass, and 78 when export-nginx meets a bad gateway.yaml", async () => {
     const conf = join(dir, "broken.conf");
     writeFileSync(conf, "server {\n  listen 443 ssl\n");
     const broken = await runGateway(["import-nginx", conf]);
     assert.equal(broken.status, 1);
     assert.match(broken.stderr, /broken\.conf:\d+/);
+    const staticSite = join(dir, "default");
+    writeFileSync(staticSite, nginxOf("debian-default-site.nginxtest"));
+    const unproxied = await runGateway(["import-nginx", staticSite]);
+    assert.equal(unproxied.status, 1);
+    assert.equal(unproxied.stdout, "");
+    assert.match(unproxied.stderr, /no server block proxies to a notebook/);
     const yaml = join(dir, "bad.yaml");
     writeFileSync(yaml, "sites: []\n");
     const bad = await runGateway(["export-nginx", "--config", yaml]);
