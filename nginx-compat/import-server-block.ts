@@ -68,6 +68,9 @@ const FORWARDING_HEADERS: Readonly<Record<string, { readonly same: RegExp; reado
 /** Redirect statuses a port-80 server may answer with to send browsers to https. */
 const REDIRECT_STATUSES = ["301", "302", "307", "308"];
 
+/** `rewrite` regexes that match every request URI: `^`, `^/`, `^(.*)$`, `^/(.*)$`, `^/?(.*)`, `.*`, `(.*)`. */
+const WHOLE_URI = /^\^?\/?\??(\(\.\*\)|\.\*)?\$?$/;
+
 interface Site {
   names: string[];
   /** The notebook: the origin its proxying locations pass requests to (an upstream group resolved). */
@@ -374,15 +377,27 @@ function namesOf(server: NginxDirective): string[] {
 }
 
 /**
- * Nothing proxied, and every `return` (at server level, in a location or an `if`) sends the
- * browser to https, except certbot's `return 404` for names its `if ($host = NAME)` does not redirect.
+ * Nothing proxied, and every `return` and `rewrite` (at server level, in a location or an `if`)
+ * sends the browser to https, except certbot's `return 404` for names its `if ($host = NAME)`
+ * does not redirect.
  */
 function isRedirectServer(server: NginxDirective): boolean {
   const block = server.block ?? [];
   const nested = block.filter((d) => d.name === "location" || d.name === "if").flatMap((d) => d.block ?? []);
-  const returns = [...block, ...nested].filter((d) => d.name === "return");
-  const isRedirect = (r: NginxDirective): boolean => REDIRECT_STATUSES.includes(r.args[0] ?? "") && (r.args[1] ?? "").startsWith("https://");
-  return returns.some(isRedirect) && returns.every((r) => isRedirect(r) || r.args[0] === "404") && proxiedLocations(server).length === 0;
+  const answers = [...block, ...nested].filter((d) => d.name === "return" || d.name === "rewrite");
+  const isNotFound = (d: NginxDirective): boolean => d.name === "return" && d.args[0] === "404";
+  return answers.some(isHttpsRedirect) && answers.every((d) => isHttpsRedirect(d) || isNotFound(d)) && proxiedLocations(server).length === 0;
+}
+
+/**
+ * `return 301 https://...` (or 302, 307, 308), or a `rewrite` of every URI (`^`, `^(.*)$`,
+ * `^/(.*)$`, `.*`) to `https://...`: nginx answers such a rewrite with a redirect whatever its
+ * flag (301 for `permanent`, 302 otherwise; checked with nginx 1.22).
+ */
+function isHttpsRedirect(d: NginxDirective): boolean {
+  const [statusOrRegex = "", target = ""] = d.args;
+  const answersEveryUri = d.name === "return" ? REDIRECT_STATUSES.includes(statusOrRegex) : WHOLE_URI.test(statusOrRegex);
+  return answersEveryUri && target.startsWith("https://");
 }
 
 /** CBC (SHA1/SHA256/SHA384 MAC) suites, DHE, 3DES, plain RSA key exchange, CAMELLIA, bare "AES". */
