@@ -187,6 +187,8 @@ function readUpstream(locations: readonly NginxDirective[], upstreams: ReadonlyM
 }
 
 function readServer(server: NginxDirective, locations: readonly NginxDirective[], site: Site, confPrefix: string, warn: (d: NginxDirective, why: string) => void): void {
+  // nginx before 1.15 spelled `listen 443 ssl` as `listen 443;` plus `ssl on;`, anywhere in the server.
+  const isSslOn = (server.block ?? []).some((d) => d.name === "ssl" && d.args[0] === "on");
   let certFile: string | undefined;
   let keyFile: string | undefined;
   const pathOf = (d: NginxDirective, current: string | undefined): string => {
@@ -207,7 +209,7 @@ function readServer(server: NginxDirective, locations: readonly NginxDirective[]
     if (readCommon(d)) continue;
     switch (d.name) {
       case "listen":
-        readListen(d, site, warn);
+        readListen(d, site, isSslOn, warn);
         break;
       case "server_name":
         for (const name of d.args) {
@@ -230,7 +232,7 @@ function readServer(server: NginxDirective, locations: readonly NginxDirective[]
         warn(d, isWeakCipherList(d.args[0] ?? "") ? "weak suites (CBC, DHE, 3DES, non-forward-secret) dropped: the gateway offers forward-secret AEAD suites only" : "no setting; the gateway offers forward-secret AEAD suites only");
         break;
       case "ssl":
-        warn(d, "obsolete since nginx 1.15; the gateway always serves HTTPS");
+        warn(d, isSslOn ? "obsolete (nginx 1.15 deprecated it; write listen 443 ssl): this server's listen directives are taken as TLS, as nginx did" : "obsolete since nginx 1.15; the gateway always serves HTTPS");
         break;
       case "access_log":
         if (d.args[0] === "off") break;
@@ -264,9 +266,10 @@ function parseListen(d: NginxDirective, defaultPort: number): { host: string; po
   return { host: address === "*" ? "0.0.0.0" : address, port: defaultPort };
 }
 
-function readListen(d: NginxDirective, site: Site, warn: (d: NginxDirective, why: string) => void): void {
+/** A `listen` of the notebook's server: TLS when it says `ssl`, or when the server has `ssl on`. */
+function readListen(d: NginxDirective, site: Site, isSslOn: boolean, warn: (d: NginxDirective, why: string) => void): void {
   const params = d.args.slice(1);
-  if (!params.includes("ssl")) {
+  if (!params.includes("ssl") && !isSslOn) {
     warn(d, "a plain-HTTP listener serving the notebook; the gateway serves it over HTTPS only and redirects plain HTTP (listen.http) to it");
     return;
   }
