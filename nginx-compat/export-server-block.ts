@@ -1,7 +1,5 @@
 import { type AddressRange, type GatewayConfig, type SiteConfig } from "../src/config/gateway-config.js";
-
-/** TLS 1.2 suites of the gateway's profile (src/tls/tls-profile.ts) in OpenSSL names; TLS 1.3 suites are nginx's defaults. */
-const TLS12_CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+import { GATEWAY_IN_NGINX as GATEWAY } from "./gateway-in-nginx.js";
 
 /** Where certbot's webroot answers HTTP-01 challenges in the exported :80 server. */
 const CERTBOT_WEBROOT = "/var/www/certbot";
@@ -38,12 +36,12 @@ export function exportServerBlocks(config: GatewayConfig): string {
     "",
     "# The gateway's Origin check: an upgrade or a state-changing request (not GET/HEAD/OPTIONS)",
     "# whose Origin is not this site itself is refused with 403 before the notebook sees it.",
-    'map "$http_origin|https://$http_host" $origin_is_foreign {',
+    `map "${GATEWAY.originPair}" $origin_is_foreign {`,
     '    "~^\\|" 0;',
     '    "~^([^|]+)\\|\\1$" 0;',
     "    default 1;",
     "}",
-    'map "$origin_is_foreign:$request_method:$http_upgrade" $refuse_cross_site {',
+    `map "${GATEWAY.crossSiteKey}" ${GATEWAY.refuseCrossSite} {`,
     '    "~^1:(GET|HEAD|OPTIONS):$" 0;',
     '    "~^1:" 1;',
     "    default 0;",
@@ -70,11 +68,11 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     `# ${site.hosts.join(", ")} (gateway.yaml ${site.position})`,
     "# The notebook sees a same-site request to its own address, so it needs no config change:",
     "# the browser's Origin/Referer for this site become the notebook's origin; foreign ones pass unchanged.",
-    `map "$http_origin|https://$http_host" $${id}_origin {`,
+    `map "${GATEWAY.originPair}" $${id}_origin {`,
     `    "~^([^|]+)\\|\\1$" "${upstreamOrigin}";`,
     "    default $http_origin;",
     "}",
-    `map "$http_referer|https://$http_host" $${id}_referer {`,
+    `map "${GATEWAY.refererPair}" $${id}_referer {`,
     `    "~^https://(?<${id}_rhost>[^/|]+)\\|https://\\k<${id}_rhost>$" "${upstreamOrigin}/";`,
     `    "~^https://(?<${id}_host>[^/|]+)(?<${id}_path>/[^|]*)\\|https://\\k<${id}_host>$" "${upstreamOrigin}$${id}_path";`,
     "    default $http_referer;",
@@ -87,10 +85,10 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     `    listen ${listenAddress(config.listen.address, config.listen.httpsPort)} ssl;`,
     `    server_name ${site.hosts.join(" ")};`,
     ...certificateLines(site),
-    "    ssl_protocols TLSv1.2 TLSv1.3;",
-    `    ssl_ciphers ${TLS12_CIPHERS};`,
+    `    ssl_protocols ${GATEWAY.sslProtocols};`,
+    `    ssl_ciphers ${GATEWAY.sslCiphers};`,
     "    ssl_prefer_server_ciphers on;",
-    "    ssl_ecdh_curve X25519:prime256v1:secp384r1;",
+    `    ssl_ecdh_curve ${GATEWAY.sslEcdhCurve};`,
     "    # No OCSP stapling: Let's Encrypt ended OCSP in 2025.",
     ...(site.clientCertificatesRequired ? ["    # client_certificates: required has no exported equivalent: the gateway's client CA and revocations live in its storage."] : []),
     ...accessLines(site),
@@ -104,7 +102,7 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     `    send_timeout ${config.timeouts.clientIdleMs / 1000}s;`,
     `    keepalive_timeout ${config.timeouts.clientIdleMs / 1000}s;`,
     "",
-    "    if ($refuse_cross_site) {",
+    `    if (${GATEWAY.refuseCrossSite}) {`,
     "        return 403;",
     "    }",
     "",
@@ -128,7 +126,7 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     '        proxy_set_header Forwarded "";',
     "        # Redirects to the notebook's own address point at the site; cookies are Secure.",
     `        proxy_redirect ${upstreamOrigin}/ https://$host${portSuffix}/;`,
-    "        proxy_cookie_flags ~ secure;",
+    `        proxy_cookie_flags ${GATEWAY.proxyCookieFlags};`,
     "        # The site's security headers replace the notebook's own.",
     "        proxy_hide_header Content-Security-Policy;",
     "        proxy_hide_header X-Frame-Options;",
@@ -137,10 +135,10 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     "        proxy_hide_header Referrer-Policy;",
     "        proxy_buffering off;",
     "        proxy_request_buffering off;",
-    `        proxy_connect_timeout 10s;`,
+    `        proxy_connect_timeout ${GATEWAY.proxyConnectTimeout};`,
     "        # A kernel WebSocket may be quiet for hours; the gateway never cuts one (nginx's timer applies to HTTP too).",
-    "        proxy_read_timeout 1d;",
-    "        proxy_send_timeout 1d;",
+    `        proxy_read_timeout ${GATEWAY.proxyIdleTimeout};`,
+    `        proxy_send_timeout ${GATEWAY.proxyIdleTimeout};`,
     "    }",
     ...(site.tunnel ? [`    # tunnel: keep \`ssh -N -L 127.0.0.1:${upstream.port}:${site.tunnel.remote} -p ${site.tunnel.port} ${site.tunnel.ssh}\` up yourself (systemd unit or autossh).`] : []),
     "}",
@@ -150,11 +148,9 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
 /** The gateway's security headers (src/guard/security-headers.ts), on every response. */
 function securityHeaderLines(frameAncestors: readonly string[]): string[] {
   return [
-    '    add_header Strict-Transport-Security "max-age=31536000" always;',
-    "    add_header X-Content-Type-Options nosniff always;",
-    "    add_header Referrer-Policy same-origin always;",
+    ...Object.entries(GATEWAY.securityHeaders).map(([name, value]) => `    add_header ${name} ${value} always;`),
     `    add_header Content-Security-Policy "frame-ancestors ${["'self'", ...frameAncestors].join(" ")}" always;`,
-    ...(frameAncestors.length === 0 ? ["    add_header X-Frame-Options SAMEORIGIN always;"] : []),
+    ...(frameAncestors.length === 0 ? [`    add_header X-Frame-Options ${GATEWAY.frameOptions} always;`] : []),
   ];
 }
 

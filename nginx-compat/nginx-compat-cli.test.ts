@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -50,12 +50,32 @@ describe("gateway import-nginx / export-nginx through the CLI", () => {
     assert.match(picked.stdout, /b\.example\.org/);
   });
 
-  it("exits 1 on an nginx syntax error and 78 when export-nginx meets a bad gateway.yaml", async () => {
+  it("resolves relative includes against --prefix (-p), the folder of nginx.conf; without it, /etc/nginx", async () => {
+    mkdirSync(join(dir, "etc", "sites-enabled"), { recursive: true });
+    const site = join(dir, "etc", "sites-enabled", "notebook");
+    writeFileSync(site, "server {\n  listen 443 ssl;\n  server_name nb.example.org;\n  location / {\n    include gateway-test-params;\n    proxy_pass http://127.0.0.1:8888;\n  }\n}\n");
+    writeFileSync(join(dir, "etc", "gateway-test-params"), "proxy_set_header X-Real-IP $remote_addr;\n");
+    writeFileSync(join(dir, "etc", "sites-enabled", "gateway-test-params"), "decoy {\n");
+    const missing = await runGateway(["import-nginx", site]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /notebook:5:5: include gateway-test-params: file not found \(looked for \/etc\/nginx\/gateway-test-params\);.* pass --prefix DIR/);
+    const imported = await runGateway(["import-nginx", "-p", join(dir, "etc"), site]);
+    assert.equal(imported.status, 0, imported.stderr);
+    assert.match(imported.stderr, /etc\/gateway-test-params:1:1: proxy_set_header X-Real-IP/);
+  });
+
+  it("exits 1 on an nginx syntax error or a config without proxy_pass, and 78 when export-nginx meets a bad gateway.yaml", async () => {
     const conf = join(dir, "broken.conf");
     writeFileSync(conf, "server {\n  listen 443 ssl\n");
     const broken = await runGateway(["import-nginx", conf]);
     assert.equal(broken.status, 1);
     assert.match(broken.stderr, /broken\.conf:\d+/);
+    const staticSite = join(dir, "default");
+    writeFileSync(staticSite, nginxOf("debian-default-site.nginxtest"));
+    const unproxied = await runGateway(["import-nginx", staticSite]);
+    assert.equal(unproxied.status, 1);
+    assert.equal(unproxied.stdout, "");
+    assert.match(unproxied.stderr, /no server block proxies to a notebook/);
     const yaml = join(dir, "bad.yaml");
     writeFileSync(yaml, "sites: []\n");
     const bad = await runGateway(["export-nginx", "--config", yaml]);

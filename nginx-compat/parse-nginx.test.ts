@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { after, describe, it } from "node:test";
 import { NginxSyntaxError, parseNginx, type NginxDirective } from "./parse-nginx.js";
 
@@ -10,7 +10,7 @@ function show(directives: readonly NginxDirective[], indent = ""): string[] {
   return directives.flatMap((d) => [`${indent}${d.name} ${JSON.stringify(d.args)} @${d.where.replace(/^t\.conf:/, "")}`, ...show(d.block ?? [], `${indent}  `)]);
 }
 
-const parse = (text: string): string[] => show(parseNginx({ text, file: "/nonexistent/nginx.conf", displayName: "t.conf" }));
+const parse = (text: string): string[] => show(parseNginx({ text, file: "/nonexistent/nginx.conf", displayName: "t.conf", prefix: "/nonexistent" }).directives);
 
 /** nginx's lexer rules (src/core/ngx_conf_file.c), each with what nginx itself reads. */
 const CASES: ReadonlyArray<{ name: string; text: string; expected: string[] | RegExp }> = [
@@ -47,16 +47,34 @@ describe("parseNginx: include", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, "sites"));
   writeFileSync(join(dir, "sites", "b.conf"), "b;\n");
-  writeFileSync(join(dir, "sites", "a.conf"), "\n  a;\n");
+  writeFileSync(join(dir, "sites", "a.conf"), "\n  a;\n  include params;\n");
   writeFileSync(join(dir, "sites", ".hidden.conf"), "hidden;\n");
   writeFileSync(join(dir, "sites", "a.conf.bak"), "bak;\n");
+  writeFileSync(join(dir, "params"), "p;\n");
+  // Only the right one of these parses: reading another is a syntax error.
+  writeFileSync(join(dir, "sites", "params"), "decoy {\n");
   const main = join(dir, "nginx.conf");
-  const read = (text: string): string[] => show(parseNginx({ text, file: main, displayName: "nginx.conf" })).map((l) => l.replace(/ \[\]/, ""));
+  const read = (text: string, file = main, prefix = "/nonexistent"): string[] =>
+    show(parseNginx({ text, file, displayName: relative(dir, file), prefix }).directives).map((l) => l.replace(/ \[\]/, ""));
 
-  it("a glob relative to the main file's folder, in sorted order, named relative to it", () => {
-    assert.deepEqual(parseNginx({ text: "http { include sites/*.conf; }", file: main, displayName: "nginx.conf" })[0]?.block?.map((d) => `${d.name} ${d.where}`), ["a sites/a.conf:2:3", "b sites/b.conf:1:1"]);
-  });
+  it("a whole nginx.conf: relative to its own folder (as nginx -c reads it), whatever --prefix says; globs sorted", () =>
+    assert.deepEqual(read("events { } http { include sites/*.conf; }"), ["events @nginx.conf:1:1", "http @nginx.conf:1:12", "  a @sites/a.conf:2:3", "  p @params:1:1", "  b @sites/b.conf:1:1"]));
+  // The next three import sites/jupyter.conf, which nginx.conf includes: params is outside its
+  // folder, so it is named by its absolute path.
+  const params = `p @${join(dir, "params")}:1:1`;
+  it("a file nginx.conf includes: relative to the prefix, not to its own folder", () =>
+    assert.deepEqual(read("include params;", join(dir, "sites", "jupyter.conf"), dir), [params]));
+  it("an included file's includes: relative to the prefix too", () =>
+    assert.deepEqual(read("include sites/a.conf;", join(dir, "sites", "jupyter.conf"), dir), ["a @sites/a.conf:2:3", params]));
+  it("a prefix given relative to the working folder", () =>
+    assert.deepEqual(read("include params;", join(dir, "sites", "jupyter.conf"), relative(process.cwd(), dir)), [params]));
   it("an absolute path", () => assert.deepEqual(read(`include ${join(dir, "sites", "b.conf")};`), ["b @sites/b.conf:1:1"]));
   it("a glob matching nothing is fine, as in nginx", () => assert.deepEqual(read("include none/*.conf; c;"), ["c @nginx.conf:1:22"]));
-  it("a missing file says where it was looked for", () => assert.throws(() => read("include missing.conf;"), (err: Error) => err instanceof NginxSyntaxError && /^nginx\.conf:1:1: include: file not found \(.*missing\.conf\); give a path relative to /.test(err.message)));
+  it("a missing file says where it was looked for and names --prefix", () =>
+    assert.throws(
+      () => read("include proxy_params;", join(dir, "sites", "jupyter.conf"), dir),
+      (err: Error) => err instanceof NginxSyntaxError && err.message.startsWith(`sites/jupyter.conf:1:1: include proxy_params: file not found (looked for ${join(dir, "proxy_params")}); nginx resolves relative paths against the folder of nginx.conf, here ${dir} (--prefix); if your nginx.conf is elsewhere, pass --prefix DIR`),
+    ));
+  it("a whole nginx.conf's missing include names its folder", () =>
+    assert.throws(() => read("events { } include missing.conf;"), (err: Error) => err instanceof NginxSyntaxError && err.message === `nginx.conf:1:12: include missing.conf: file not found (looked for ${join(dir, "missing.conf")}); nginx resolves relative paths against the folder of nginx.conf, here ${dir}; fix the path`));
 });

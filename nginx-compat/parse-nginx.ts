@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 
 /** One nginx directive: `name args...;` or `name args... { block }`, with where it was written. */
 export interface NginxDirective {
@@ -17,43 +17,64 @@ export class NginxSyntaxError extends Error {
   override readonly name = "NginxSyntaxError";
 }
 
-/** Where the text came from: `file` is used to resolve includes, `displayName` in messages. */
+/** Where the text came from: `file` locates it, `displayName` names it in messages. */
 export interface NginxSource {
   readonly text: string;
   readonly file: string;
   readonly displayName: string;
+  /**
+   * The folder of the nginx.conf that includes `file` (nginx's conf prefix; /etc/nginx on Debian,
+   * Ubuntu and most packages). Not used when `file` is itself a whole nginx.conf: see confPrefix.
+   */
+  readonly prefix: string;
+}
+
+/** A parsed nginx config: its directives with includes expanded, and where relative paths point. */
+export interface NginxConfig {
+  readonly directives: readonly NginxDirective[];
+  /**
+   * The folder nginx resolves relative include and ssl_certificate paths against: the folder of
+   * nginx.conf (nginx's conf prefix), never the including file's. That is the main file's own
+   * folder when it is a whole nginx.conf (it has an events or http block, as `nginx -c` reads it),
+   * otherwise the source's `prefix`.
+   */
+  readonly confPrefix: string;
 }
 
 /**
- * Parses an nginx config into directives, with `include` expanded in place. As nginx does,
- * relative include paths (globs allowed in the last part) resolve against the folder of the main
- * file, its configuration prefix. Included files are named in messages relative to that folder.
+ * Parses an nginx config into directives, with `include` expanded in place (globs allowed in the
+ * last part of the path). Included files are named in messages relative to the main file's
+ * folder when they are under it, by absolute path otherwise.
  */
-export function parseNginx(source: NginxSource): NginxDirective[] {
-  const prefix = dirname(resolve(source.file));
-  const displayOf = (file: string): string => join(dirname(source.displayName), relative(prefix, file));
-  const parseFile = (text: string, displayName: string, depth: number): NginxDirective[] => {
-    const directives = parseTokens(tokenize(text, displayName));
-    return expandIncludes(directives, depth);
+export function parseNginx(source: NginxSource): NginxConfig {
+  const mainFolder = dirname(resolve(source.file));
+  const top = parseTokens(tokenize(source.text, source.displayName));
+  const isWholeNginxConf = top.some((d) => (d.name === "events" || d.name === "http") && d.block);
+  const confPrefix = isWholeNginxConf ? mainFolder : resolve(source.prefix);
+  const displayOf = (file: string): string => {
+    const path = relative(mainFolder, file);
+    return path.split(sep)[0] === ".." ? file : join(dirname(source.displayName), path);
   };
+  const notFoundRemedy = isWholeNginxConf
+    ? `nginx resolves relative paths against the folder of nginx.conf, here ${confPrefix}; fix the path`
+    : `nginx resolves relative paths against the folder of nginx.conf, here ${confPrefix} (--prefix); if your nginx.conf is elsewhere, pass --prefix DIR, or fix the path`;
   const expandIncludes = (directives: readonly NginxDirective[], depth: number): NginxDirective[] =>
     directives.flatMap((d) => {
       if (d.name !== "include") return [{ ...d, block: d.block && expandIncludes(d.block, depth) }];
       if (d.args.length !== 1) throw new NginxSyntaxError(`${d.where}: include takes one file or glob (got ${d.args.length} arguments)`);
       if (depth > 20) throw new NginxSyntaxError(`${d.where}: includes nested more than 20 deep; does a file include itself?`);
-      const pattern = resolve(prefix, d.args[0] as string);
-      return expandGlob(pattern).flatMap((file) => {
+      return expandGlob(resolve(confPrefix, d.args[0] as string)).flatMap((file) => {
         let text: string;
         try {
           text = readFileSync(file, "utf8");
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
-          throw new NginxSyntaxError(`${d.where}: include: ${code === "ENOENT" ? "file not found" : `cannot read it (${code ?? "unreadable"})`} (${file}); give a path relative to ${prefix} or absolute`);
+          throw new NginxSyntaxError(`${d.where}: include ${d.args[0]}: ${code === "ENOENT" ? "file not found" : `cannot read it (${code ?? "unreadable"})`} (looked for ${file}); ${notFoundRemedy}`);
         }
-        return parseFile(text, displayOf(file), depth + 1);
+        return expandIncludes(parseTokens(tokenize(text, displayOf(file))), depth + 1);
       });
     });
-  return parseFile(source.text, source.displayName, 0);
+  return { directives: expandIncludes(top, 0), confPrefix };
 }
 
 /** Files matching `pattern` (an absolute path), sorted like nginx's glob(3); wildcards are allowed in the file name only. */

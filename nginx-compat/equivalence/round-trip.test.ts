@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "../../src/config/load-config.js";
@@ -16,7 +16,7 @@ after(() => rmSync(bed.dir, { recursive: true, force: true }));
 
 it("the seed's server block → import → export → nginx -t accepts it", () => {
   const [block = ""] = readFileSync(SEED, "utf8").split("\n----\n");
-  const imported = importServerBlock(parseNginx({ text: block, file: SEED, displayName: "seed" }), { file: SEED, displayName: "seed" });
+  const imported = importServerBlock(parseNginx({ text: block, file: SEED, displayName: "seed", prefix: dirname(SEED) }), { displayName: "seed" });
   const config = parseConfig(imported.yaml, join(bed.dir, "gateway.yaml"), "imported gateway.yaml");
   const exported = exportServerBlocks(config);
   // certbot's files do not exist here: the test CA's leaf stands in for them.

@@ -5,8 +5,11 @@ import { ExitCode } from "./exit-code.js";
 /** Loaded on demand: this keeps nginx-compat out of the gateway's module graph (serve never loads it). */
 const loadNginxCompat = () => import("../../nginx-compat/nginx-compat.js");
 
-/** `gateway import-nginx FILE [--server-name NAME]`: gateway.yaml on stdout, warnings on stderr. */
-export async function importNginxCommand(args: readonly string[], serverName: string | undefined, deps: CliDeps): Promise<ExitCode> {
+/**
+ * `gateway import-nginx FILE [--server-name NAME] [--prefix DIR]`: gateway.yaml on stdout,
+ * warnings on stderr. `prefix` is the folder of nginx.conf (nginx-compat defaults it to /etc/nginx).
+ */
+export async function importNginxCommand(args: readonly string[], options: { readonly serverName?: string; readonly prefix?: string }, deps: CliDeps): Promise<ExitCode> {
   const [file, ...extra] = args;
   if (file === undefined || extra.length > 0) {
     deps.stderr.write("gateway: import-nginx takes one nginx config file, e.g. gateway import-nginx /etc/nginx/sites-enabled/default > gateway.yaml\n");
@@ -14,7 +17,7 @@ export async function importNginxCommand(args: readonly string[], serverName: st
   }
   const { importNginxFile, NginxImportError, NginxSyntaxError } = await loadNginxCompat();
   try {
-    const result = await importNginxFile(file, serverName);
+    const result = await importNginxFile(file, options);
     deps.stdout.write(result.yaml);
     for (const warning of result.warnings) deps.stderr.write(`warning: ${warning}\n`);
     return ExitCode.Ok;

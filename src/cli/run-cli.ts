@@ -20,6 +20,7 @@ interface CommandOptions {
   readonly upstream?: string;
   readonly tunnel?: string;
   readonly "server-name"?: string;
+  readonly prefix?: string;
 }
 
 interface Command {
@@ -54,9 +55,9 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     run: (path, _o, deps, args) => clientCertCommand(path, args, deps),
   },
   "import-nginx": {
-    summary: "FILE [--server-name NAME]: print the gateway.yaml equivalent to an nginx config; warnings on stderr",
+    summary: "FILE [--server-name NAME] [--prefix DIR]: print the gateway.yaml equivalent to an nginx config; warnings on stderr",
     takesArguments: true,
-    run: (_path, o, deps, args) => importNginxCommand(args, o["server-name"], deps),
+    run: (_path, o, deps, args) => importNginxCommand(args, { serverName: o["server-name"], prefix: o.prefix }, deps),
   },
   "export-nginx": { summary: "print the nginx config (and certbot/cron lines) equivalent to gateway.yaml", run: (path, _o, deps) => exportNginxCommand(path, deps) },
 };
@@ -74,6 +75,8 @@ options:
   --dry-run       renew: order for real (Let's Encrypt staging), install nothing
   --quiet         renew: print only what was renewed or failed
   --server-name NAME  import-nginx: the server block to import when there are several
+  -p, --prefix DIR    import-nginx: the folder of nginx.conf, for relative include and ssl_certificate paths
+                      (default /etc/nginx; a whole nginx.conf given as FILE uses its own folder, as nginx does)
   --help          this text
 `;
 
@@ -95,6 +98,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<Ex
         upstream: { type: "string" },
         tunnel: { type: "string" },
         "server-name": { type: "string" },
+        prefix: { type: "string", short: "p" },
       },
     });
   } catch (err) {
