@@ -28,7 +28,7 @@ describe("the classic notebook UI in headless Chromium through the gateway", { t
     ({ dir, ca } = bed);
     const { leaf } = bed;
     home = browserHome(dir, ca.certPath);
-    jupyter = await startJupyter(join(dir, "jupyter"));
+    jupyter = await startJupyter(join(dir, "jupyter"), undefined, "notebook-6.4");
     gateway = await startGateway(dir, testConfigYaml([{ host: SITE, upstreamPort: jupyter.port, certPath: leaf.certPath, keyPath: leaf.keyPath }]));
   });
 

@@ -38,7 +38,7 @@ describe("fail closed: a notebook restarted without a password is refused from i
   before(async () => {
     let leaf;
     ({ dir, ca, leaf } = createTestBed("gateway-fail-closed-", [SITE]));
-    jupyter = await startJupyter(join(dir, "jupyter"));
+    jupyter = await startJupyter(join(dir, "jupyter"), undefined, "notebook-6.4"); // restarted with its config file rewritten
     configFile = join(dir, "jupyter", "cfg", "jupyter_notebook_config.json");
     protectedConfig = readFileSync(configFile, "utf8");
     gateway = await startGateway(dir, testConfigYaml([{ host: SITE, upstreamPort: jupyter.port, certPath: leaf.certPath, keyPath: leaf.keyPath }]));

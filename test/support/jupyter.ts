@@ -93,11 +93,12 @@ async function launchFor(kind: JupyterKind): Promise<Launch> {
 }
 
 /**
+ * `kind`: JupyterLab 4 by default, what people run today; notebook 6.4 where a test is about it.
  * `password: null` with no token starts an open notebook: the exposure the gateway must refuse.
  * `baseUrl`: Jupyter's base_url (default "/"), as people who serve it under a path set it.
  * `token`: also accept this token (a test token: it is on the command line); "" for none.
  */
-export async function startJupyter(dir: string, password: string | null = "correct horse battery staple", kind: JupyterKind = "notebook-6.4", baseUrl = "/", token = ""): Promise<Jupyter> {
+export async function startJupyter(dir: string, password: string | null = "correct horse battery staple", kind: JupyterKind = "jupyterlab-4", baseUrl = "/", token = ""): Promise<Jupyter> {
   const launch = await launchFor(kind);
   for (const sub of ["home", "cfg", "run", "data", "ipy", "nb"]) mkdirSync(join(dir, sub), { recursive: true });
   // The hash goes in the config file, so the password is never on a command line.
