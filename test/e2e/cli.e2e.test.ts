@@ -109,6 +109,6 @@ sites:
     writeFileSync(join(dir, "busy.yaml"), `listen: { address: 127.0.0.1, https: ${upstreamPort}, http: false }\nstorage: ./busy\nadmin: false\nsites:\n  - host: localhost\n    upstream: http://127.0.0.1:1\n    tls: internal\n`);
     const busy = gateway(["serve", "--config", join(dir, "busy.yaml")]);
     assert.equal(busy.status, 1);
-    assert.match(busy.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${upstreamPort}: the port is in use; stop the other server or change listen\\.https`));
+    assert.match(busy.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${upstreamPort}: the port is in use by pid ${process.pid} \\(.*\\); stop the other server or change listen\\.https`));
   });
 });
