@@ -1,11 +1,11 @@
-import { lookup } from "node:dns/promises";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
-import { networkInterfaces } from "node:os";
 import { createInterface } from "node:readline/promises";
 import { ConfigErrors } from "../config/config-error.js";
 import { loadConfig } from "../config/load-config.js";
+import { checkDnsPointsHere } from "../preflight/dns-check.js";
+import { checkPort } from "../preflight/port-check.js";
+import { PREFLIGHT_TIMEOUTS_MS, systemPreflightDeps, type PreflightDeps } from "../preflight/preflight.js";
 import type { CliDeps } from "./cli-deps.js";
 import { ExitCode } from "./exit-code.js";
 
@@ -21,10 +21,11 @@ export interface InitArgs {
 
 /**
  * `gateway init`: asks (or takes flags for) the public name, email, upstream and tunnel, checks
- * what it can (DNS points here, ports 80/443 free), and writes a commented gateway.yaml that
- * `gateway check` accepts. Questions are asked only on a terminal; flags answer them otherwise.
+ * what it can with `gateway check`'s own checks (DNS points here, the ports can be bound), and
+ * writes a commented gateway.yaml for `gateway check`. Questions are asked only on a terminal;
+ * flags answer them otherwise.
  */
-export async function initCommand(args: InitArgs, deps: CliDeps): Promise<ExitCode> {
+export async function initCommand(args: InitArgs, deps: CliDeps, preflight: PreflightDeps = systemPreflightDeps()): Promise<ExitCode> {
   if (existsSync(args.configPath) && !args.force) {
     deps.stderr.write(`gateway init: ${args.configPath} exists; pass --force to replace it, or --config another path\n`);
     return ExitCode.Failed;
@@ -51,11 +52,15 @@ export async function initCommand(args: InitArgs, deps: CliDeps): Promise<ExitCo
     ask?.close();
   }
 
-  if (!local) await checkDns(host, deps);
+  if (!local) deps.stdout.write(`checking DNS for ${host}… ${(await checkDnsPointsHere(host, preflight.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns)).text}\n`);
   const ports = local ? [8443, 8080] : [443, 80];
-  for (const port of ports) deps.stdout.write(`checking port ${port}… ${await portState(port)}\n`);
+  const address = local ? "127.0.0.1" : "0.0.0.0";
+  for (const [i, port] of ports.entries()) {
+    const finding = await checkPort({ address, port, key: i === 0 ? "listen.https" : "listen.http", at: "" });
+    deps.stdout.write(`checking port ${port}… ${finding.text}\n`);
+  }
 
-  const text = renderConfig({ host, local, email, upstream, tunnel, ports });
+  const text = renderConfig({ host, local, email, upstream, tunnel, address, ports });
   await writeFile(args.configPath, text, { mode: 0o644 });
   try {
     await loadConfig(args.configPath);
@@ -68,34 +73,12 @@ export async function initCommand(args: InitArgs, deps: CliDeps): Promise<ExitCo
   return ExitCode.Ok;
 }
 
-async function checkDns(host: string, deps: CliDeps): Promise<void> {
-  deps.stdout.write(`checking DNS for ${host}… `);
-  try {
-    const addresses = (await lookup(host, { all: true })).map((a) => a.address);
-    const mine = new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
-    const here = addresses.filter((a) => mine.has(a));
-    deps.stdout.write(here.length > 0 ? `ok (${here.join(", ")} is this server)\n` : `resolves to ${addresses.join(", ")}, which is not an address of this server; fine behind NAT, otherwise fix the DNS record before serving (Let's Encrypt connects to it)\n`);
-  } catch (err) {
-    deps.stdout.write(`does not resolve (${(err as NodeJS.ErrnoException).code}); create an A/AAAA record pointing at this server before serving\n`);
-  }
-}
-
-function portState(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", (err: NodeJS.ErrnoException) =>
-      resolve(err.code === "EACCES" ? "needs root or CAP_NET_BIND_SERVICE (see README: systemd AmbientCapabilities)" : `in use (${err.code}); stop what holds it before serving`),
-    );
-    server.listen(port, "0.0.0.0", () => server.close(() => resolve("free")));
-  });
-}
-
-function renderConfig(a: { host: string; local: boolean; email: string; upstream: string; tunnel: string; ports: number[] }): string {
+function renderConfig(a: { host: string; local: boolean; email: string; upstream: string; tunnel: string; address: string; ports: number[] }): string {
   const upstreamPort = /:(\d+)\/?$/.exec(a.upstream)?.[1] ?? "8888";
   const lines = [
     "# gateway.yaml written by `gateway init`. Every key: README.md. Check it with `gateway check`.",
     "listen:",
-    `  address: ${a.local ? "127.0.0.1" : "0.0.0.0"}`,
+    `  address: ${a.address}`,
     `  https: ${a.ports[0]}`,
     `  http: ${a.ports[1]}            # ACME HTTP-01 answers and the redirect to https`,
     `storage: ${a.local ? "./storage" : "/var/lib/gateway"}   # keys and certificates (0700)`,

@@ -15,7 +15,12 @@ export interface GatewayConfig {
   readonly timeouts: TimeoutsConfig;
   /** At least one; every public name appears in exactly one site. */
   readonly sites: readonly SiteConfig[];
+  /** Where each of these settings is written ("gateway.yaml:4:10"), or null when it is the default: for `gateway check`'s messages. */
+  readonly positions: Readonly<Record<PositionedSetting, string | null>>;
 }
+
+/** Top-level settings whose place in gateway.yaml `gateway check` names when the machine disagrees with them. */
+export type PositionedSetting = "listen.https" | "listen.http" | "admin" | "acme.directory";
 
 export interface ListenConfig {
   /** Address both listeners bind. Default 0.0.0.0 (all interfaces). */

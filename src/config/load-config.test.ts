@@ -54,6 +54,12 @@ describe("loadConfig results", () => {
     assert.equal(config.acme.directoryUrl.href, "https://acme-v02.api.letsencrypt.org/directory");
     assert.deepEqual(config.sites[0]?.tls, { kind: "acme" });
     assert.equal(config.sites[0]?.upstream.origin, "http://127.0.0.1:8888");
+    assert.deepEqual(config.positions, { "listen.https": null, "listen.http": null, admin: null, "acme.directory": null });
+  });
+
+  it("knows where the ports, the admin endpoint and the ACME directory are written, for check's messages", () => {
+    const config = parseConfig("listen:\n  https: 8443\n  http: 8080\nadmin: 127.0.0.1:2020\nsites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n", "/etc/gateway/gateway.yaml", "gateway.yaml");
+    assert.deepEqual(config.positions, { "listen.https": "gateway.yaml:2:10", "listen.http": "gateway.yaml:3:9", admin: "gateway.yaml:4:8", "acme.directory": null });
   });
 
   it("keeps host names as Host headers are looked up: lower-case, no trailing dot, IPv6 compressed", () => {

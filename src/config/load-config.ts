@@ -2,11 +2,11 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
-import { isMap, LineCounter, parseDocument } from "yaml";
+import { isMap, isNode, LineCounter, parseDocument } from "yaml";
 import { canonicalIPv6, parseAddressRange } from "./address-range.js";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
-import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
+import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
 import { ACME_DIRECTORIES, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
 
 const { listen: LISTEN, acme: ACME, logs: LOGS, timeouts: TIMEOUTS, sites: SITES, admin: ADMIN, storage: STORAGE } = GATEWAY_YAML.properties;
@@ -66,6 +66,10 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
     read.fail(top("listen").node ?? root, "listen.http", "is false, but tls: acme with the http-01 challenge needs it to answer the CA; set http: 80, or acme.challenge: tls-alpn-01");
   }
   if (read.problems.length > 0) throw new ConfigErrors(read.problems);
+  const where = (setting: PositionedSetting): string | null => {
+    const node = doc.getIn(setting.split("."), true);
+    return isNode(node) ? read.where(node) : null;
+  };
   return {
     file,
     listen,
@@ -75,6 +79,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
     logs,
     timeouts,
     sites,
+    positions: { "listen.https": where("listen.https"), "listen.http": where("listen.http"), admin: where("admin"), "acme.directory": where("acme.directory") },
   };
 }
 

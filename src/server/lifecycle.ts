@@ -2,6 +2,7 @@ import type { Server } from "node:net";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { GatewayError } from "../platform/gateway-error.js";
+import { describePortHolder, findPortHolder } from "../platform/port-holder.js";
 
 /** Binds `server`; returns the port it got (useful with port 0). Errors say how to fix them. */
 export async function listen(server: Server, port: number, address: string, key: string): Promise<number> {
@@ -16,8 +17,11 @@ export async function listen(server: Server, port: number, address: string, key:
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     const where = `${address}:${port}`;
-    if (code === "EADDRINUSE") throw new GatewayError("listen.in_use", `cannot listen on ${where}: the port is in use; stop the other server or change ${key} in gateway.yaml`, { cause });
-    if (code === "EACCES") throw new GatewayError("listen.denied", `cannot listen on ${where}: permission denied; run as root, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")"), or use a port above 1023`, { cause });
+    if (code === "EADDRINUSE") {
+      const holder = findPortHolder(port);
+      throw new GatewayError("listen.in_use", `cannot listen on ${where}: the port is in use${holder ? ` by ${describePortHolder(holder)}` : ""}; stop the other server or change ${key} in gateway.yaml`, { cause });
+    }
+    if (code === "EACCES") throw new GatewayError("listen.denied", `cannot listen on ${where}: permission denied (ports below 1024 need a privilege); run as root, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")", or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit), or use a port above 1023`, { cause });
     if (code === "EADDRNOTAVAIL") throw new GatewayError("listen.no_address", `cannot listen on ${where}: this machine has no such address; fix listen.address in gateway.yaml`, { cause });
     throw new GatewayError("listen.failed", `cannot listen on ${where}`, { cause });
   }

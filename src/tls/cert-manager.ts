@@ -1,11 +1,9 @@
 import { unwatchFile, watchFile } from "node:fs";
-import { readFile } from "node:fs/promises";
 import type { SiteConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, type Logger } from "../platform/logger.js";
-import { assertKeyFilePrivate } from "../platform/file-system.js";
-import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
+import { readCertificateFiles, type CertificateBundle } from "./certificate-bundle.js";
 import type { FileCertStore, RenewalState } from "./cert-store.js";
 import type { Issuer } from "./issuer.js";
 import { renewalTime } from "./renewal-policy.js";
@@ -255,10 +253,7 @@ export class CertManager {
 
   private async readFiles(site: SiteConfig): Promise<CertificateBundle> {
     if (site.tls.kind !== "files") throw new Error("readFiles on a site without tls files");
-    const { certFile, keyFile } = site.tls;
-    await assertKeyFilePrivate(keyFile);
-    const [certPem, keyPem] = await Promise.all([readFile(certFile, "utf8"), readFile(keyFile, "utf8")]);
-    return parseBundle(certPem, keyPem, `${certFile} + ${keyFile}`);
+    return readCertificateFiles(site.tls.certFile, site.tls.keyFile);
   }
 
   private async reloadFiles(site: SiteConfig): Promise<void> {

@@ -1,4 +1,6 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { assertKeyFilePrivate } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
 
 /** A leaf certificate with its chain and private key, ready to serve. */
@@ -56,4 +58,11 @@ export function parseBundle(certPem: string, keyPem: string, source: string): Ce
     issuer: leaf.issuer.replace(/\n/g, ", "),
     fingerprint: leaf.fingerprint256,
   };
+}
+
+/** Reads a `tls: {cert, key}` pair as serve does: the key must not be readable by every user. */
+export async function readCertificateFiles(certFile: string, keyFile: string): Promise<CertificateBundle> {
+  await assertKeyFilePrivate(keyFile);
+  const [certPem, keyPem] = await Promise.all([readFile(certFile, "utf8"), readFile(keyFile, "utf8")]);
+  return parseBundle(certPem, keyPem, `${certFile} + ${keyFile}`);
 }

@@ -27,10 +27,26 @@ const SERVER_ALIVE_COUNT_MAX = 3;
 
 /** The ssh command line for a tunnel: safe options only; the forward listens on 127.0.0.1. */
 export function sshArguments(tunnel: TunnelConfig, localPort: number): string[] {
+  return ["-N", "-L", localForward(tunnel, localPort), ...sshSessionArguments(tunnel)];
+}
+
+/** The `-L` argument: 127.0.0.1:<local port>:<remote>. */
+export function localForward(tunnel: TunnelConfig, localPort: number): string {
+  return `127.0.0.1:${localPort}:${tunnel.remote}`;
+}
+
+/** The port the tunnel's local end listens on, on 127.0.0.1: the upstream's. */
+export function tunnelLocalPort(site: SiteConfig): number {
+  return Number(site.upstream.port || 80);
+}
+
+/**
+ * The tunnel's ssh options and destination, then `command`: the same login the tunnel makes.
+ * `gateway check` runs `true` with it to prove that ssh authenticates without a prompt.
+ */
+export function sshSessionArguments(tunnel: TunnelConfig, ...command: string[]): string[] {
   return [
-    "-N",
     "-T",
-    "-L", `127.0.0.1:${localPort}:${tunnel.remote}`,
     "-p", String(tunnel.port),
     ...(tunnel.identityFile ? ["-i", tunnel.identityFile, "-o", "IdentitiesOnly=yes"] : []),
     ...(tunnel.knownHostsFile ? ["-o", `UserKnownHostsFile=${tunnel.knownHostsFile}`] : []),
@@ -43,6 +59,7 @@ export function sshArguments(tunnel: TunnelConfig, localPort: number): string[] 
     "-o", "LogLevel=ERROR",
     "--",
     tunnel.ssh,
+    ...command,
   ];
 }
 
@@ -68,7 +85,7 @@ export class SshTunnel {
   ) {
     if (!site.tunnel) throw new Error("SshTunnel for a site without tunnel:");
     this.tunnel = site.tunnel;
-    this.localPort = Number(site.upstream.port || 80);
+    this.localPort = tunnelLocalPort(site);
   }
 
   get state(): TunnelState {
@@ -81,7 +98,7 @@ export class SshTunnel {
   }
 
   start(): void {
-    stopLeftover(this.pidFile, `127.0.0.1:${this.localPort}:${this.tunnel.remote}`);
+    stopLeftover(this.pidFile, localForward(this.tunnel, this.localPort));
     this.updatePidFile(null);
     // Each attempt's failures end as a tunnel.down reason; what could still reach here is a bug in the loop itself.
     this.superviseLoop().catch((err: unknown) => this.logger.error("tunnel.supervisor_failed", { site: this.site.hosts[0], error: describeError(err), hint: "the tunnel is no longer restarted; restart the gateway" }));

@@ -5,7 +5,7 @@ import type { SiteConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
 import { writeFileAtomic } from "../platform/file-system.js";
 import { describeError, type Logger } from "../platform/logger.js";
-import { SshTunnel, type TunnelState } from "./ssh-tunnel.js";
+import { SshTunnel, tunnelLocalPort, type TunnelState } from "./ssh-tunnel.js";
 
 /** What a GET of the notebook's /api/kernels without credentials says about it. */
 export type NotebookProbe =
@@ -141,7 +141,7 @@ export class UpstreamMonitor {
       }
       const watched: Watched = { key, site, tunnel: null, notebook: "unknown", probeError: null, checkedAt: null, proven: false, refusedAt: null, epoch: 0, probing: null };
       if (site.tunnel) {
-        const pidFile = join(this.runDir, `ssh-${site.upstream.port || 80}.pid`);
+        const pidFile = join(this.runDir, `ssh-${tunnelLocalPort(site)}.pid`);
         const tunnel = new SshTunnel(site, this.clock, this.logger, (state) => {
           // A tunnel that came up (again) may reach another notebook: prove it before anything passes.
           this.invalidateWatch(watched);

@@ -56,10 +56,11 @@ describe("the gateway command", { timeout: 120_000 }, () => {
     assert.match(r.stderr, /2 problem\(s\)/);
   });
 
-  it("check accepts the repository's gateway.yaml", () => {
+  it("check accepts the repository's gateway.yaml, and finds no notebook on 127.0.0.1:8888 here", () => {
     const r = gateway(["check", "--config", new URL("../../../gateway.yaml", import.meta.url).pathname]);
-    assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /configuration is valid \(1 site\(s\)\)/);
+    assert.match(r.stdout, /problem \S+gateway\.yaml:13:5: localhost: nothing answers at 127\.0\.0\.1:8888 \(ECONNREFUSED\); start the notebook/);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
   });
 
   it("usage errors exit 2 and list the commands", () => {
@@ -109,6 +110,6 @@ sites:
     writeFileSync(join(dir, "busy.yaml"), `listen: { address: 127.0.0.1, https: ${upstreamPort}, http: false }\nstorage: ./busy\nadmin: false\nsites:\n  - host: localhost\n    upstream: http://127.0.0.1:1\n    tls: internal\n`);
     const busy = gateway(["serve", "--config", join(dir, "busy.yaml")]);
     assert.equal(busy.status, 1);
-    assert.match(busy.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${upstreamPort}: the port is in use; stop the other server or change listen\\.https`));
+    assert.match(busy.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${upstreamPort}: the port is in use by pid ${process.pid} \\(.*\\); stop the other server or change listen\\.https`));
   });
 });

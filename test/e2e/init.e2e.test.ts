@@ -1,32 +1,54 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { GATEWAY_MAIN, runGateway } from "../support/gateway-process.js";
 import { schemaProblems } from "../support/gateway-schema.js";
+import { checkCommand } from "../../src/cli/check-command.js";
+import { initCommand } from "../../src/cli/init-command.js";
+import { systemPreflightDeps, type PreflightDeps } from "../../src/preflight/preflight.js";
+import { runInProcess } from "../support/in-process-cli.js";
+import { trustingAgent } from "../support/notebook-client.js";
+import { startPebble } from "../support/pebble.js";
+import { freePort } from "../support/processes.js";
 import { requireTool } from "../support/tools.js";
 
-describe("gateway init writes a config that gateway check accepts", { timeout: 60_000 }, () => {
+describe("gateway init writes a config that gateway check runs its preflight on", { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "gateway-init-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("non-interactively, from flags", async () => {
-    const config = join(dir, "flags.yaml");
-    const r = await runGateway(["init", "--config", config, "--host", "jupyter.example.test", "--email", "me@example.test", "--upstream", "http://127.0.0.1:8888", "--tunnel", "me@workstation.example.edu"]);
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /checking DNS for jupyter\.example\.test… /);
-    assert.match(r.stdout, /checking port 443… /);
-    const text = readFileSync(config, "utf8");
-    assert.match(text, /tls: acme/);
-    assert.match(text, /ssh: me@workstation\.example\.edu/);
-    const check = await runGateway(["check", "--config", config]);
-    assert.equal(check.status, 0, check.stdout + check.stderr);
-    assert.deepEqual(schemaProblems(text), []);
-    const again = await runGateway(["init", "--config", config, "--host", "x.example.test"]);
-    assert.equal(again.status, 1);
-    assert.match(again.stderr, /exists; pass --force/);
+  it("non-interactively, from flags, with check's own DNS and port checks; check then runs every preflight on it", async () => {
+    const pebble = await startPebble(join(dir, "pebble"), { httpPort: await freePort(), tlsPort: await freePort() });
+    try {
+      const preflight: PreflightDeps = { ...systemPreflightDeps(), resolveHost: (host) => pebble.resolveHost(host), dispatcher: trustingAgent(pebble.httpsCaPem) };
+      const config = join(dir, "flags.yaml");
+      const tunnel = `${userInfo().username}@127.0.0.1`;
+      const r = await runInProcess((deps) => initCommand({ configPath: config, host: "jupyter.example.test", email: "me@example.test", upstream: "http://127.0.0.1:8888", tunnel, force: false }, deps, preflight));
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /checking DNS for jupyter\.example\.test… DNS: jupyter\.example\.test resolves to 127\.0\.0\.1, this server/);
+      assert.match(r.out, /checking port 443… listen\.https 0\.0\.0\.0:443 /);
+      const text = readFileSync(config, "utf8");
+      assert.match(text, /tls: acme/);
+      assert.match(text, new RegExp(`ssh: ${tunnel}`));
+      assert.deepEqual(schemaProblems(text), []);
+      // The CA must stay on loopback: pebble instead of Let's Encrypt, the one line changed.
+      writeFileSync(config, text.replace(/directory: letsencrypt/, `directory: "${pebble.directoryUrl}"`));
+      const check = await runInProcess((deps) => checkCommand(config, deps, preflight));
+      assert.match(check.out, /ok +DNS: jupyter\.example\.test resolves to 127\.0\.0\.1, this server/);
+      assert.match(check.out, /ok +ACME directory https:\/\/127\.0\.0\.1:\d+\/dir answers/);
+      assert.match(check.out, /warning .*the notebook at 127\.0\.0\.1:8888 is not reachable now/);
+      // No sshd listens on port 22 here: the only problem is the tunnel's login, with its fix.
+      assert.deepEqual(check.out.split("\n").filter((l) => l.startsWith("problem")).map((l) => l.replace(/:\d+:\d+: ssh .*/, ": ssh …")), [`problem ${config}: ssh …`], check.out);
+      assert.match(check.out, /ssh \S+@127\.0\.0\.1 -p 22 fails: .*Connection refused; nothing accepts SSH on 127\.0\.0\.1 port 22: start sshd there, or fix tunnel\.port/);
+      assert.equal(check.code, 1);
+      const again = await runGateway(["init", "--config", config, "--host", "x.example.test"]);
+      assert.equal(again.status, 1);
+      assert.match(again.stderr, /exists; pass --force/);
+    } finally {
+      await pebble.stop();
+    }
   });
 
   it("interactively, answering its questions on a terminal (pty)", async () => {
@@ -56,7 +78,9 @@ describe("gateway init writes a config that gateway check accepts", { timeout: 6
     assert.match(text, /upstream: http:\/\/127\.0\.0\.1:9999/);
     assert.match(text, /tls: internal/);
     const check = await runGateway(["check", "--config", config]);
-    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /ok +\S+: configuration is valid \(1 site\(s\)\)/);
+    assert.match(check.stdout, /problem \S+:\d+:\d+: lab\.localhost: nothing answers at 127\.0\.0\.1:9999 \(ECONNREFUSED\); start the notebook/, "no notebook runs there");
+    assert.equal(check.status, 1);
     assert.deepEqual(schemaProblems(text), []);
   });
 });

@@ -1,3 +1,4 @@
+import { Resolver } from "node:dns/promises";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "undici";
@@ -16,6 +17,10 @@ export interface Pebble {
   /** pebble's own HTTPS leaf (localhost, 127.0.0.1), for fixtures that stand in front of it. */
   readonly httpsLeaf: { readonly certPem: string; readonly keyPem: string };
   readonly process: TestProcess;
+  /** Resolves names with pebble-challtestsrv's DNS, where every name is 127.0.0.1 unless setAddresses says otherwise. */
+  resolveHost(host: string): Promise<string[]>;
+  /** Makes challtestsrv answer `host` with these IPv4 addresses. */
+  setAddresses(host: string, ipv4: readonly string[]): Promise<void>;
   /** The root that signs the certificates pebble issues (new at every start). */
   issuingRoot(): Promise<string>;
   stop(): Promise<void>;
@@ -64,8 +69,21 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
     await res.body.text();
     return res.statusCode === 200 ? true : undefined;
   }, 20_000, 100);
+  const resolver = new Resolver({ timeout: 1000, tries: 1 });
+  resolver.setServers([`127.0.0.1:${dnsPort}`]);
   return {
     directoryUrl,
+    async resolveHost(host) {
+      const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+      const addresses = [v4, v6].flatMap((r) => (r.status === "fulfilled" ? r.value : []));
+      if (addresses.length === 0 && v4.status === "rejected") throw v4.reason;
+      return addresses;
+    },
+    async setAddresses(host, ipv4) {
+      const res = await request(`http://127.0.0.1:${dnsManagementPort}/add-a`, { method: "POST", body: JSON.stringify({ host, addresses: ipv4 }) });
+      await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`challtestsrv /add-a answered ${res.statusCode}`);
+    },
     httpsCaPath: ca.certPath,
     httpsCaPem: ca.certPem,
     httpsLeaf: { certPem: tls.certPem, keyPem: tls.keyPem },

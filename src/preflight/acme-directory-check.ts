@@ -1,0 +1,34 @@
+import { request, type Dispatcher } from "undici";
+import type { Finding } from "./finding.js";
+
+/** TLS verification failures that mean: this machine does not trust the CA's certificate. */
+const UNTRUSTED = new Set(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_GET_ISSUER_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "CERT_UNTRUSTED"]);
+
+/**
+ * Whether the ACME directory answers a GET within `timeoutMs` with JSON naming newOrder
+ * (RFC 8555 §7.1.1), as the issuer's first request will need.
+ */
+export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number, dispatcher?: Dispatcher): Promise<Finding> {
+  const subject = `${at}ACME directory ${url.href}`;
+  try {
+    const res = await request(url, { method: "GET", signal: AbortSignal.timeout(timeoutMs), ...(dispatcher ? { dispatcher } : {}) });
+    const body = await res.body.text();
+    let directory: unknown;
+    try {
+      directory = JSON.parse(body);
+    } catch {
+      directory = null;
+    }
+    if (res.statusCode === 200 && typeof (directory as { newOrder?: unknown } | null)?.newOrder === "string") return { level: "ok", text: `ACME directory ${url.href} answers` };
+    return { level: "problem", text: `${subject} answers HTTP ${res.statusCode} without a newOrder URL: not an ACME directory; fix acme.directory (e.g. letsencrypt, or the CA's …/directory URL)` };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    if ((err as Error).name === "TimeoutError" || (err as Error).name === "AbortError") {
+      return { level: "problem", text: `${subject} did not answer within ${timeoutMs / 1000} s; check the URL and this server's outbound HTTPS (firewall, proxy)` };
+    }
+    if (code && UNTRUSTED.has(code)) {
+      return { level: "problem", text: `${subject}: its certificate is not trusted here (${code}); for a private CA, give its root to the gateway: NODE_EXTRA_CA_CERTS=/path/to/ca.pem in serve's and renew's environment (Environment= in the systemd unit)` };
+    }
+    return { level: "problem", text: `${subject} cannot be reached (${code ?? (err as Error).message}); check the URL and this server's outbound HTTPS` };
+  }
+}
