@@ -7,7 +7,8 @@ const PLAIN_HTTP_ERRORS = new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACK
 
 /**
  * Asks the notebook, as serve does, whether it answers and demands a password. A notebook that
- * answers nothing is a warning only when serve's own tunnel will bring it.
+ * answers nothing is a warning: the tunnel (serve's own, or a hand-run one) or Jupyter may just not
+ * be up yet, and serve answers a page that says so meanwhile.
  */
 export async function checkUpstream(site: SiteConfig, timeoutMs: number): Promise<Finding> {
   const at = `${site.position}: `;
@@ -31,6 +32,6 @@ export async function checkUpstream(site: SiteConfig, timeoutMs: number): Promis
       }
       return site.tunnel
         ? { level: "warning", text: `${at}${name}: the notebook at ${upstream} is not reachable now (${probe.error}); gateway serve starts the tunnel to ${site.tunnel.ssh} itself` }
-        : { level: "problem", text: `${at}${name}: nothing answers at ${upstream} (${probe.error}); start the notebook (and the tunnel to it, e.g. ssh -N -L 127.0.0.1:${site.upstream.port || 80}:localhost:8888 workstation), or add tunnel: so that serve keeps it up, or fix upstream:` };
+        : { level: "warning", text: `${at}${name}: nothing answers at ${upstream} (${probe.error}); start the notebook (and the tunnel to it, e.g. ssh -N -L 127.0.0.1:${site.upstream.port || 80}:localhost:8888 workstation), or add tunnel: so that serve keeps it up, or fix upstream:` };
   }
 }

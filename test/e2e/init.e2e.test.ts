@@ -79,8 +79,8 @@ describe("gateway init writes a config that gateway check runs its preflight on"
     assert.match(text, /tls: internal/);
     const check = await runGateway(["check", "--config", config]);
     assert.match(check.stdout, /ok +\S+: configuration is valid \(1 site\(s\)\)/);
-    assert.match(check.stdout, /problem \S+:\d+:\d+: lab\.localhost: nothing answers at 127\.0\.0\.1:9999 \(ECONNREFUSED\); start the notebook/, "no notebook runs there");
-    assert.equal(check.status, 1);
+    assert.match(check.stdout, /warning \S+:\d+:\d+: lab\.localhost: nothing answers at 127\.0\.0\.1:9999 \(ECONNREFUSED\); start the notebook/, "no notebook runs there yet");
+    assert.equal(check.status, 0, check.stdout);
     assert.deepEqual(schemaProblems(text), []);
   });
 });
