@@ -36,6 +36,8 @@ const FRAME_HTML = '<!doctype html><meta charset="utf-8"><title>frame</title><p 
 const TERMINAL_COMMAND = "echo gateway-$((6*7))";
 const TERMINAL_OUTPUT = "gateway-42";
 const STEP_TIMEOUT_MS = 30_000;
+/** The launcher's new notebook in a run's empty folder; saved under this name (see the settings in before()). */
+const NOTEBOOK = "Untitled.ipynb";
 
 /** A problem the browser reports while a run goes on. */
 type FindingKind = "console error" | "page error" | "CSP violation" | "failed request" | "HTTP error" | "WebSocket error" | "WebSocket closed early";
@@ -45,6 +47,8 @@ interface Finding {
   /** The step that was running when it happened. */
   readonly step: string;
   readonly detail: string;
+  /** The path of the page it happened on (shown, not compared: when a page changes is a matter of timing). */
+  readonly page: string;
   /** `detail` with this run's origin, ports, ids and folder replaced: what the two runs compare on. */
   readonly key: string;
 }
@@ -105,8 +109,8 @@ class BrowserFindings {
   constructor(private readonly normalise: (text: string) => string) {}
 
   async watch(context: BrowserContext): Promise<void> {
-    await context.exposeBinding("__reportCspViolation", ({ frame }, v: { directive: string; blocked: string; disposition: string }) => {
-      this.add("CSP violation", `${v.directive} blocked ${v.blocked || "(inline)"} in ${frame.url()} (${v.disposition})`);
+    await context.exposeBinding("__reportCspViolation", ({ page, frame }, v: { directive: string; blocked: string; disposition: string }) => {
+      this.add(page, "CSP violation", `${v.directive} blocked ${v.blocked || "(inline)"} in ${frame.url()} (${v.disposition})`);
     });
     await context.addInitScript(() => {
       document.addEventListener("securitypolicyviolation", (e) => {
@@ -124,24 +128,24 @@ class BrowserFindings {
       if (message.type() !== "error") return;
       const text = message.text();
       const where = message.location().url ? ` (at ${message.location().url})` : "";
-      this.add(/Content Security Policy|X-Frame-Options/i.test(text) ? "CSP violation" : "console error", `${text}${where}`);
+      this.add(page, /Content Security Policy|X-Frame-Options/i.test(text) ? "CSP violation" : "console error", `${text}${where}`);
     });
-    page.on("pageerror", (error) => this.add("page error", error.message));
+    page.on("pageerror", (error) => this.add(page, "page error", error.message));
     page.on("requestfailed", (request) => {
       const errorText = request.failure()?.errorText ?? "unknown";
       if (errorText === "net::ERR_ABORTED" && this.navigating.has(page)) return;
-      this.add("failed request", `${request.method()} ${request.url()}: ${errorText}`);
+      this.add(page, "failed request", `${request.method()} ${request.url()}: ${errorText}`);
     });
     page.on("response", (response) => {
-      if (response.status() >= 400) this.add("HTTP error", `${response.status()} ${response.request().method()} ${response.url()}`);
+      if (response.status() >= 400) this.add(page, "HTTP error", `${response.status()} ${response.request().method()} ${response.url()}`);
     });
     page.on("websocket", (socket) => {
       this.webSocketsOpened++;
       sockets.add(socket);
-      socket.on("socketerror", (error) => this.add("WebSocket error", `${socket.url()}: ${error}`));
+      socket.on("socketerror", (error) => this.add(page, "WebSocket error", `${socket.url()}: ${error}`));
       socket.on("close", () => {
         sockets.delete(socket);
-        if (!this.finished && !this.endedByTest.has(socket)) this.add("WebSocket closed early", socket.url());
+        if (!this.finished && !this.endedByTest.has(socket)) this.add(page, "WebSocket closed early", socket.url());
       });
     });
   }
@@ -162,11 +166,12 @@ class BrowserFindings {
     this.finished = true;
   }
 
-  private add(kind: FindingKind, detail: string): void {
+  private add(page: Page, kind: FindingKind, detail: string): void {
     if (this.finished) return;
-    // When a WebSocket closed says more with the step (JupyterLab closes some of its own at start).
+    const path = page.url().startsWith("http") ? new URL(page.url()).pathname : page.url();
+    // A close is keyed with its step: JupyterLab closes a few kernel sockets of its own while it starts a kernel; one closed mid-stream is another matter.
     const key = kind === "WebSocket closed early" ? `${kind} [${this.step}]: ${this.normalise(detail)}` : `${kind}: ${this.normalise(detail)}`;
-    this.findings.push({ kind, step: this.step, detail, key });
+    this.findings.push({ kind, step: this.step, detail, page: path, key });
   }
 }
 
@@ -181,8 +186,17 @@ async function until<T>(what: string, wait: (timeout: number) => Promise<T>, tim
 }
 
 function formatFindings(findings: readonly Finding[]): string {
-  return findings.length === 0 ? "  (none)" : findings.map((f) => `  [${f.step}] ${f.kind}: ${f.detail.slice(0, 400)}`).join("\n");
+  return findings.length === 0 ? "  (none)" : findings.map((f) => `  [${f.step}] ${f.kind}: ${f.detail.slice(0, 400)} (page ${f.page})`).join("\n");
 }
+
+/**
+ * Errors Notebook 7.6's own code raises in some runs and not in others when /tree opens a notebook
+ * in a new tab, seen in direct runs (no gateway) as often as in gateway runs: a gateway run may have
+ * them when its direct run happened not to. They are still listed in each run's findings.
+ */
+const NOTEBOOK7_RACES: readonly RegExp[] = [/^(page|console) error: Cannot read properties of null \(reading '(insertWidget|updateRenderOption)'\)/];
+
+const isNotebook7Race = (f: Finding): boolean => NOTEBOOK7_RACES.some((race) => race.test(f.key));
 
 /**
  * The findings of `run` beyond the baseline's, compared as counts per key: JupyterLab closes some
@@ -214,10 +228,19 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
     const bed = createTestBed("gateway-modern-browser-", [SITE]);
     ({ dir, ca } = bed);
     const jupyterDir = join(dir, "jupyter");
-    // xterm draws on a canvas; its screen-reader mode also writes the terminal's text into the DOM, where the test reads it.
-    const terminalSettings = join(jupyterDir, "cfg", "lab", "user-settings", "@jupyterlab", "terminal-extension");
-    mkdirSync(terminalSettings, { recursive: true });
-    writeFileSync(join(terminalSettings, "plugin.jupyterlab-settings"), JSON.stringify({ screenReaderMode: true }));
+    const userSettings: Record<string, unknown> = {
+      // xterm draws on a canvas; its screen-reader mode also writes the terminal's text into the DOM, where the test reads it.
+      "terminal-extension": { screenReaderMode: true },
+      // A first save would rename Untitled.ipynb. jupyter_server 2.21 answers a folder listing with 404 when a file in it is
+      // renamed while it lists (listdir, then a get of a name already gone), and JupyterLab shows "Directory not found":
+      // seen in the direct run, so it is the notebook's race, not the gateway's.
+      "docmanager-extension": { renameUntitledFileOnSave: false },
+    };
+    for (const [plugin, settings] of Object.entries(userSettings)) {
+      const folder = join(jupyterDir, "cfg", "lab", "user-settings", "@jupyterlab", plugin);
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, "plugin.jupyterlab-settings"), JSON.stringify(settings));
+    }
     for (const run of ["direct", "gateway"]) {
       mkdirSync(join(jupyterDir, "nb", `run-${run}`), { recursive: true });
       writeFileSync(join(jupyterDir, "nb", `run-${run}`, "frame.html"), FRAME_HTML);
@@ -271,8 +294,12 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
         await body();
       } catch (err) {
         const screenshot = join(dir, `${run}-failed.png`);
-        await current.screenshot({ path: screenshot }).catch(() => undefined);
-        throw new Error(`${run} run, step "${name}": ${(err as Error).message.split("\nCall log:")[0]} (screenshot ${screenshot}; KEEP_TEST_DIR=1 keeps it)`, { cause: err });
+        // Best effort: a page that crashed has nothing to show, and the step's own error is the one to report.
+        const shot = await current.screenshot({ path: screenshot }).then(() => `screenshot ${screenshot}; KEEP_TEST_DIR=1 keeps it`, () => "no screenshot");
+        // Playwright's own timeouts (a click, a fill) name what they waited for in their call log.
+        const [head, callLog = ""] = (err as Error).message.split("\nCall log:");
+        const awaited = err instanceof errors.TimeoutError ? /waiting for [^\n]*/.exec(callLog)?.[0] : undefined;
+        throw new Error(`${run} run, step "${name}": ${head}${awaited ? ` (${awaited})` : ""} (${shot})`, { cause: err });
       }
       stepsMs.push([name, performance.now() - started]);
     };
@@ -294,6 +321,7 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
       await step("new notebook from the launcher", async () => {
         await lab.click('.jp-LauncherCard[data-category="Notebook"]');
         await until("the new notebook's kernel to be idle (status bar)", (timeout) => lab.waitForSelector('.jp-StatusBar-Widget:has-text("Python 3 (ipykernel) | Idle")', { timeout }), 60_000);
+        assert.ok(lab.url().endsWith(`/lab/tree/${folder}/${NOTEBOOK}`), `the new notebook is ${folder}/${NOTEBOOK} (the page is at ${lab.url()})`);
       });
 
       await step("run a cell that streams output", async () => {
@@ -326,12 +354,8 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
 
       await step("save", async () => {
         await lab.click('.jp-NotebookPanel-toolbar [data-command="docmanager:save"]');
-        // JupyterLab offers to rename an untitled notebook on its first save.
-        await until("the rename dialog of the first save", (timeout) => lab.waitForSelector(".jp-Dialog input.jp-mod-styled[type=text]", { timeout }));
-        await lab.fill(".jp-Dialog input.jp-mod-styled[type=text]", "flow.ipynb");
-        await lab.click(".jp-Dialog .jp-mod-accept");
-        const saved = join(dir, "jupyter", "nb", folder, "flow.ipynb");
-        await waitFor(`${folder}/flow.ipynb on disk with the streamed output and the IFrame cell`, () => {
+        const saved = join(dir, "jupyter", "nb", folder, NOTEBOOK);
+        await waitFor(`${folder}/${NOTEBOOK} on disk with the streamed output and the IFrame cell`, () => {
           const text = readFileSync(saved, "utf8");
           return text.includes("stream-done") && text.includes("IFrame(") ? true : undefined;
         }, STEP_TIMEOUT_MS, 100);
@@ -369,14 +393,14 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
         assert.deepEqual(got, { status: 200, bytes: UPLOAD_BYTES, sha256: uploadSha256 });
       });
 
-      await step("Notebook 7: /tree, then run a cell at /notebooks/flow.ipynb", async () => {
+      await step(`Notebook 7: /tree, then run a cell at /notebooks/${NOTEBOOK}`, async () => {
         classic = await context.newPage();
         current = classic;
         const page = classic;
         await page.goto(`${origin}/tree/${folder}`);
-        await until("Notebook 7's file list to show flow.ipynb", (timeout) => page.waitForSelector('.jp-DirListing-item[title^="Name: flow.ipynb"]', { timeout }));
-        await findings.navigate(page, () => page.goto(`${origin}/notebooks/${folder}/flow.ipynb`));
-        await until("flow.ipynb's cells in Notebook 7", (timeout) => page.waitForSelector('.jp-Notebook .jp-Cell .jp-OutputArea-output:has-text("stream-done")', { timeout }));
+        await until(`Notebook 7's file list to show ${NOTEBOOK}`, (timeout) => page.waitForSelector(`.jp-DirListing-item[title^="Name: ${NOTEBOOK}"]`, { timeout }));
+        await findings.navigate(page, () => page.goto(`${origin}/notebooks/${folder}/${NOTEBOOK}`));
+        await until(`${NOTEBOOK}'s cells in Notebook 7`, (timeout) => page.waitForSelector('.jp-Notebook .jp-Cell .jp-OutputArea-output:has-text("stream-done")', { timeout }));
         await page.click(".jp-Notebook .jp-Cell >> nth=-1");
         await page.keyboard.press("Escape");
         await page.keyboard.press("b"); // a new cell below, in command mode
@@ -390,23 +414,19 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
         current = lab;
         await lab.bringToFront();
         await findings.navigate(lab, () => lab.goto(`${origin}/lab`));
-        await until("JupyterLab to restore the terminal after the reload", (timeout) => lab.waitForSelector(".jp-Terminal .xterm-screen", { state: "attached", timeout }), 60_000);
-        // JupyterLab 4.6 restores the notebook under its name before the rename (Untitled.ipynb: a 404,
-        // directly too), so it is opened again from the file browser, which the reload kept in the run's folder.
-        await lab.dblclick(`.jp-FileBrowser .jp-DirListing-item[title^="Name: flow.ipynb"]`);
-        await until("flow.ipynb with its outputs, opened from the file browser after the reload", (timeout) => lab.waitForSelector('.jp-NotebookPanel .jp-OutputArea-output:has-text("stream-done")', { timeout }));
-        await until("the reopened notebook's kernel to be idle (status bar)", (timeout) => lab.waitForSelector('.jp-StatusBar-Widget:has-text("Python 3 (ipykernel) | Idle")', { timeout }));
+        await until("JupyterLab to restore the notebook with its saved outputs after the reload", (timeout) => lab.waitForSelector('.jp-NotebookPanel .jp-OutputArea-output:has-text("stream-done")', { state: "attached", timeout }), 60_000);
+        await until("JupyterLab to restore the terminal after the reload", (timeout) => lab.waitForSelector(".jp-Terminal .xterm-screen", { state: "attached", timeout }));
       });
 
       await step("Notebook 7: from /tree to the notebook", async () => {
         const page = classic as Page;
         current = page;
         await findings.navigate(page, () => page.goto(`${origin}/tree/${folder}`));
-        await until("Notebook 7's file list to show flow.ipynb", (timeout) => page.waitForSelector('.jp-DirListing-item[title^="Name: flow.ipynb"]', { timeout }));
-        const [opened] = await Promise.all([context.waitForEvent("page"), page.dblclick('.jp-DirListing-item[title^="Name: flow.ipynb"]')]);
+        await until(`Notebook 7's file list to show ${NOTEBOOK}`, (timeout) => page.waitForSelector(`.jp-DirListing-item[title^="Name: ${NOTEBOOK}"]`, { timeout }));
+        const [opened] = await Promise.all([context.waitForEvent("page"), page.dblclick(`.jp-DirListing-item[title^="Name: ${NOTEBOOK}"]`)]);
         current = opened;
-        await until("Notebook 7 to open flow.ipynb in a new tab", (timeout) => opened.waitForURL(`**/notebooks/${folder}/flow.ipynb`, { timeout }));
-        await until("flow.ipynb's cells in the new tab", (timeout) => opened.waitForSelector('.jp-Notebook .jp-Cell .jp-OutputArea-output:has-text("stream-done")', { timeout }));
+        await until(`Notebook 7 to open ${NOTEBOOK} in a new tab`, (timeout) => opened.waitForURL(`**/notebooks/${folder}/${NOTEBOOK}`, { timeout }));
+        await until(`${NOTEBOOK}'s cells in the new tab`, (timeout) => opened.waitForSelector('.jp-Notebook .jp-Cell .jp-OutputArea-output:has-text("stream-done")', { timeout }));
         await until("the notebook's kernel in the new tab", (timeout) => opened.waitForSelector('.jp-Toolbar-kernelName:has-text("Python 3 (ipykernel)")', { timeout }));
       });
     } catch (err) {
@@ -423,12 +443,19 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
         const terminals = (await (await call("GET", "/api/terminals")).json()) as Array<{ name: string }>;
         for (const t of terminals) await call("DELETE", `/api/terminals/${t.name}`);
       }, `${folder}/`)
+      // After a failed step the page may be gone; the run's failure is already recorded and is what the test reports.
       .catch(() => undefined);
     await context.close();
     return { findings: findings.findings, stepsMs, webSocketsOpened: findings.webSocketsOpened, frame, failure };
   }
 
   /** One run's steps and findings, a diagnostic line each (TAP escapes newlines inside one). */
+  /** The gateway's access log lines with a status >= 400: the gateway's side of a failed exchange. */
+  function gatewayAccessLogErrors(): string {
+    const lines = readFileSync(join(dir, "access.log"), "utf8").split("\n").filter((l) => /" [45]\d\d \d+ /.test(l));
+    return lines.length === 0 ? "  (none)" : lines.map((l) => `  ${l}`).join("\n");
+  }
+
   function reportRun(t: { diagnostic(message: string): void }, run: string, result: RunResult, ms: number): void {
     t.diagnostic(`${run} run took ${(ms / 1000).toFixed(1)} s: ${result.stepsMs.map(([name, stepMs]) => `${name} ${(stepMs / 1000).toFixed(1)} s`).join(", ")}; ${result.webSocketsOpened} WebSockets opened`);
     t.diagnostic(`${run} run: ${result.findings.length} findings${result.findings.length ? ":" : ""}`);
@@ -440,7 +467,7 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
     const result = await runFlow("direct", `http://127.0.0.1:${jupyter.port}`);
     results.set("direct", result);
     reportRun(t, "direct", result, performance.now() - started);
-    if (result.failure) throw result.failure;
+    if (result.failure) throw new Error(`${result.failure.message}\njupyter output:\n${jupyter.process.output().slice(-2000)}`, { cause: result.failure });
   });
 
   it("through the gateway: every step works, with no browser error the direct run does not have", async (t) => {
@@ -449,12 +476,14 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
     results.set("gateway", result);
     reportRun(t, "gateway", result, performance.now() - started);
     const direct = results.get("direct");
-    const onlyThroughGateway = beyondBaseline(result.findings, direct?.findings ?? []);
+    const beyond = beyondBaseline(result.findings, direct?.findings ?? []);
+    const onlyThroughGateway = beyond.filter((f) => !isNotebook7Race(f));
+    if (beyond.length > onlyThroughGateway.length) t.diagnostic(`not counted against the gateway (Notebook 7's own races, see NOTEBOOK7_RACES): ${beyond.filter(isNotebook7Race).length}`);
     if (result.failure) {
-      throw new Error(`${result.failure.message}\nfindings only through the gateway so far:\n${formatFindings(onlyThroughGateway)}\ngateway output:\n${gateway.process.output().slice(-2000)}`, { cause: result.failure });
+      throw new Error(`${result.failure.message}\nfindings only through the gateway so far:\n${formatFindings(onlyThroughGateway)}\naccess log, status >= 400:\n${gatewayAccessLogErrors()}\ngateway output:\n${gateway.process.output().slice(-2000)}\njupyter output:\n${jupyter.process.output().slice(-2000)}`, { cause: result.failure });
     }
     assert.ok(direct && !direct.failure, "the direct run did not finish, so there is no baseline to compare with");
-    assert.equal(onlyThroughGateway.length, 0, `browser errors through the gateway that the direct run did not have:\n${formatFindings(onlyThroughGateway)}\nthe direct run's own (baseline):\n${formatFindings(direct.findings)}`);
+    assert.equal(onlyThroughGateway.length, 0, `browser errors through the gateway that the direct run did not have:\n${formatFindings(onlyThroughGateway)}\nthe direct run's own (baseline):\n${formatFindings(direct.findings)}\naccess log, status >= 400:\n${gatewayAccessLogErrors()}`);
   });
 
   it("the gateway's security headers let the notebook show /files in an IFrame", () => {
@@ -470,16 +499,22 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
     assert.match(frame.headers["content-security-policy"] ?? "", /sandbox allow-scripts/, "the notebook's own sandbox for /files is kept");
   });
 
-  it("after the flows the gateway still runs and serves a fresh login", async (t) => {
+  it("after the flows the gateway still runs, logged no error, and serves a fresh login", async (t) => {
     const { child, pid } = gateway.process;
     assert.ok(child.exitCode === null && child.signalCode === null && isProcessRunning(pid), `the gateway exited (${child.exitCode ?? child.signalCode}); its last output:\n${gateway.process.output().slice(-2000)}`);
+    const counts = new Map<string, number>();
+    for (const e of gateway.events()) counts.set(`${e.level} ${e.event}`, (counts.get(`${e.level} ${e.event}`) ?? 0) + 1);
+    t.diagnostic(`gateway log: ${[...counts].map(([k, n]) => `${k} x${n}`).join(", ")}`);
+    const errorsLogged = gateway.events().filter((e) => e.level === "error");
+    assert.deepEqual(errorsLogged, [], "the gateway logged no error while serving both UIs");
+    assert.doesNotMatch(gateway.process.output(), /^\s+at /m, "no stack trace in the gateway's output");
     const client = new NotebookClient(gatewayOrigin, ca.certPem);
     try {
       await client.login(PASSWORD);
       const contents = await client.request("GET", "/api/contents/run-gateway");
       const listing = (await contents.body.json()) as { content: Array<{ name: string }> };
       assert.equal(contents.statusCode, 200);
-      assert.ok(listing.content.some((f) => f.name === "flow.ipynb"), "the saved notebook is listed");
+      assert.ok(listing.content.some((f) => f.name === NOTEBOOK), "the saved notebook is listed");
     } finally {
       await client.dispatcher.close();
     }
