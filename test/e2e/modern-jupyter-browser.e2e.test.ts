@@ -505,6 +505,7 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
     const counts = new Map<string, number>();
     for (const e of gateway.events()) counts.set(`${e.level} ${e.event}`, (counts.get(`${e.level} ${e.event}`) ?? 0) + 1);
     t.diagnostic(`gateway log: ${[...counts].map(([k, n]) => `${k} x${n}`).join(", ")}`);
+    for (const warning of gateway.events().filter((e) => e.level === "warn")) t.diagnostic(`gateway warning: ${JSON.stringify(warning)}`);
     const errorsLogged = gateway.events().filter((e) => e.level === "error");
     assert.deepEqual(errorsLogged, [], "the gateway logged no error while serving both UIs");
     assert.doesNotMatch(gateway.process.output(), /^\s+at /m, "no stack trace in the gateway's output");
