@@ -42,6 +42,10 @@ export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: 
   if (isUpgrade && (req.method !== "GET" || req.headers.upgrade?.toLowerCase() !== "websocket")) {
     return deny(400, "Bad request", "Only WebSocket upgrades (GET with Upgrade: websocket) are accepted.");
   }
+  // The bytes after an upgrade's head are WebSocket frames: a body announced as well would be read twice.
+  if (isUpgrade && (req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0")) {
+    return deny(400, "Bad request", "A WebSocket upgrade cannot carry a request body.");
+  }
   const origin = req.headers.origin;
   if ((isUpgrade || !SAFE_METHODS.has(req.method ?? "GET")) && origin !== undefined && originOf(origin) !== publicOrigin) {
     return deny(403, "Cross-site request refused", `Requests that change state must come from ${publicOrigin} itself.`);

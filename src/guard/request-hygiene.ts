@@ -9,7 +9,12 @@ export interface Malformed {
 }
 
 /** RFC 3986 host (reg-name, IPv4, or an IP literal in brackets) with an optional port: no userinfo, no path. */
-const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]{0,5})?$/;
+const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::([0-9]{0,5}))?$/;
+
+function isHostValue(host: string): boolean {
+  const port = HOST_VALUE.exec(host)?.[1];
+  return port === undefined ? HOST_VALUE.test(host) : Number(port) <= 65535;
+}
 /** absolute-form (RFC 9112 §3.2.2): scheme "://" authority, then the path and query (the fragment never appears in a target). */
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)$/i;
 
@@ -44,12 +49,16 @@ export function normaliseRequest(req: IncomingMessage): Malformed | null {
   if (!target.startsWith("/")) {
     const absolute = ABSOLUTE_FORM.exec(target);
     if (!absolute) return badRequest("The request target must be a path (/...) or an absolute http(s) URL.");
-    // The authority replaces Host (§3.2.2); an empty path is "/" (§3.2.1).
+    // The authority replaces Host (§3.2.2), once it is one (userinfo never reaches Host, or a log); an empty path is "/" (§3.2.1).
+    if (!isHostValue(absolute[1] ?? "")) return badRequest("The target's authority is not a valid host[:port] (RFC 9112 §3.2.2).");
     req.headers.host = absolute[1];
     req.url = absolute[2]?.startsWith("/") ? absolute[2] : `/${absolute[2] ?? ""}`;
   }
   const host = req.headers.host;
-  if (host !== undefined && !HOST_VALUE.test(host)) return badRequest("The Host header is not a valid host[:port] (RFC 9112 §3.2).");
+  if (host !== undefined && !isHostValue(host)) {
+    delete req.headers.host; // it may hold user:password@; nothing logs it
+    return badRequest("The Host header is not a valid host[:port] (RFC 9112 §3.2).");
+  }
   return null;
 }
 

@@ -40,7 +40,10 @@ export function responseHeadersOf(raw: readonly Buffer[]): IncomingHttpHeaders {
   return headers as IncomingHttpHeaders;
 }
 
-/** The header names a Connection header lists (e.g. "close, x-foo"), lower-case. */
+/**
+ * The header names a Connection header lists (e.g. "close, x-foo"), lower-case; never Host, which
+ * is end-to-end by definition and which the gateway reads (X-Forwarded-Host).
+ */
 function namedBy(connection: string | string[] | undefined): string[] | undefined {
-  return connection === undefined ? undefined : String(connection).toLowerCase().split(",").map((h) => h.trim()).filter((h) => h !== "");
+  return connection === undefined ? undefined : String(connection).toLowerCase().split(",").map((h) => h.trim()).filter((h) => h !== "" && h !== "host");
 }

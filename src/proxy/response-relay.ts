@@ -50,7 +50,9 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       return false;
     }
     this.bodiless = statusCode === 204 || statusCode === 304;
-    this.res.on("drain", resume);
+    // Never resume undici from inside a drain: with pipelined requests Node emits this response's
+    // drain while another response's write runs inside undici's parser, which may not re-enter.
+    this.res.on("drain", () => setImmediate(resume));
     return !this.res.writableNeedDrain;
   }
 

@@ -1,13 +1,17 @@
 import { constants, createWriteStream, openSync } from "node:fs";
 import { access } from "node:fs/promises";
-import type { IncomingMessage } from "node:http";
+import { ServerResponse, type IncomingMessage } from "node:http";
 import { dirname } from "node:path";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, type Logger } from "../platform/logger.js";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 /** Query parameters whose values never reach a log: Jupyter's ?token= and anything like it. */
-const SECRET_PARAMS = /([?&](?:token|password|_xsrf|access_token|auth)=)[^&#]*/gi;
+const SECRET_PARAM = /^(?:token|password|_xsrf|access_token|auth)$/i;
+/** The same inside a parameter's decoded value: Jupyter's /login?next=%2Flab%3Ftoken%3D… */
+const SECRET_INSIDE = /[?&](?:token|password|_xsrf|access_token|auth)=/i;
+/** user:password@ in an absolute-form target. */
+const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i;
 
 /**
  * The access log in nginx's combined format, so goaccess and fail2ban read it unchanged:
@@ -137,15 +141,48 @@ function timeLocal(d: Date): string {
   return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
 }
 
+/** A URL with its secrets REDACTED: names matched decoded (%74oken is token to the notebook), values searched decoded. */
 function redact(url: string): string {
-  return url.replace(SECRET_PARAMS, "$1REDACTED");
+  return url.replace(USERINFO, "$1REDACTED@").replace(/([?&])([^=&#]*)=([^&#]*)/g, (param: string, separator: string, name: string, value: string) =>
+    SECRET_PARAM.test(decoded(name)) || SECRET_INSIDE.test(decoded(value)) ? `${separator}${name}=REDACTED` : param);
+}
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, " "));
+  } catch {
+    return text;
+  }
 }
 
 function headerValue(value: string | string[] | undefined): string {
   return typeof value === "string" ? value : "-";
 }
 
-/** As nginx escapes: quotes, backslashes and control bytes as \xHH. */
+/** As nginx escapes: quotes, backslashes, control bytes and every byte past 0x7e as \xHH (headers arrive as latin1). */
 function quote(text: string): string {
-  return text.replace(/["\\\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return text.replace(/["\\]|[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/**
+ * A response that counts the body bytes it is given: the access log's $body_bytes_sent (headers
+ * written with writeHead are not readable back, so Content-Length cannot tell it).
+ */
+export class CountingResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  bodyBytes = 0;
+
+  override write(chunk: unknown, ...rest: unknown[]): boolean {
+    this.count(chunk);
+    return (ServerResponse.prototype.write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  }
+
+  override end(...args: unknown[]): this {
+    if (typeof args[0] !== "function") this.count(args[0]);
+    return (ServerResponse.prototype.end as (...args: unknown[]) => this).apply(this, args);
+  }
+
+  private count(chunk: unknown): void {
+    if (typeof chunk === "string") this.bodyBytes += Buffer.byteLength(chunk);
+    else if (chunk instanceof Uint8Array) this.bodyBytes += chunk.byteLength;
+  }
 }

@@ -9,7 +9,7 @@ import { refuseUpgrade, sendStatusPage } from "../proxy/status-page.js";
 import type { Logger } from "../platform/logger.js";
 import type { SniContexts } from "../tls/sni-context.js";
 import { TLS_PROFILE } from "../tls/tls-profile.js";
-import { requestAsSent, type RequestAsSent, type WebSocketSession } from "./access-log.js";
+import { CountingResponse, requestAsSent, type RequestAsSent, type WebSocketSession } from "./access-log.js";
 import { connectionTimers, guardConnections } from "./connection-limits.js";
 
 /**
@@ -48,6 +48,7 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
     SNICallback: sni.SNICallback,
     ALPNCallback: sni.ALPNCallback,
     // No deadline for a whole request (uploads of any size); slow headers are cut (slowloris).
+    ServerResponse: CountingResponse,
     ...connectionTimers(timeouts),
     requestTimeout: 0,
     // A TLS handshake gets as long as request headers do (Node's default: 120 s).
@@ -57,6 +58,8 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
     // unrevoked certificate per request and answers a page that says what to install).
     ...(clientCerts.requested ? { requestCert: true, rejectUnauthorized: false } : {}),
   });
+  /** Responses not yet closed per connection: an upgrade must not overtake one (pipelining). */
+  const openResponses = new WeakMap<object, number>();
   guardConnections(server, LIMITS.clientConnections, LIMITS.clientConnectionsPerAddress, "listen.https", logger);
   sni.attach(server);
 
@@ -64,15 +67,19 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
     const sent = requestAsSent(req);
     const verdict = checkRequest(req, sites(), false, clientCerts.revokedSerials());
     const socket = req.socket;
-    const bytesBefore = socket.bytesWritten;
+    openResponses.set(socket, (openResponses.get(socket) ?? 0) + 1);
     res.once("finish", () => {
       // Answered before the whole upload arrived (a refusal, a failure page after the notebook's
       // connection broke): read and drop the rest, as nginx does, or the client's next request
       // on this kept-alive connection waits behind it forever. (After the notebook's own early
       // answer the proxy closes the connection instead.)
       if (!req.complete) req.unpipe().resume();
-      const length = Number(res.getHeader("content-length"));
-      onResponse(sent, res.statusCode, verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", Number.isFinite(length) ? length : socket.bytesWritten - bytesBefore);
+    });
+    // Finished or cut short: either way one line. A client gone before any answer is nginx's 499.
+    res.once("close", () => {
+      openResponses.set(socket, (openResponses.get(socket) ?? 1) - 1);
+      const bodyBytes = req.method === "HEAD" ? 0 : (res as CountingResponse).bodyBytes;
+      onResponse(sent, res.headersSent ? res.statusCode : 499, verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", bodyBytes);
     });
     if (verdict.kind === "deny") {
       logger.info("guard.denied", { status: verdict.status, host: req.headers.host ?? null, method: req.method ?? null, client: req.socket.remoteAddress ?? null });
@@ -92,6 +99,12 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
   });
 
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    if ((openResponses.get(req.socket) ?? 0) > 0) {
+      // Pipelined behind a response still being sent: a 101 would land inside that body.
+      logger.info("guard.denied", { status: 400, reason: "upgrade pipelined behind an unfinished response", client: req.socket.remoteAddress ?? null });
+      socket.destroy();
+      return;
+    }
     const sent = requestAsSent(req);
     const started = performance.now();
     // Counted from here: the response head and the frames after it; received: frames after the request head.

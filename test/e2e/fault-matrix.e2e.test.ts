@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { rmSync } from "node:fs";
+import { connect as connectTls } from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { CUTS, CuttableConnection, clientFrame, responseStatus, upgradeRequest, type Cut } from "../support/cuttable-connection.js";
 import { exchange, openWebSocket, type WebSocketOutcome } from "../support/gateway-client.js";
@@ -215,6 +216,33 @@ const upstreamCases: FaultCase[] = [
     run: async (bed) => {
       const res = await exchange(bed.gateway.httpsPort, SITE, bed.ca, "/huge-headers");
       assert.equal(res.status, 502, JSON.stringify(res));
+    },
+  },
+  {
+    // Node emits the first response's drain while the second one's write runs inside undici's
+    // parser; resuming undici right there failed an undici assertion and froze the download.
+    name: "client pipelines a request behind a download it does not read yet: both complete once it reads",
+    run: async (bed) => {
+      const size = 8 * 1024 * 1024;
+      const socket = connectTls({ host: "127.0.0.1", port: bed.gateway.httpsPort, servername: SITE, ca: bed.ca });
+      bed.defer(() => socket.destroy());
+      await once(socket, "secureConnect");
+      socket.pause();
+      socket.write(`GET /bytes/${size} HTTP/1.1\r\nHost: ${host(bed)}\r\n\r\nGET /ok HTTP/1.1\r\nHost: ${host(bed)}\r\n\r\n`);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      let received = 0;
+      let tail = "";
+      await withDeadline(new Promise<void>((resolve) => {
+        socket.on("data", (chunk: Buffer) => {
+          received += chunk.length;
+          tail = (tail + chunk.toString("latin1")).slice(-200);
+          if (received > size && tail.includes("ok\n")) resolve();
+        });
+        socket.resume();
+      }), 15_000, `both responses, ${size} bytes and then "ok"`).catch((err: Error) => {
+        throw new Error(`${err.message}; got ${received} bytes, ending ${JSON.stringify(tail.slice(-60))}`);
+      });
+      socket.destroy();
     },
   },
   {
