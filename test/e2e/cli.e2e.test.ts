@@ -69,6 +69,19 @@ describe("the gateway command", { timeout: 120_000 }, () => {
     assert.match(r.stderr, /serve/);
   });
 
+  it("--version prints package.json's version; each command has its own --help; unknown options in the gateway's words", () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) assert.deepEqual(gateway([flag]), { status: 0, stdout: `gateway ${version}\n`, stderr: "" });
+    const serveHelp = gateway(["serve", "--help"]);
+    assert.equal(serveHelp.status, 0);
+    assert.match(serveHelp.stdout, /^usage: gateway serve \[options\]\n/);
+    assert.match(serveHelp.stdout, /-c, --config FILE/);
+    assert.doesNotMatch(serveHelp.stdout, /import-nginx/, "serve's own help, not the list of commands");
+    assert.match(gateway(["renew", "-h"]).stdout, /--dry-run/);
+    assert.deepEqual(gateway(["serve", "--foo"]), { status: 2, stdout: "", stderr: "gateway serve: unknown option --foo; see gateway serve --help\n" });
+    assert.deepEqual(gateway(["renew", "--config"]), { status: 2, stdout: "", stderr: "gateway renew: --config needs a value (FILE); see gateway renew --help\n" });
+  });
+
   it("serves tls: internal, reloads on SIGHUP, keeps serving on a bad reload, drains on SIGTERM", async (t) => {
     const storage = join(dir, "storage");
     const config = (hosts: string) => `
