@@ -23,6 +23,7 @@ interface CommandOptions {
   readonly tunnel?: string;
   readonly "server-name"?: string;
   readonly prefix?: string;
+  readonly json?: boolean;
 }
 
 type Run = (configPath: string, options: CommandOptions, deps: CliDeps, args: readonly string[]) => Promise<ExitCode>;
@@ -70,8 +71,12 @@ export const COMMANDS: readonly CommandSpec<Run>[] = [
   {
     name: "status",
     summary: "certificates, tunnels, upstreams: expiry, next renewal, last error, state",
-    options: [CONFIG_OPTION],
-    run: (path, _o, deps) => statusCommand(path, deps),
+    details:
+      "Exits as a Nagios plugin: 0 OK; 1 warning (renewal failing, certificate expiring within 7 days, tunnel\n" +
+      "reconnecting, notebook not reachable); 2 critical (certificate expired or missing, tunnel down, notebook\n" +
+      "without a password).",
+    options: [CONFIG_OPTION, { name: "json", help: "print one JSON document (snake_case keys) instead of text" }],
+    run: (configPath, o, deps) => statusCommand({ configPath, json: o.json ?? false }, deps),
   },
   {
     name: "schema",

@@ -14,7 +14,7 @@ import { NotebookProxy } from "../proxy/notebook-proxy.js";
 import { CertManager, DEFAULT_CERT_TIMING, type CertManagerTiming } from "../tls/cert-manager.js";
 import { FileCertStore } from "../tls/cert-store.js";
 import { ClientCa } from "../tls/client-ca.js";
-import { UpstreamMonitor } from "../tunnel/upstream-monitor.js";
+import { UpstreamMonitor, upstreamHealthJson } from "../tunnel/upstream-monitor.js";
 import { LocalCaIssuer } from "../tls/local-ca-issuer.js";
 import { SniContexts } from "../tls/sni-context.js";
 import { CountingLogger, Metrics } from "../platform/metrics.js";
@@ -169,7 +169,7 @@ export class Gateway {
     this.proxy.close();
   }
 
-  /** What /status shows: `gateway status`'s data plus the live tunnel and notebook state. */
+  /** What /status shows: `gateway status`'s data plus the live tunnel and notebook state; snake_case keys, as in the config and logs. */
   private async status(): Promise<unknown> {
     const certificates = await this.generation.certs.status();
     return this.generation.config.sites.map((site) => {
@@ -183,7 +183,7 @@ export class Gateway {
         last_attempt: cert?.state.lastAttempt ?? null,
         last_error: cert?.state.lastError ?? null,
         upstream: site.upstream.host,
-        ...this.upstreams.health(site),
+        ...upstreamHealthJson(this.upstreams.health(site)),
       };
     });
   }

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { servedCertificate } from "../support/tls-probe.js";
-import { GATEWAY_MAIN, startGateway } from "../support/gateway-process.js";
+import { GATEWAY_MAIN, runGateway, startGateway } from "../support/gateway-process.js";
 import { waitFor } from "../support/processes.js";
 import { notebookStandIn } from "../support/notebook-stand-in.js";
 
@@ -114,6 +114,38 @@ sites:
     const code = await waitFor("exit", () => g.process.child.exitCode ?? undefined, 15_000);
     assert.equal(code, 0);
     assert.ok(g.events().some((e) => e.event === "gateway.stopped"));
+  });
+
+  it("status exits as a Nagios plugin (0 OK, 1 warning, 2 critical) and prints JSON with --json", async () => {
+    const config = (port: number) => `listen: { address: 127.0.0.1, https: 0, http: false }\nstorage: ./status-storage\nadmin: false\nsites:\n  - host: localhost\n    upstream: http://127.0.0.1:${port}\n    tls: internal\n`;
+    // runGateway, not spawnSync: the stand-in notebook runs in this process and must answer the probe.
+    const path = join(dir, "status.yaml");
+    writeFileSync(path, config(upstreamPort));
+    const none = await runGateway(["status", "--config", path]);
+    assert.equal(none.status, 2, none.stdout + none.stderr);
+    assert.match(none.stdout, /^ {2}CRITICAL: +no certificate yet/m);
+    assert.match(none.stdout, /^status: CRITICAL \(1 problem\)$/m);
+
+    assert.equal((await runGateway(["renew", "--config", path])).status, 0);
+    const ok = await runGateway(["status", "--config", path]);
+    assert.equal(ok.status, 0, ok.stdout);
+    assert.match(ok.stdout, /^ {2}expires: +\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in \d+ days\)$/m);
+    assert.match(ok.stdout, /^ {2}renewal: +renews on \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in \d+ (days|hours)\)$/m);
+    assert.match(ok.stdout, /^status: OK$/m);
+
+    const json = await runGateway(["status", "--config", path, "--json"]);
+    assert.equal(json.status, 0);
+    const report = JSON.parse(json.stdout) as { level: string; sites: Array<Record<string, unknown>> };
+    assert.equal(report.level, "ok");
+    assert.equal(report.sites[0]?.site, "localhost");
+    assert.equal(report.sites[0]?.notebook, "protected");
+    assert.ok(Date.parse(String(report.sites[0]?.not_after)) > Date.now());
+    assert.deepEqual(Object.keys(report.sites[0] ?? {}).filter((k) => !/^[a-z_]+$/.test(k)), []);
+
+    writeFileSync(path, config(1)); // nothing listens on port 1
+    const warning = await runGateway(["status", "--config", path, "--json"]);
+    assert.equal(warning.status, 1, warning.stdout);
+    assert.deepEqual((JSON.parse(warning.stdout) as { sites: Array<{ problems: unknown }> }).sites[0]?.problems, [{ level: "warning", message: "notebook not reachable" }]);
   });
 
   it("says how to fix a port that is taken, and exits 1", async () => {
