@@ -10,6 +10,7 @@ import { packageVersion } from "./package-version.js";
 import { renewCommand } from "./renew-command.js";
 import { serveCommand } from "./serve-command.js";
 import { statusCommand } from "./status-command.js";
+import { unlockCommand } from "./unlock-command.js";
 
 /** Option values as the parser hands them over: each name is one of the command's options. */
 interface CommandOptions {
@@ -24,6 +25,7 @@ interface CommandOptions {
   readonly "server-name"?: string;
   readonly prefix?: string;
   readonly json?: boolean;
+  readonly all?: boolean;
 }
 
 type Run = (configPath: string, options: CommandOptions, deps: CliDeps, args: readonly string[]) => Promise<ExitCode>;
@@ -77,6 +79,14 @@ export const COMMANDS: readonly CommandSpec<Run>[] = [
       "without a password).",
     options: [CONFIG_OPTION, { name: "json", help: "print one JSON document (snake_case keys) instead of text" }],
     run: (configPath, o, deps) => statusCommand({ configPath, json: o.json ?? false }, deps),
+  },
+  {
+    name: "unlock",
+    synopsis: "ADDRESS | --all",
+    summary: "lift the login lock-out of a client address (or of all, with --all) before its window ends",
+    details: "A running serve applies it within about a second (guard.login_unlocked in its log); no restart or SIGHUP.",
+    options: [CONFIG_OPTION, { name: "all", help: "unlock every address, and the site-wide lock-out (max_failures_total)" }],
+    run: (configPath, o, deps, args) => unlockCommand({ configPath, addresses: args, all: o.all ?? false }, deps),
   },
   {
     name: "schema",

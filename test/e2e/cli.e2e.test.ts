@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -17,9 +17,9 @@ function gateway(args: string[]): { status: number | null; stdout: string; stder
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function get(port: number, servername: string, ca: string): Promise<{ status: number; body: string }> {
+function get(port: number, servername: string, ca: string, method = "GET", path = "/"): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: "127.0.0.1", port, servername, ca, headers: { host: `${servername}:${port}` }, path: "/" }, (res) => {
+    const req = httpsRequest({ host: "127.0.0.1", port, servername, ca, method, headers: { host: `${servername}:${port}` }, path }, (res) => {
       let body = "";
       res.on("data", (d: Buffer) => (body += d.toString()));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
@@ -33,10 +33,16 @@ describe("the gateway command", { timeout: 120_000 }, () => {
   let dir: string;
   let upstream: Server;
   let upstreamPort: number;
+  let loginsForwarded = 0;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "gateway-cli-"));
-    upstream = createServer(notebookStandIn((_req, res) => res.end("hello from upstream")));
+    upstream = createServer(
+      notebookStandIn((req, res) => {
+        if (req.method === "POST") loginsForwarded++;
+        res.end("hello from upstream"); // a 200 to POST /login: a failed login, as Jupyter's login page again
+      }),
+    );
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     upstreamPort = (upstream.address() as AddressInfo).port;
   });
@@ -146,6 +152,41 @@ sites:
     const warning = await runGateway(["status", "--config", path, "--json"]);
     assert.equal(warning.status, 1, warning.stdout);
     assert.deepEqual((JSON.parse(warning.stdout) as { sites: Array<{ problems: unknown }> }).sites[0]?.problems, [{ level: "warning", message: "notebook not reachable" }]);
+  });
+
+  it("unlock lifts a login lock-out in the running gateway, without a restart or SIGHUP", async (t) => {
+    const unlockDir = join(dir, "unlock");
+    mkdirSync(unlockDir);
+    const g = await startGateway(unlockDir, `listen: { address: 127.0.0.1, https: 0, http: false }\nstorage: ./storage\nadmin: false\nsites:\n  - host: localhost\n    upstream: http://127.0.0.1:${upstreamPort}\n    tls: internal\n    login_guard: { max_failures_per_address: 2 }\n`);
+    t.after(() => g.stop());
+    const ca = readFileSync(join(unlockDir, "storage", "ca", "root.crt"), "utf8");
+    const login = async (): Promise<number> => (await get(g.httpsPort, "localhost", ca, "POST", "/login")).status;
+    const lockOut = async (): Promise<void> => {
+      const before = loginsForwarded;
+      assert.deepEqual([await login(), await login(), await login()], [200, 200, 429]);
+      assert.equal(loginsForwarded, before + 2, "the third attempt never reached the notebook");
+    };
+    const unlocked = (): number => g.events().filter((e) => e.event === "guard.login_unlocked").length;
+
+    await lockOut();
+    const one = await runGateway(["unlock", "127.0.0.1", "--config", g.configPath]);
+    assert.equal(one.status, 0, one.stderr);
+    assert.match(one.stdout, /^unlocked 127\.0\.0\.1: 2 failed login\(s\) in the window no longer count; a running gateway applies it within ~1 s$/m);
+    await waitFor("guard.login_unlocked", () => unlocked() === 1 || undefined);
+    const forwarded = loginsForwarded;
+    assert.equal(await login(), 200);
+    assert.equal(loginsForwarded, forwarded + 1, "the next attempt reached the notebook");
+
+    assert.equal(await login(), 200);
+    assert.equal(await login(), 429, "two new failures lock it out again");
+    assert.equal((await runGateway(["unlock", "--all", "--config", g.configPath])).status, 0);
+    await waitFor("guard.login_unlocked for all", () => unlocked() === 2 || undefined);
+    assert.equal(await login(), 200);
+
+    assert.equal((await runGateway(["unlock", "--config", g.configPath])).status, 2);
+    const notAnAddress = await runGateway(["unlock", "jupyter.example.com", "--config", g.configPath]);
+    assert.equal(notAnAddress.status, 2);
+    assert.match(notAnAddress.stderr, /"jupyter\.example\.com" is not an IP address; give the client address of the lock-out/);
   });
 
   it("says how to fix a port that is taken, and exits 1", async () => {
