@@ -2,8 +2,10 @@ import { gatewayJsonSchema } from "../config/gateway-yaml-schema.js";
 import type { CliDeps } from "./cli-deps.js";
 import { checkCommand } from "./check-command.js";
 import { clientCertCommand } from "./client-cert-command.js";
-import { CONFIG_OPTION, parseCommandLine, type CommandSpec } from "./command-line.js";
+import { renderBashCompletion } from "./bash-completion.js";
+import { CONFIG_OPTION, formatCommandHelp, formatUsage, parseCommandLine, type CommandSpec } from "./command-line.js";
 import { initCommand } from "./init-command.js";
+import { renderManPage } from "./man-page.js";
 import { exportNginxCommand, importNginxCommand } from "./nginx-compat-command.js";
 import { ExitCode } from "./exit-code.js";
 import { packageVersion } from "./package-version.js";
@@ -26,6 +28,8 @@ interface CommandOptions {
   readonly prefix?: string;
   readonly json?: boolean;
   readonly all?: boolean;
+  readonly man?: boolean;
+  readonly "bash-completion"?: boolean;
 }
 
 type Run = (configPath: string, options: CommandOptions, deps: CliDeps, args: readonly string[]) => Promise<ExitCode>;
@@ -120,7 +124,30 @@ export const COMMANDS: readonly CommandSpec<Run>[] = [
     options: [CONFIG_OPTION],
     run: (path, _o, deps) => exportNginxCommand(path, deps),
   },
+  {
+    name: "help",
+    synopsis: "[COMMAND]",
+    summary: "print the usage of gateway or of one command; for packagers, the man page or the bash completion",
+    options: [
+      { name: "man", help: "print the man page, gateway(1), in roff (packaging/gateway.1)" },
+      { name: "bash-completion", help: "print the bash completion script (packaging/gateway.bash-completion)" },
+    ],
+    run: (_path, o, deps, args) => helpCommand(args, o, deps),
+  },
 ];
+
+async function helpCommand(args: readonly string[], o: CommandOptions, deps: CliDeps): Promise<ExitCode> {
+  const [name, extra] = args;
+  const command = COMMANDS.find((c) => c.name === name);
+  if (extra !== undefined || (name !== undefined && !command)) {
+    deps.stderr.write(`gateway help: ${extra !== undefined ? `unexpected argument ${JSON.stringify(extra)}` : `unknown command ${JSON.stringify(name)}`}; see gateway --help\n`);
+    return ExitCode.Usage;
+  }
+  if (o.man) deps.stdout.write(renderManPage(COMMANDS, packageVersion()));
+  else if (o["bash-completion"]) deps.stdout.write(renderBashCompletion(COMMANDS));
+  else deps.stdout.write(command ? formatCommandHelp(command) : formatUsage(COMMANDS));
+  return ExitCode.Ok;
+}
 
 /** Parses argv (without node and script) and runs the command; returns the exit code. */
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<ExitCode> {
