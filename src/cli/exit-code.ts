@@ -4,4 +4,8 @@ export enum ExitCode {
   Failed = 1,
   Usage = 2,
   Config = 78,
+  /** `gateway status` only, as a Nagios plugin: something needs attention soon. */
+  StatusWarning = 1,
+  /** `gateway status` only, as a Nagios plugin: the site is broken or unsafe now. */
+  StatusCritical = 2,
 }

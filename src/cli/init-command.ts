@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { createInterface } from "node:readline/promises";
 import { ConfigErrors } from "../config/config-error.js";
-import { loadConfig } from "../config/load-config.js";
+import { hostProblem, loadConfig, sshDestinationProblem, upstreamProblem } from "../config/load-config.js";
 import { checkDnsPointsHere } from "../preflight/dns-check.js";
 import { checkPort } from "../preflight/port-check.js";
 import { PREFLIGHT_TIMEOUTS_MS, systemPreflightDeps, type PreflightDeps } from "../preflight/preflight.js";
@@ -31,19 +31,32 @@ export async function initCommand(args: InitArgs, deps: CliDeps, preflight: Pref
     return ExitCode.Failed;
   }
   const ask = deps.stdin.isTTY ? createInterface({ input: deps.stdin, output: deps.stdout }) : null;
-  const answer = async (question: string, given: string | undefined, fallback: string): Promise<string> => {
-    if (given !== undefined) return given;
+  /** The answer, from its option or asked on the terminal (again while it has a problem); null when an option's value is refused. */
+  const answer = async (question: string, option: string, given: string | undefined, fallback: string, problem: (value: string) => string | undefined = () => undefined): Promise<string | null> => {
+    if (given !== undefined) {
+      const refused = given === "" ? undefined : problem(given);
+      if (refused) deps.stderr.write(`gateway init: --${option} ${refused}; nothing was written\n`);
+      return refused ? null : given;
+    }
     if (!ask) return fallback;
-    const reply = (await ask.question(`${question} [${fallback}]: `)).trim();
-    return reply === "" ? fallback : reply;
+    for (;;) {
+      const reply = (await ask.question(`${question} [${fallback}]: `)).trim() || fallback;
+      const refused = reply === "" ? undefined : problem(reply);
+      if (!refused) return reply;
+      deps.stdout.write(`  ${refused}\n`);
+    }
   };
-  let host: string, email: string, upstream: string, tunnel: string, local: boolean;
+  let host: string | null, email: string | null, upstream: string | null, tunnel: string | null, local: boolean;
   try {
-    host = (await answer("Public name of the notebook (DNS name pointing at this server)", args.host, "localhost")).toLowerCase();
-    local = host === "localhost" || host.endsWith(".localhost");
-    email = local ? "" : await answer("Email for Let's Encrypt (optional, press Enter to skip)", args.email, "");
-    upstream = await answer("Where the notebook listens on this server", args.upstream, "http://127.0.0.1:8888");
-    tunnel = await answer("Keep an SSH tunnel to the workstation up? [user@]host, or Enter for none", args.tunnel, "");
+    const publicNameProblem = (value: string): string | undefined => {
+      const problem = hostProblem(value);
+      return problem && `${problem} (got ${JSON.stringify(value)})`;
+    };
+    host = (await answer("Public name of the notebook (DNS name pointing at this server)", "host", args.host, "localhost", publicNameProblem))?.toLowerCase() ?? null;
+    local = host === "localhost" || Boolean(host?.endsWith(".localhost"));
+    email = local ? "" : await answer("Email for Let's Encrypt (optional, press Enter to skip)", "email", args.email, "");
+    upstream = await answer("Where the notebook listens on this server", "upstream", args.upstream, "http://127.0.0.1:8888", upstreamProblem);
+    tunnel = await answer("Keep an SSH tunnel to the workstation up? [user@]host, or Enter for none", "tunnel", args.tunnel, "", sshDestinationProblem);
   } catch (err) {
     if ((err as { code?: string }).code !== "ABORT_ERR") throw err;
     deps.stderr.write("\ngateway init: cancelled; nothing was written\n");
@@ -51,6 +64,7 @@ export async function initCommand(args: InitArgs, deps: CliDeps, preflight: Pref
   } finally {
     ask?.close();
   }
+  if (host === null || email === null || upstream === null || tunnel === null) return ExitCode.Usage;
 
   if (!local) deps.stdout.write(`checking DNS for ${host}… ${(await checkDnsPointsHere(host, preflight.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns)).text}\n`);
   const ports = local ? [8443, 8080] : [443, 80];

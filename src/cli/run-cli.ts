@@ -1,15 +1,20 @@
-import { parseArgs } from "node:util";
 import { gatewayJsonSchema } from "../config/gateway-yaml-schema.js";
 import type { CliDeps } from "./cli-deps.js";
 import { checkCommand } from "./check-command.js";
 import { clientCertCommand } from "./client-cert-command.js";
+import { renderBashCompletion } from "./bash-completion.js";
+import { CONFIG_OPTION, formatCommandHelp, formatUsage, parseCommandLine, type CommandSpec } from "./command-line.js";
 import { initCommand } from "./init-command.js";
+import { renderManPage } from "./man-page.js";
 import { exportNginxCommand, importNginxCommand } from "./nginx-compat-command.js";
 import { ExitCode } from "./exit-code.js";
+import { packageVersion } from "./package-version.js";
 import { renewCommand } from "./renew-command.js";
 import { serveCommand } from "./serve-command.js";
 import { statusCommand } from "./status-command.js";
+import { unlockCommand } from "./unlock-command.js";
 
+/** Option values as the parser hands them over: each name is one of the command's options. */
 interface CommandOptions {
   readonly config?: string;
   readonly force?: boolean;
@@ -21,100 +26,144 @@ interface CommandOptions {
   readonly tunnel?: string;
   readonly "server-name"?: string;
   readonly prefix?: string;
+  readonly json?: boolean;
+  readonly all?: boolean;
+  readonly man?: boolean;
+  readonly "bash-completion"?: boolean;
 }
 
-interface Command {
-  readonly summary: string;
-  /** Positional arguments after the command name it accepts (most take none). */
-  readonly takesArguments?: boolean;
-  run(configPath: string, options: CommandOptions, deps: CliDeps, args: readonly string[]): Promise<ExitCode>;
-}
+type Run = (configPath: string, options: CommandOptions, deps: CliDeps, args: readonly string[]) => Promise<ExitCode>;
 
-const COMMANDS: Readonly<Record<string, Command>> = {
-  init: {
-    summary: "write a commented gateway.yaml: asks, or --host --email --upstream --tunnel [--force]",
+/** Every command: the parser, --help, the man page and the bash completion all come from here. */
+export const COMMANDS: readonly CommandSpec<Run>[] = [
+  {
+    name: "init",
+    summary: "write a commented gateway.yaml: asks on a terminal, or takes the answers as options",
+    options: [
+      { ...CONFIG_OPTION, help: "where to write it (default ./gateway.yaml)" },
+      { name: "host", value: "NAME", help: "the public DNS name (or IP address) of the notebook" },
+      { name: "email", value: "EMAIL", help: "contact for Let's Encrypt (optional)" },
+      { name: "upstream", value: "URL", help: "where the notebook listens, http://HOST:PORT (default http://127.0.0.1:8888)" },
+      { name: "tunnel", value: "USER@HOST", help: "keep ssh -N -L to this workstation up, as for ssh ([user@]host)" },
+      { name: "force", help: "replace an existing file" },
+    ],
     run: (configPath, o, deps) => initCommand({ configPath, host: o.host, email: o.email, upstream: o.upstream, tunnel: o.tunnel, force: o.force ?? false }, deps),
   },
-  serve: { summary: "run the gateway (HTTPS proxy to the notebook, HTTP redirect)", run: (path, _o, deps) => serveCommand(path, deps) },
-  renew: {
-    summary: "for cron: renew the certificates that are due [--force] [--dry-run] [--quiet]",
+  {
+    name: "serve",
+    summary: "run the gateway (HTTPS proxy to the notebook, HTTP redirect)",
+    details: "SIGHUP reloads gateway.yaml and certificates; SIGTERM drains and exits 0.",
+    options: [CONFIG_OPTION],
+    run: (path, _o, deps) => serveCommand(path, deps),
+  },
+  {
+    name: "renew",
+    summary: "for cron: renew the certificates that are due",
+    details: "Exit 1 when a certificate that was due could not be renewed. A running serve picks the new files up by itself.",
+    options: [
+      CONFIG_OPTION,
+      { name: "force", help: "renew even when not due" },
+      { name: "dry-run", help: "order for real (Let's Encrypt staging), install nothing" },
+      { name: "quiet", short: "q", help: "print only what was renewed or failed" },
+    ],
     run: (configPath, o, deps) => renewCommand({ configPath, force: o.force ?? false, dryRun: o["dry-run"] ?? false, quiet: o.quiet ?? false }, deps),
   },
-  check: { summary: "validate the config and run the preflight; changes nothing", run: (path, _o, deps) => checkCommand(path, deps) },
-  status: { summary: "certificates, tunnels, upstreams: expiry, next renewal, last error, state", run: (path, _o, deps) => statusCommand(path, deps) },
-  schema: {
+  {
+    name: "check",
+    summary: "validate the config and run the preflight; changes nothing",
+    options: [CONFIG_OPTION],
+    run: (path, _o, deps) => checkCommand(path, deps),
+  },
+  {
+    name: "status",
+    summary: "certificates, tunnels, upstreams: expiry, next renewal, last error, state",
+    details:
+      "Exits as a Nagios plugin: 0 OK; 1 warning (renewal failing, certificate expiring within 7 days, tunnel\n" +
+      "reconnecting, notebook not reachable); 2 critical (certificate expired or missing, tunnel down, notebook\n" +
+      "without a password).",
+    options: [CONFIG_OPTION, { name: "json", help: "print one JSON document (snake_case keys) instead of text" }],
+    run: (configPath, o, deps) => statusCommand({ configPath, json: o.json ?? false }, deps),
+  },
+  {
+    name: "unlock",
+    synopsis: "ADDRESS | --all",
+    summary: "lift the login lock-out of a client address (or of all, with --all) before its window ends",
+    details: "A running serve applies it within about a second (guard.login_unlocked in its log); no restart or SIGHUP.",
+    options: [CONFIG_OPTION, { name: "all", help: "unlock every address, and the site-wide lock-out (max_failures_total)" }],
+    run: (configPath, o, deps, args) => unlockCommand({ configPath, addresses: args, all: o.all ?? false }, deps),
+  },
+  {
+    name: "schema",
     summary: "print gateway.yaml's JSON Schema, for editors (yaml-language-server) to complete and check it",
+    options: [],
     run: async (_path, _o, deps) => {
       deps.stdout.write(`${JSON.stringify(gatewayJsonSchema(), null, 2)}\n`);
       return ExitCode.Ok;
     },
   },
-  "client-cert": {
-    summary: "add NAME | revoke NAME: client certificates (mutual TLS) as a second factor",
-    takesArguments: true,
+  {
+    name: "client-cert",
+    synopsis: "add NAME | revoke NAME",
+    summary: "client certificates (mutual TLS) as a second factor",
+    options: [CONFIG_OPTION],
     run: (path, _o, deps, args) => clientCertCommand(path, args, deps),
   },
-  "import-nginx": {
-    summary: "FILE [--server-name NAME] [--prefix DIR]: print the gateway.yaml equivalent to an nginx config; warnings on stderr",
-    takesArguments: true,
+  {
+    name: "import-nginx",
+    synopsis: "FILE",
+    summary: "print the gateway.yaml equivalent to an nginx config; warnings on stderr",
+    options: [
+      { name: "server-name", value: "NAME", help: "the server block to import when there are several" },
+      { name: "prefix", short: "p", value: "DIR", help: "nginx's conf folder, for relative include and ssl_certificate paths (default /etc/nginx; a whole nginx.conf given as FILE uses its own folder)" },
+    ],
     run: (_path, o, deps, args) => importNginxCommand(args, { serverName: o["server-name"], prefix: o.prefix }, deps),
   },
-  "export-nginx": { summary: "print the nginx config (and certbot/cron lines) equivalent to gateway.yaml", run: (path, _o, deps) => exportNginxCommand(path, deps) },
-};
+  {
+    name: "export-nginx",
+    summary: "print the nginx config (and certbot/cron lines) equivalent to gateway.yaml",
+    options: [CONFIG_OPTION],
+    run: (path, _o, deps) => exportNginxCommand(path, deps),
+  },
+  {
+    name: "help",
+    synopsis: "[COMMAND]",
+    summary: "print the usage of gateway or of one command; for packagers, the man page or the bash completion",
+    options: [
+      { name: "man", help: "print the man page, gateway(1), in roff (packaging/gateway.1)" },
+      { name: "bash-completion", help: "print the bash completion script (packaging/gateway.bash-completion)" },
+    ],
+    run: (_path, o, deps, args) => helpCommand(args, o, deps),
+  },
+];
 
-const USAGE = `usage: gateway <command> [--config FILE]
-
-commands:
-${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
-  .join("\n")}
-
-options:
-  --config FILE   gateway.yaml to use (default ./gateway.yaml)
-  --force         renew: renew even when not due; init: replace an existing file
-  --dry-run       renew: order for real (Let's Encrypt staging), install nothing
-  --quiet         renew: print only what was renewed or failed
-  --server-name NAME  import-nginx: the server block to import when there are several
-  -p, --prefix DIR    import-nginx: the folder of nginx.conf, for relative include and ssl_certificate paths
-                      (default /etc/nginx; a whole nginx.conf given as FILE uses its own folder, as nginx does)
-  --help          this text
-`;
+async function helpCommand(args: readonly string[], o: CommandOptions, deps: CliDeps): Promise<ExitCode> {
+  const [name, extra] = args;
+  const command = COMMANDS.find((c) => c.name === name);
+  if (extra !== undefined || (name !== undefined && !command)) {
+    deps.stderr.write(`gateway help: ${extra !== undefined ? `unexpected argument ${JSON.stringify(extra)}` : `unknown command ${JSON.stringify(name)}`}; see gateway --help\n`);
+    return ExitCode.Usage;
+  }
+  if (o.man) deps.stdout.write(renderManPage(COMMANDS, packageVersion()));
+  else if (o["bash-completion"]) deps.stdout.write(renderBashCompletion(COMMANDS));
+  else deps.stdout.write(command ? formatCommandHelp(command) : formatUsage(COMMANDS));
+  return ExitCode.Ok;
+}
 
 /** Parses argv (without node and script) and runs the command; returns the exit code. */
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<ExitCode> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        config: { type: "string", short: "c" },
-        help: { type: "boolean", short: "h" },
-        force: { type: "boolean" },
-        "dry-run": { type: "boolean" },
-        quiet: { type: "boolean", short: "q" },
-        host: { type: "string" },
-        email: { type: "string" },
-        upstream: { type: "string" },
-        tunnel: { type: "string" },
-        "server-name": { type: "string" },
-        prefix: { type: "string", short: "p" },
-      },
-    });
-  } catch (err) {
-    deps.stderr.write(`gateway: ${(err as Error).message}\n\n${USAGE}`);
-    return ExitCode.Usage;
+  const line = parseCommandLine(argv, COMMANDS);
+  switch (line.kind) {
+    case "usage-error":
+      deps.stderr.write(line.message);
+      return ExitCode.Usage;
+    case "help":
+      deps.stdout.write(line.text);
+      return ExitCode.Ok;
+    case "version":
+      deps.stdout.write(`gateway ${packageVersion()}\n`);
+      return ExitCode.Ok;
+    case "run":
+      // The parser gives each of the command's options the type its spec declares.
+      return line.command.run((line.options.config as string | undefined) ?? "gateway.yaml", line.options as CommandOptions, deps, line.args);
   }
-  const [name, ...extra] = parsed.positionals;
-  if (parsed.values.help) {
-    deps.stdout.write(USAGE);
-    return ExitCode.Ok;
-  }
-  const command = name === undefined ? undefined : COMMANDS[name];
-  if (!command || (extra.length > 0 && !command.takesArguments)) {
-    const problem = name === undefined ? "no command given" : command ? `unexpected argument "${extra[0]}"` : `unknown command "${name}"`;
-    deps.stderr.write(`gateway: ${problem}\n\n${USAGE}`);
-    return ExitCode.Usage;
-  }
-  return command.run(parsed.values.config ?? "gateway.yaml", parsed.values, deps, extra);
 }

@@ -3,63 +3,153 @@ import type { SiteConfig } from "../config/gateway-config.js";
 import { systemClock } from "../platform/clock.js";
 import { readFileIfExists } from "../platform/file-system.js";
 import { silentLogger } from "../platform/logger.js";
-import { probeNotebook, upstreamStatePath } from "../tunnel/upstream-monitor.js";
+import { probeNotebook, upstreamStatePath, type NotebookProbe } from "../tunnel/upstream-monitor.js";
 import { createCertManager } from "../server/gateway.js";
-import { DEFAULT_CERT_TIMING } from "../tls/cert-manager.js";
+import { DEFAULT_CERT_TIMING, type CertificateStatus } from "../tls/cert-manager.js";
 import { FileCertStore } from "../tls/cert-store.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadUsableConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
+import { assessSite, formatDuration, worstLevel, type HealthLevel, type HealthProblem, type RecordedTunnel } from "./site-health.js";
+
+export interface StatusArgs {
+  readonly configPath: string;
+  /** One JSON document (snake_case keys) instead of text. */
+  readonly json: boolean;
+}
+
+/** Nagios plugin exit codes: OK, WARNING, CRITICAL. */
+const EXIT_CODE_OF_LEVEL: Record<HealthLevel, ExitCode> = { ok: ExitCode.Ok, warning: ExitCode.StatusWarning, critical: ExitCode.StatusCritical };
+
+/** What `serve` leaves in storage/upstreams/<site>.json. */
+interface RecordedUpstream {
+  readonly tunnel: RecordedTunnel | null;
+  readonly updatedAt: string;
+}
+
+/** One site as `gateway status` reports it. */
+interface SiteReport {
+  readonly site: SiteConfig;
+  readonly cert: CertificateStatus | undefined;
+  /** null when no running `serve` recorded the site's upstream. */
+  readonly recorded: RecordedUpstream | null;
+  readonly notebook: NotebookProbe;
+  readonly problems: readonly HealthProblem[];
+}
 
 /**
  * `gateway status`: per site, the certificate's issuer and expiry, when renewal is due, the
- * last attempt with its error, the tunnel as `serve` last recorded it, and the notebook as it answers now. Let's Encrypt no longer mails expiry warnings: this is where to look.
- * Reads storage only; changes nothing.
+ * last attempt with its error, the tunnel as `serve` last recorded it, and the notebook as it
+ * answers now. Let's Encrypt no longer mails expiry warnings: this is where to look. Exits
+ * like a Nagios plugin, 0 OK, 1 warning, 2 critical (see site-health.ts for which is which), so
+ * monitoring can run it as is. Reads storage only; changes nothing.
  */
-export async function statusCommand(configPath: string, deps: CliDeps): Promise<ExitCode> {
-  const config = await loadUsableConfigOrReport(configPath, deps);
+export async function statusCommand(args: StatusArgs, deps: CliDeps): Promise<ExitCode> {
+  const config = await loadUsableConfigOrReport(args.configPath, deps);
   if (typeof config === "number") return config;
   const certs = createCertManager(config, new FileCertStore(config.storageDir), { clock: systemClock, logger: silentLogger, certTiming: DEFAULT_CERT_TIMING }, () => undefined);
   const now = systemClock.now();
-  for (const s of await certs.status()) {
-    const lines = [`${s.site} (tls: ${s.source})`];
-    if (!s.bundle) lines.push("  certificate: none yet");
-    else {
-      const days = (s.bundle.notAfter.getTime() - now.getTime()) / 86_400_000;
-      lines.push(`  issuer:      ${s.bundle.issuer}`);
-      lines.push(`  expires:     ${s.bundle.notAfter.toISOString()} (${days < 0 ? "EXPIRED" : `in ${days.toFixed(1)} days`})`);
-    }
-    if (s.renewAt) lines.push(`  renewal:     ${s.renewAt <= now ? "due now" : `due ${s.renewAt.toISOString()}`}${s.state.ari ? " (CA's ARI window)" : ""}`);
-    if (s.state.lastAttempt) lines.push(`  last try:    ${s.state.lastAttempt}${s.state.lastError ? ` failed: ${s.state.lastError}` : " succeeded"}`);
-    if (s.state.retryAfter && new Date(s.state.retryAfter) > now) lines.push(`  waiting:     the CA asked to wait until ${s.state.retryAfter}`);
-    const site = config.sites.find((c) => c.hosts[0] === s.site);
-    if (site) lines.push(...(await describeUpstream(site, config.storageDir)));
-    deps.stdout.write(`${lines.join("\n")}\n`);
+  const certificates = await certs.status();
+  const reports = await Promise.all(
+    config.sites.map(async (site): Promise<SiteReport> => {
+      const cert = certificates.find((c) => c.site === site.hosts[0]);
+      const recordedText = site.tunnel ? await readFileIfExists(upstreamStatePath(join(config.storageDir, "upstreams"), site)) : null;
+      const recorded = recordedText ? (JSON.parse(recordedText) as RecordedUpstream) : null;
+      const notebook = (await probeNotebook(site)).notebook;
+      const problems = assessSite(
+        {
+          certificate: cert?.bundle ?? null,
+          lastError: cert?.state.lastError ?? null,
+          ...(site.tunnel ? { tunnel: recorded?.tunnel ?? null } : {}),
+          notebook,
+          allowUnprotectedUpstream: site.allowUnprotectedUpstream,
+        },
+        now,
+      );
+      return { site, cert, recorded, notebook, problems };
+    }),
+  );
+  const level = worstLevel(reports.flatMap((r) => r.problems));
+  if (args.json) deps.stdout.write(`${JSON.stringify({ level, sites: reports.map((r) => reportJson(r)) }, null, 2)}\n`);
+  else {
+    for (const report of reports) deps.stdout.write(`${describeSite(report, now).join("\n")}\n`);
+    const count = reports.reduce((n, r) => n + r.problems.length, 0);
+    deps.stdout.write(`status: ${level.toUpperCase()}${count > 0 ? ` (${count} problem${count === 1 ? "" : "s"})` : ""}\n`);
   }
-  return ExitCode.Ok;
+  return EXIT_CODE_OF_LEVEL[level];
 }
 
-/** The tunnel as the running `serve` last recorded it, and the notebook as it answers now. */
-async function describeUpstream(site: SiteConfig, storageDir: string): Promise<string[]> {
-  const lines: string[] = [];
+function describeSite({ site, cert, recorded, notebook, problems }: SiteReport, now: Date): string[] {
+  const lines = [`${site.hosts[0]} (tls: ${site.tls.kind})`];
+  const bundle = cert?.bundle;
+  if (!bundle) lines.push("  certificate: none yet");
+  else {
+    const remainingMs = bundle.notAfter.getTime() - now.getTime();
+    lines.push(`  issuer:      ${bundle.issuer}`);
+    lines.push(`  expires:     ${formatInstant(bundle.notAfter)} (${remainingMs <= 0 ? `EXPIRED ${formatDuration(-remainingMs)} ago` : `in ${formatDuration(remainingMs)}`})`);
+  }
+  if (cert?.renewAt) {
+    const when = cert.renewAt <= now ? "due now" : `renews on ${formatInstant(cert.renewAt)} (in ${formatDuration(cert.renewAt.getTime() - now.getTime())})`;
+    lines.push(`  renewal:     ${when}${cert.state.ari ? ", in the CA's ARI window" : ""}`);
+  }
+  const state = cert?.state;
+  if (state?.lastAttempt) lines.push(`  last try:    ${state.lastAttempt}${state.lastError ? ` failed: ${state.lastError}` : " succeeded"}`);
+  if (state?.retryAfter && new Date(state.retryAfter) > now) lines.push(`  waiting:     the CA asked to wait until ${state.retryAfter}`);
   if (site.tunnel) {
-    const recorded = await readFileIfExists(upstreamStatePath(join(storageDir, "upstreams"), site));
-    const tunnel = recorded ? (JSON.parse(recorded) as { tunnel: { kind: string; attempt?: number; lastError?: string; since?: string } | null; updatedAt: string }) : null;
-    const t = tunnel?.tunnel;
-    const state = !t ? "no record: is gateway serve running?"
+    const t = recorded?.tunnel;
+    const described = !t ? "no record: is gateway serve running?"
       : t.kind === "up" ? `up since ${t.since}`
       : t.kind === "reconnecting" ? `down, reconnecting (attempt ${t.attempt}): ${t.lastError}`
       : t.kind;
-    lines.push(`  tunnel:      ssh -L to ${site.tunnel.ssh}:${site.tunnel.port} → ${site.tunnel.remote}: ${state}${tunnel ? ` (recorded ${tunnel.updatedAt})` : ""}`);
+    lines.push(`  tunnel:      ssh -L to ${site.tunnel.ssh}:${site.tunnel.port} → ${site.tunnel.remote}: ${described}${recorded ? ` (recorded ${recorded.updatedAt})` : ""}`);
   }
-  const probe = (await probeNotebook(site)).notebook;
-  const words: Record<typeof probe, string> = {
+  const words: Record<NotebookProbe, string> = {
     protected: "answers, password required",
     unprotected: site.allowUnprotectedUpstream ? "answers WITHOUT a password (allowed by allow_unprotected_upstream)" : "answers WITHOUT a password: refused by the gateway; run jupyter notebook password",
     "not-a-notebook": "answers, but not like a Jupyter notebook",
     unreachable: "not reachable",
     unknown: "unknown",
   };
-  lines.push(`  upstream:    ${site.upstream.host}: ${words[probe]}`);
+  lines.push(`  upstream:    ${site.upstream.host}: ${words[notebook]}`);
+  for (const p of problems) lines.push(`  ${`${p.level.toUpperCase()}:`.padEnd(12)} ${p.message}`);
   return lines;
+}
+
+/** The site for `--json`: the keys of the admin endpoint's /status, plus the tunnel's record and the verdict. */
+function reportJson({ site, cert, recorded, notebook, problems }: SiteReport): Record<string, unknown> {
+  const t = recorded?.tunnel;
+  return {
+    site: site.hosts[0],
+    tls: site.tls.kind,
+    issuer: cert?.bundle?.issuer ?? null,
+    not_before: cert?.bundle?.notBefore ?? null,
+    not_after: cert?.bundle?.notAfter ?? null,
+    renew_at: cert?.renewAt ?? null,
+    renew_at_from_ari: Boolean(cert?.state.ari),
+    last_attempt: cert?.state.lastAttempt ?? null,
+    last_error: cert?.state.lastError ?? null,
+    retry_after: cert?.state.retryAfter ?? null,
+    tunnel: site.tunnel
+      ? {
+          ssh: site.tunnel.ssh,
+          port: site.tunnel.port,
+          remote: site.tunnel.remote,
+          kind: t?.kind ?? null,
+          attempt: t?.attempt ?? null,
+          since: t?.since ?? null,
+          next_attempt_at: t?.nextAttemptAt ?? null,
+          last_error: t?.lastError ?? null,
+          recorded_at: recorded?.updatedAt ?? null,
+        }
+      : null,
+    upstream: site.upstream.host,
+    notebook,
+    level: worstLevel(problems),
+    problems,
+  };
+}
+
+/** 2025-06-01 14:00 UTC: to the minute, which is what a renewal date needs. */
+function formatInstant(instant: Date): string {
+  return `${instant.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }

@@ -71,8 +71,8 @@ export const PATTERNS = {
   loginPath: /^\/[^\s?#]*$/,
   /** Jupyter's base_url: a path that starts and ends with "/". */
   baseUrl: /^\/(?:[^\s?#]*\/)?$/,
-  /** The workstation as ssh takes it, [user@]host: no spaces, and not an option. */
-  sshDestination: /^[^-\s\x00-\x1f][^\s\x00-\x1f]*$/,
+  /** The workstation as ssh takes it, [user@]host: not an option (-…), no whitespace or control characters, not a URL. */
+  sshDestination: /^(?!.*:\/\/)[^-\s\x00-\x1f][^\s\x00-\x1f]*$/,
   /** host:port as the workstation sees the notebook. */
   remote: new RegExp(`^(?:[A-Za-z0-9.-]+|\\[[0-9a-fA-F:]+\\]):${PORT}$`),
   /** The admin endpoint: a loopback host (group 1) and a port (group 2; 0 picks a free one). */

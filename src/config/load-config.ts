@@ -245,14 +245,15 @@ function readHosts(read: ConfigReader, hostField: Field, hostsField: Field, site
   return hosts.length === fields.length ? hosts : undefined;
 }
 
-function hostProblem(host: string): string | undefined {
+/** Why `host` cannot be a site's public name (e.g. "must be a bare name, not a URL; …"), or undefined. `gateway init` asks the same. */
+export function hostProblem(host: string): string | undefined {
   if (host.includes("://")) return "must be a bare name, not a URL; write e.g. jupyter.example.com";
   if (host.includes("/")) return "must be a bare name without a path; write e.g. jupyter.example.com";
   if (isIP(host) !== 0) return undefined;
   if (host.includes(":")) return "must not include a port; the port comes from listen.https";
   if (host.startsWith("*.")) return "cannot be a wildcard; list each name the notebook is reached by";
   if (host.length > 253 || !PATTERNS.dnsName.test(host)) {
-    return "must be a DNS name of letters, digits, hyphens and dots";
+    return "must be a DNS name of letters, digits, hyphens and dots; write the name that points at this server, e.g. jupyter.example.com";
   }
   return undefined;
 }
@@ -262,21 +263,30 @@ function readUpstream(read: ConfigReader, field: Field, site: Field): URL | unde
   if (!required) return undefined;
   const value = read.string(required, "write where the notebook listens, e.g. http://127.0.0.1:8888");
   if (value === undefined) return undefined;
+  const problem = upstreamProblem(value);
+  if (problem) read.fail(field.node, field.path, problem);
+  return problem ? undefined : new URL(value);
+}
+
+/** Why `value` cannot be an upstream (it must be http(s)://host[:port]), with what to write; or undefined. `gateway init` asks the same. */
+export function upstreamProblem(value: string): string | undefined {
   const url = parseUrl(value);
   const parsed = url ? new URL(url) : undefined;
   if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") || !parsed.hostname) {
-    read.fail(field.node, field.path, `must be an http:// URL of the notebook (got ${quote(value)}); write e.g. http://127.0.0.1:8888`);
-    return undefined;
+    return `must be an http:// URL of the notebook (got ${quote(value)}); write e.g. http://127.0.0.1:8888`;
   }
-  if (parsed.port === "0") {
-    read.fail(field.node, field.path, `must have a port from 1 to 65535 (got ${quote(value)}); write the port the notebook listens on, e.g. http://127.0.0.1:8888`);
-    return undefined;
-  }
+  if (parsed.port === "0") return `must have a port from 1 to 65535 (got ${quote(value)}); write the port the notebook listens on, e.g. http://127.0.0.1:8888`;
   if (parsed.pathname !== "/" || parsed.search || parsed.hash || parsed.username || parsed.password) {
-    read.fail(field.node, field.path, `must be scheme, host and port only (got ${quote(value)}); paths pass through unchanged, so write ${parsed.protocol}//${parsed.host}`);
-    return undefined;
+    return `must be scheme, host and port only (got ${quote(value)}); paths pass through unchanged, so write ${parsed.protocol}//${parsed.host}`;
   }
-  return parsed;
+  return undefined;
+}
+
+/** Why `value` cannot be tunnel.ssh (a destination as for ssh, [user@]host), with what to write; or undefined. `gateway init` asks the same. */
+export function sshDestinationProblem(value: string): string | undefined {
+  if (value.includes("://")) return `must be a destination as for ssh, [user@]host, not a URL (got ${quote(value)}); write e.g. me@workstation.example.edu (a port goes in tunnel.port)`;
+  if (!PATTERNS.sshDestination.test(value)) return `must be a destination as for ssh, [user@]host, with no spaces and not starting with - (got ${quote(value)}); write e.g. me@workstation.example.edu`;
+  return undefined;
 }
 
 function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: readonly string[] | undefined): TlsSource | undefined {
@@ -318,9 +328,8 @@ function readTunnel(read: ConfigReader, field: Field, baseDir: string, upstream:
   if (!get) return undefined;
   const sshField = read.require(get("ssh"), "write the workstation as for ssh, e.g. ssh: me@workstation.example.edu");
   const ssh = sshField ? read.string(sshField, "write the workstation as for ssh, e.g. me@workstation.example.edu") : undefined;
-  if (ssh !== undefined && !PATTERNS.sshDestination.test(ssh)) {
-    read.fail(get("ssh").node, `${field.path}.ssh`, `must be a destination as for ssh, [user@]host, with no spaces and not starting with - (got ${quote(ssh)}); write e.g. me@workstation.example.edu`);
-  }
+  const sshProblem = ssh === undefined ? undefined : sshDestinationProblem(ssh);
+  if (sshProblem) read.fail(get("ssh").node, `${field.path}.ssh`, sshProblem);
   const port = read.integer(get("port"), TUNNEL.properties.port, "write sshd's port on the workstation, e.g. 22 (the default)") ?? TUNNEL.properties.port.default;
   const remoteField = get("remote");
   const remote = read.string(remoteField, "write the notebook as the workstation sees it, e.g. localhost:8888");

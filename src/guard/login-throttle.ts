@@ -3,6 +3,7 @@ import type { SiteConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
 import { writeFileAtomic } from "../platform/file-system.js";
 import { describeError, type Logger } from "../platform/logger.js";
+import { ALL_ADDRESSES, canonicalClientAddress, readLoginUnlocks, type LoginUnlocks } from "./login-unlocks.js";
 
 /** A login attempt that must wait: answer 429 with Retry-After, never forward it. */
 export interface LoginLockout {
@@ -20,9 +21,13 @@ type FailureLog = Record<string, Record<string, number[]>>;
  */
 export class LoginThrottle {
   private failures: FailureLog;
+  /** null until first read, so the requests found at start are not announced as new. */
+  private unlocks: LoginUnlocks | null = null;
 
   constructor(
     private readonly statePath: string,
+    /** `gateway unlock`'s requests (login-unlocks.ts): read here and again by rereadUnlocks(). */
+    readonly unlocksPath: string,
     private readonly clock: Clock,
     private readonly logger: Logger,
   ) {
@@ -31,6 +36,26 @@ export class LoginThrottle {
     } catch {
       this.failures = {};
     }
+    this.rereadUnlocks();
+  }
+
+  /**
+   * Reads `gateway unlock`'s requests again (the gateway watches the file): failures of an
+   * unlocked address up to the request's time no longer count, in memory and, from the next
+   * write, in storage.
+   */
+  rereadUnlocks(): void {
+    let unlocks: LoginUnlocks;
+    try {
+      unlocks = readLoginUnlocks(this.unlocksPath);
+    } catch (err) {
+      this.logger.error("guard.login_unlocks_unreadable", { path: this.unlocksPath, error: describeError(err), hint: "run gateway unlock again as the gateway's user" });
+      return;
+    }
+    for (const [address, at] of Object.entries(this.unlocks ? unlocks : {})) {
+      if (this.unlocks?.[address] !== at) this.logger.info("guard.login_unlocked", { client: address === ALL_ADDRESSES ? "all" : address, requested_at: at });
+    }
+    this.unlocks = unlocks;
   }
 
   /** Whether `req` is a login attempt the guard counts. */
@@ -69,11 +94,14 @@ export class LoginThrottle {
     );
   }
 
-  /** The site's failures still inside the window (older ones are dropped). */
+  /** The site's failures still inside the window and after any unlock of their address (others are dropped). */
   private recent(site: SiteConfig): Record<string, number[]> {
-    const since = this.clock.now().getTime() - site.loginGuard.windowMs;
+    const windowStart = this.clock.now().getTime() - site.loginGuard.windowMs;
+    const unlocks = this.unlocks ?? {};
+    const unlockedAll = Date.parse(unlocks[ALL_ADDRESSES] ?? "") || 0;
     const bySite: Record<string, number[]> = {};
     for (const [address, times] of Object.entries(this.failures[site.hosts[0] ?? ""] ?? {})) {
+      const since = Math.max(windowStart, unlockedAll, Date.parse(unlocks[canonicalClientAddress(address)] ?? "") || 0);
       const kept = times.filter((t) => t > since);
       if (kept.length > 0) bySite[address] = kept;
     }

@@ -10,11 +10,12 @@ import { SiteTable } from "../config/site-table.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import { describeError, type Logger } from "../platform/logger.js";
 import { LoginThrottle } from "../guard/login-throttle.js";
+import { loginStatePaths } from "../guard/login-unlocks.js";
 import { NotebookProxy } from "../proxy/notebook-proxy.js";
 import { CertManager, DEFAULT_CERT_TIMING, type CertManagerTiming } from "../tls/cert-manager.js";
 import { FileCertStore } from "../tls/cert-store.js";
 import { ClientCa } from "../tls/client-ca.js";
-import { UpstreamMonitor } from "../tunnel/upstream-monitor.js";
+import { UpstreamMonitor, upstreamHealthJson } from "../tunnel/upstream-monitor.js";
 import { LocalCaIssuer } from "../tls/local-ca-issuer.js";
 import { SniContexts } from "../tls/sni-context.js";
 import { CountingLogger, Metrics } from "../platform/metrics.js";
@@ -80,7 +81,8 @@ export class Gateway {
     this.accessLog = config.logs.access ? new AccessLog(config.logs.access, stdout, deps.logger) : null;
     this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"), config.timeouts.upstreamIdleMs);
     this.clientCa = new ClientCa(join(config.storageDir, "clients"), deps.clock);
-    this.logins = new LoginThrottle(join(config.storageDir, "state", "login-failures.json"), deps.clock, deps.logger);
+    const loginState = loginStatePaths(config.storageDir);
+    this.logins = new LoginThrottle(loginState.failures, loginState.unlocks, deps.clock, deps.logger);
     this.proxy = new NotebookProxy(deps.logger, this.upstreams, (req, site, clientAddress, status) => {
       if (this.logins.isLoginAttempt(site, req.method, req.url)) this.logins.record(site, clientAddress, status);
     }, config.timeouts);
@@ -97,6 +99,8 @@ export class Gateway {
       await this.reloadRevocations();
       watchFile(this.clientCa.revokedPath, { interval: 1000, persistent: false }, () => void this.reloadRevocations());
     }
+    // `gateway unlock` writes the file; polled like the revocations, so it applies within ~1 s.
+    watchFile(this.logins.unlocksPath, { interval: 1000, persistent: false }, () => this.logins.rereadUnlocks());
     this.upstreams.update(config.sites);
     this.upstreams.startProbing();
     await this.generation.certs.start();
@@ -157,6 +161,7 @@ export class Gateway {
   async stop(): Promise<void> {
     clearInterval(this.ticketRotation);
     unwatchFile(this.clientCa.revokedPath);
+    unwatchFile(this.logins.unlocksPath);
     const { drainMs } = this.generation.config.timeouts;
     await Promise.all([
       this.httpsServer ? drain(this.httpsServer, this.upgraded, drainMs) : undefined,
@@ -169,7 +174,7 @@ export class Gateway {
     this.proxy.close();
   }
 
-  /** What /status shows: `gateway status`'s data plus the live tunnel and notebook state. */
+  /** What /status shows: `gateway status`'s data plus the live tunnel and notebook state; snake_case keys, as in the config and logs. */
   private async status(): Promise<unknown> {
     const certificates = await this.generation.certs.status();
     return this.generation.config.sites.map((site) => {
@@ -183,7 +188,7 @@ export class Gateway {
         last_attempt: cert?.state.lastAttempt ?? null,
         last_error: cert?.state.lastError ?? null,
         upstream: site.upstream.host,
-        ...this.upstreams.health(site),
+        ...upstreamHealthJson(this.upstreams.health(site)),
       };
     });
   }

@@ -33,6 +33,25 @@ export interface UpstreamHealth {
   readonly proven: boolean;
 }
 
+/** `health` as the admin endpoint's /status shows it: snake_case keys, as in gateway.yaml and the logs. */
+export function upstreamHealthJson(health: UpstreamHealth): Record<string, unknown> {
+  const t = health.tunnel;
+  return {
+    tunnel: t && {
+      kind: t.kind,
+      attempt: "attempt" in t ? t.attempt : null,
+      since: "since" in t ? t.since : null,
+      pid: "pid" in t ? t.pid : null,
+      next_attempt_at: "nextAttemptAt" in t ? t.nextAttemptAt : null,
+      last_error: "lastError" in t ? t.lastError : null,
+    },
+    notebook: health.notebook,
+    probe_error: health.probeError,
+    checked_at: health.checkedAt,
+    proven: health.proven,
+  };
+}
+
 /** How often the notebook is probed for `status` (requests probe it themselves when needed). */
 const PROBE_INTERVAL_MS = 30_000;
 /** `check` and `status` give a notebook this long to answer a probe. */

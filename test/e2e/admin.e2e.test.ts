@@ -156,5 +156,8 @@ sites:
     assert.equal(status[0]?.tls, "internal");
     assert.match(String(status[0]?.issuer), /notebook-gateway local CA/);
     assert.equal(status[0]?.notebook, "protected");
+    assert.match(String(status[0]?.checked_at), /^\d{4}-\d\d-\d\dT/);
+    const keys = (value: unknown): string[] => (value && typeof value === "object" ? Object.entries(value).flatMap(([k, v]) => [k, ...keys(v)]) : []);
+    assert.deepEqual(keys(status).filter((k) => !/^[a-z0-9_]+$/.test(k)), [], "every key is snake_case, as in gateway.yaml and the logs");
   });
 });

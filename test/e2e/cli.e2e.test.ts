@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { servedCertificate } from "../support/tls-probe.js";
-import { GATEWAY_MAIN, startGateway } from "../support/gateway-process.js";
+import { GATEWAY_MAIN, runGateway, startGateway } from "../support/gateway-process.js";
 import { waitFor } from "../support/processes.js";
 import { notebookStandIn } from "../support/notebook-stand-in.js";
 
@@ -17,9 +17,9 @@ function gateway(args: string[]): { status: number | null; stdout: string; stder
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function get(port: number, servername: string, ca: string): Promise<{ status: number; body: string }> {
+function get(port: number, servername: string, ca: string, method = "GET", path = "/"): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: "127.0.0.1", port, servername, ca, headers: { host: `${servername}:${port}` }, path: "/" }, (res) => {
+    const req = httpsRequest({ host: "127.0.0.1", port, servername, ca, method, headers: { host: `${servername}:${port}` }, path }, (res) => {
       let body = "";
       res.on("data", (d: Buffer) => (body += d.toString()));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
@@ -33,10 +33,16 @@ describe("the gateway command", { timeout: 120_000 }, () => {
   let dir: string;
   let upstream: Server;
   let upstreamPort: number;
+  let loginsForwarded = 0;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "gateway-cli-"));
-    upstream = createServer(notebookStandIn((_req, res) => res.end("hello from upstream")));
+    upstream = createServer(
+      notebookStandIn((req, res) => {
+        if (req.method === "POST") loginsForwarded++;
+        res.end("hello from upstream"); // a 200 to POST /login: a failed login, as Jupyter's login page again
+      }),
+    );
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     upstreamPort = (upstream.address() as AddressInfo).port;
   });
@@ -68,6 +74,19 @@ describe("the gateway command", { timeout: 120_000 }, () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /unknown command "frobnicate"/);
     assert.match(r.stderr, /serve/);
+  });
+
+  it("--version prints package.json's version; each command has its own --help; unknown options in the gateway's words", () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) assert.deepEqual(gateway([flag]), { status: 0, stdout: `gateway ${version}\n`, stderr: "" });
+    const serveHelp = gateway(["serve", "--help"]);
+    assert.equal(serveHelp.status, 0);
+    assert.match(serveHelp.stdout, /^usage: gateway serve \[options\]\n/);
+    assert.match(serveHelp.stdout, /-c, --config FILE/);
+    assert.doesNotMatch(serveHelp.stdout, /import-nginx/, "serve's own help, not the list of commands");
+    assert.match(gateway(["renew", "-h"]).stdout, /--dry-run/);
+    assert.deepEqual(gateway(["serve", "--foo"]), { status: 2, stdout: "", stderr: "gateway serve: unknown option --foo; see gateway serve --help\n" });
+    assert.deepEqual(gateway(["renew", "--config"]), { status: 2, stdout: "", stderr: "gateway renew: --config needs a value (FILE); see gateway renew --help\n" });
   });
 
   it("serves tls: internal, reloads on SIGHUP, keeps serving on a bad reload, drains on SIGTERM", async (t) => {
@@ -102,6 +121,73 @@ sites:
     const code = await waitFor("exit", () => g.process.child.exitCode ?? undefined, 15_000);
     assert.equal(code, 0);
     assert.ok(g.events().some((e) => e.event === "gateway.stopped"));
+  });
+
+  it("status exits as a Nagios plugin (0 OK, 1 warning, 2 critical) and prints JSON with --json", async () => {
+    const config = (port: number) => `listen: { address: 127.0.0.1, https: 0, http: false }\nstorage: ./status-storage\nadmin: false\nsites:\n  - host: localhost\n    upstream: http://127.0.0.1:${port}\n    tls: internal\n`;
+    // runGateway, not spawnSync: the stand-in notebook runs in this process and must answer the probe.
+    const path = join(dir, "status.yaml");
+    writeFileSync(path, config(upstreamPort));
+    const none = await runGateway(["status", "--config", path]);
+    assert.equal(none.status, 2, none.stdout + none.stderr);
+    assert.match(none.stdout, /^ {2}CRITICAL: +no certificate yet/m);
+    assert.match(none.stdout, /^status: CRITICAL \(1 problem\)$/m);
+
+    assert.equal((await runGateway(["renew", "--config", path])).status, 0);
+    const ok = await runGateway(["status", "--config", path]);
+    assert.equal(ok.status, 0, ok.stdout);
+    assert.match(ok.stdout, /^ {2}expires: +\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in \d+ days\)$/m);
+    assert.match(ok.stdout, /^ {2}renewal: +renews on \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in \d+ (days|hours)\)$/m);
+    assert.match(ok.stdout, /^status: OK$/m);
+
+    const json = await runGateway(["status", "--config", path, "--json"]);
+    assert.equal(json.status, 0);
+    const report = JSON.parse(json.stdout) as { level: string; sites: Array<Record<string, unknown>> };
+    assert.equal(report.level, "ok");
+    assert.equal(report.sites[0]?.site, "localhost");
+    assert.equal(report.sites[0]?.notebook, "protected");
+    assert.ok(Date.parse(String(report.sites[0]?.not_after)) > Date.now());
+    assert.deepEqual(Object.keys(report.sites[0] ?? {}).filter((k) => !/^[a-z_]+$/.test(k)), []);
+
+    writeFileSync(path, config(1)); // nothing listens on port 1
+    const warning = await runGateway(["status", "--config", path, "--json"]);
+    assert.equal(warning.status, 1, warning.stdout);
+    assert.deepEqual((JSON.parse(warning.stdout) as { sites: Array<{ problems: unknown }> }).sites[0]?.problems, [{ level: "warning", message: "notebook not reachable" }]);
+  });
+
+  it("unlock lifts a login lock-out in the running gateway, without a restart or SIGHUP", async (t) => {
+    const unlockDir = join(dir, "unlock");
+    mkdirSync(unlockDir);
+    const g = await startGateway(unlockDir, `listen: { address: 127.0.0.1, https: 0, http: false }\nstorage: ./storage\nadmin: false\nsites:\n  - host: localhost\n    upstream: http://127.0.0.1:${upstreamPort}\n    tls: internal\n    login_guard: { max_failures_per_address: 2 }\n`);
+    t.after(() => g.stop());
+    const ca = readFileSync(join(unlockDir, "storage", "ca", "root.crt"), "utf8");
+    const login = async (): Promise<number> => (await get(g.httpsPort, "localhost", ca, "POST", "/login")).status;
+    const lockOut = async (): Promise<void> => {
+      const before = loginsForwarded;
+      assert.deepEqual([await login(), await login(), await login()], [200, 200, 429]);
+      assert.equal(loginsForwarded, before + 2, "the third attempt never reached the notebook");
+    };
+    const unlocked = (): number => g.events().filter((e) => e.event === "guard.login_unlocked").length;
+
+    await lockOut();
+    const one = await runGateway(["unlock", "127.0.0.1", "--config", g.configPath]);
+    assert.equal(one.status, 0, one.stderr);
+    assert.match(one.stdout, /^unlocked 127\.0\.0\.1: 2 failed login\(s\) in the window no longer count; a running gateway applies it within ~1 s$/m);
+    await waitFor("guard.login_unlocked", () => unlocked() === 1 || undefined);
+    const forwarded = loginsForwarded;
+    assert.equal(await login(), 200);
+    assert.equal(loginsForwarded, forwarded + 1, "the next attempt reached the notebook");
+
+    assert.equal(await login(), 200);
+    assert.equal(await login(), 429, "two new failures lock it out again");
+    assert.equal((await runGateway(["unlock", "--all", "--config", g.configPath])).status, 0);
+    await waitFor("guard.login_unlocked for all", () => unlocked() === 2 || undefined);
+    assert.equal(await login(), 200);
+
+    assert.equal((await runGateway(["unlock", "--config", g.configPath])).status, 2);
+    const notAnAddress = await runGateway(["unlock", "jupyter.example.com", "--config", g.configPath]);
+    assert.equal(notAnAddress.status, 2);
+    assert.match(notAnAddress.stderr, /"jupyter\.example\.com" is not an IP address; give the client address of the lock-out/);
   });
 
   it("says how to fix a port that is taken, and exits 1", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -51,13 +51,32 @@ describe("gateway init writes a config that gateway check runs its preflight on"
     }
   });
 
+  it("refuses an invalid --host, --upstream or --tunnel before writing anything, saying what to write", async () => {
+    const config = join(dir, "refused.yaml");
+    const cases: Array<[string[], RegExp]> = [
+      [["--host", "https://jupyter.example.test"], /^gateway init: --host must be a bare name, not a URL; write e\.g\. jupyter\.example\.com \(got "https:\/\/jupyter\.example\.test"\); nothing was written$/m],
+      [["--host", "jupyter_lab.example.test"], /^gateway init: --host must be a DNS name of letters, digits, hyphens and dots; write the name that points at this server, e\.g\. jupyter\.example\.com \(got "jupyter_lab\.example\.test"\)/],
+      [["--upstream", "localhost:8888"], /^gateway init: --upstream must be an http:\/\/ URL of the notebook \(got "localhost:8888"\); write e\.g\. http:\/\/127\.0\.0\.1:8888/],
+      [["--upstream", "http://127.0.0.1:8888/lab"], /^gateway init: --upstream must be scheme, host and port only .*; paths pass through unchanged, so write http:\/\/127\.0\.0\.1:8888/],
+      [["--tunnel", "https://me@workstation.example.edu"], /^gateway init: --tunnel must be a destination as for ssh, \[user@\]host, not a URL \(got "https:\/\/me@workstation\.example\.edu"\); write e\.g\. me@workstation\.example\.edu/],
+    ];
+    for (const [options, message] of cases) {
+      const r = await runGateway(["init", "--config", config, "--host", "jupyter.example.test", ...options]);
+      assert.equal(r.status, 2, `${options.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stdout, "", "no DNS or port checks either");
+      assert.ok(!existsSync(config), `${options.join(" ")}: nothing was written`);
+    }
+  });
+
   it("interactively, answering its questions on a terminal (pty)", async () => {
     const script = requireTool("/usr/bin/script", "util-linux");
     const config = join(dir, "asked.yaml");
     const child = spawn(script, ["-qfec", `${process.execPath} ${GATEWAY_MAIN} init --config ${config}`, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
     let screen = "";
     const answers: Array<[RegExp, string]> = [
-      [/Public name of the notebook.*\[localhost\]: $/m, "lab.localhost"],
+      [/Public name of the notebook.*\[localhost\]: $/m, "https://lab.localhost"],
+      [/must be a bare name, not a URL[^\n]*\(got "https:\/\/lab\.localhost"\)[\s\S]*Public name of the notebook.*\[localhost\]: $/m, "lab.localhost"],
       [/Where the notebook listens on this server \[http:\/\/127\.0\.0\.1:8888\]: $/m, "http://127.0.0.1:9999"],
       [/SSH tunnel to the workstation up\?.*: $/m, ""],
     ];

@@ -151,7 +151,8 @@ sites:
 
   it("status shows the tunnel as serve recorded it and the notebook as it answers", async () => {
     const r = await runGateway(["status", "--config", gateway.configPath]);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.status, 2, `critical: one site's notebook has no password\n${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /^ {2}CRITICAL: +notebook answers without a password; run jupyter notebook password$/m);
     assert.match(r.stdout, new RegExp(`tunnel: +ssh -L to \\S+@127\\.0\\.0\\.1:${sshd.port} → 127\\.0\\.0\\.1:${jupyter.port}: up since \\S+`));
     assert.match(r.stdout, /upstream: +127\.0\.0\.1:\d+: answers, password required/);
     assert.match(r.stdout, /upstream: +127\.0\.0\.1:\d+: answers WITHOUT a password: refused by the gateway/);
