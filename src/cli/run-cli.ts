@@ -12,6 +12,7 @@ import { packageVersion } from "./package-version.js";
 import { renewCommand } from "./renew-command.js";
 import { serveCommand } from "./serve-command.js";
 import { statusCommand } from "./status-command.js";
+import { healthzCommand } from "./healthz-command.js";
 import { unlockCommand } from "./unlock-command.js";
 
 /** Option values as the parser hands them over: each name is one of the command's options. */
@@ -83,6 +84,13 @@ export const COMMANDS: readonly CommandSpec<Run>[] = [
       "without a password).",
     options: [CONFIG_OPTION, { name: "json", help: "print one JSON document (snake_case keys) instead of text" }],
     run: (configPath, o, deps) => statusCommand({ configPath, json: o.json ?? false }, deps),
+  },
+  {
+    name: "healthz",
+    summary: "ask the running serve of this config for /healthz on its admin endpoint: exit 0 when it answers 200",
+    details: "For a container's HEALTHCHECK or a monitoring probe; reads the admin address from gateway.yaml.",
+    options: [CONFIG_OPTION],
+    run: (path, _o, deps) => healthzCommand(path, deps),
   },
   {
     name: "unlock",

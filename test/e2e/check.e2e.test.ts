@@ -35,7 +35,6 @@ function lines(out: string, level: string): string[] {
 
 describe("gateway check runs serve's preflight against real components", { timeout: 120_000 }, () => {
   let dir: string;
-  let ca: TestCa;
   let leaf: ReturnType<TestCa["issue"]>;
   let pebble: Pebble | undefined;
   let sshd: Sshd | undefined;
@@ -46,7 +45,7 @@ describe("gateway check runs serve's preflight against real components", { timeo
   let preflight: PreflightDeps;
 
   before(async () => {
-    ({ dir, ca, leaf } = createTestBed("gateway-check-", ["files.example.test"]));
+    ({ dir, leaf } = createTestBed("gateway-check-", ["files.example.test"]));
     notebook = createServer(notebookStandIn((_req, res) => res.end("notebook")));
     plainHttp = createServer((_req, res) => res.end("plain"));
     [notebookPort, plainHttpPort] = await Promise.all([listenOn(notebook), listenOn(plainHttp)]);

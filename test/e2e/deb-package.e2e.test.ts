@@ -64,11 +64,11 @@ describe("the Debian package on Debian 12 without Node", { timeout: 1_200_000 },
     const install = await inContainer(["apt-get", "install", "-y", "--no-install-recommends", "/tmp/notebook-gateway.deb"]);
     assert.match(install, /Setting up notebook-gateway/);
 
-    assert.match(await inContainer(["gateway", "--help"]), /gateway <command>/);
+    assert.match(await inContainer(["gateway", "--version"]), /^\d+\.\d+\.\d+/);
     assert.match(await inContainer(["id", "gateway"]), /uid=\d+\(gateway\) gid=\d+\(gateway\)/);
     assert.equal(await inContainer(["stat", "-c", "%U %a", "/var/lib/gateway"]), "gateway 700");
     assert.equal(await inContainer(["stat", "-c", "%U %G %a", "/var/log/gateway"]), "gateway adm 750");
-    for (const file of ["/etc/gateway/gateway.yaml", "/lib/systemd/system/notebook-gateway.service", "/lib/systemd/system/notebook-gateway-renew.timer", "/etc/cron.d/notebook-gateway", "/etc/logrotate.d/notebook-gateway"]) {
+    for (const file of ["/usr/share/man/man1/gateway.1.gz", "/usr/share/bash-completion/completions/gateway", "/etc/gateway/gateway.yaml", "/lib/systemd/system/notebook-gateway.service", "/lib/systemd/system/notebook-gateway-renew.timer", "/etc/cron.d/notebook-gateway", "/etc/logrotate.d/notebook-gateway"]) {
       await inContainer(["test", "-f", file]);
     }
     // The installed default config is valid as it stands.
@@ -94,6 +94,7 @@ sites:
       return res?.statusCode === 200 ? true : undefined;
     }, 60_000, 100);
     const readyMs = performance.now() - started;
+    assert.match(await buildah(["run", "--isolation", "chroot", "--user", "gateway", "-v", `${etc}:/etc/gateway:ro`, container, "--", "gateway", "healthz", "--config", "/etc/gateway/gateway.yaml"]), /\/healthz: ok/);
 
     const gateway = descendants(run.pid).find((p) => commandOf(p).startsWith("/usr/lib/notebook-gateway/node /usr/lib/notebook-gateway/dist/src/main.js serve"));
     assert.ok(gateway, `the bundled Node runs the gateway: ${descendants(run.pid).map(commandOf).join("; ")}`);

@@ -26,7 +26,7 @@ describe("the Dockerfile, built with buildah and run as a user would", { timeout
     const npmrc = join(dir, "npmrc");
     writeFileSync(npmrc, `cafile=${CA_BUNDLE}\n`);
     const mounts = existsSync(CA_BUNDLE) ? ["-v", `${CA_BUNDLE}:${CA_BUNDLE}:ro`, "-v", `${npmrc}:/usr/local/etc/npmrc:ro`] : [];
-    await buildah(["bud", "--isolation", "chroot", "--build-arg", `NODE_IMAGE=${BASE_IMAGE}`, ...mounts, "-t", IMAGE, REPO]);
+    await buildah(["bud", "--isolation", "chroot", "--build-arg", `NODE_IMAGE=${BASE_IMAGE}`, "--build-arg", `BASE_IMAGE=${BASE_IMAGE}`, ...mounts, "-t", IMAGE, REPO]);
     ports = { https: await freePort(), admin: await freePort() };
     mkdirSync(join(dir, "etc"));
     writeFileSync(join(dir, "etc", "gateway.yaml"), `listen: { address: 127.0.0.1, https: ${ports.https}, http: false }
@@ -50,9 +50,9 @@ sites:
 
   it("runs under tini as a non-root user, serves the default site over https, and gateway renew works inside", async () => {
     const inspect = await buildah(["inspect", "--format", "{{.OCIv1.Config.Entrypoint}} {{.OCIv1.Config.Cmd}} {{.OCIv1.Config.User}}", IMAGE]);
-    assert.equal(inspect, "[/usr/bin/tini -- node /app/dist/src/main.js] [serve --config /etc/gateway/gateway.yaml] gateway");
+    assert.equal(inspect, "[/usr/bin/tini -- gateway] [serve --config /etc/gateway/gateway.yaml] gateway");
     // ENTRYPOINT and CMD exactly as the image declares them, config mounted read-only, storage the image's volume.
-    run = startProcess("/usr/bin/buildah", ["--storage-driver", "vfs", "run", "--isolation", "chroot", "--user", "gateway", "-v", `${join(dir, "etc")}:/etc/gateway:ro`, container, "--", "/usr/bin/tini", "--", "node", "/app/dist/src/main.js", "serve", "--config", "/etc/gateway/gateway.yaml"]);
+    run = startProcess("/usr/bin/buildah", ["--storage-driver", "vfs", "run", "--isolation", "chroot", "--user", "gateway", "-v", `${join(dir, "etc")}:/etc/gateway:ro`, container, "--", "/usr/bin/tini", "--", "gateway", "serve", "--config", "/etc/gateway/gateway.yaml"]);
     await waitFor(`/healthz (output: ${run.output().slice(-600)})`, async () => {
       const res = await request(`http://127.0.0.1:${ports.admin}/healthz`).catch(() => undefined);
       return res?.statusCode === 200 ? true : undefined;
@@ -60,17 +60,22 @@ sites:
 
     const tree = descendants(run.pid);
     const tini = tree.find((p) => commandOf(p).startsWith("/usr/bin/tini"));
-    const node = tree.find((p) => commandOf(p).startsWith("node /app/dist/src/main.js serve"));
+    // The package's Node, not the base image's: the image is the .deb a server installs.
+    const node = tree.find((p) => commandOf(p).startsWith("/usr/lib/notebook-gateway/node /usr/lib/notebook-gateway/dist/src/main.js serve"));
     assert.ok(tini && node, "tini runs the gateway");
     assert.ok(descendants(tini).includes(node));
     const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${node}/status`, "utf8"))?.[1];
     assert.notEqual(uid, "0", "the gateway does not run as root");
 
+    // The image's HEALTHCHECK command, as the runtime runs it.
+    const healthcheck = await buildah(["inspect", "--format", "{{.Docker.Config.Healthcheck.Test}}", IMAGE]);
+    assert.equal(healthcheck, "[CMD gateway healthz --config /etc/gateway/gateway.yaml]");
+    assert.match(await buildah(["run", "--isolation", "chroot", "--user", "gateway", "-v", `${join(dir, "etc")}:/etc/gateway:ro`, container, "--", "gateway", "healthz", "--config", "/etc/gateway/gateway.yaml"]), /\/healthz: ok/);
     const ca = readFileSync(`/proc/${node}/root/var/lib/gateway/ca/root.crt`, "utf8");
     const before = await servedCertificate(ports.https, "localhost", ca);
     assert.match(before.issuer, /notebook-gateway local CA/);
 
-    const renew = await buildah(["run", "--isolation", "chroot", "--user", "gateway", "-v", `${join(dir, "etc")}:/etc/gateway:ro`, container, "--", "node", "/app/dist/src/main.js", "renew", "--force", "--quiet", "--config", "/etc/gateway/gateway.yaml"], 120_000);
+    const renew = await buildah(["run", "--isolation", "chroot", "--user", "gateway", "-v", `${join(dir, "etc")}:/etc/gateway:ro`, container, "--", "gateway", "renew", "--force", "--quiet", "--config", "/etc/gateway/gateway.yaml"], 120_000);
     assert.match(renew, /^renewed localhost: valid until/m);
     await waitFor("the renewed certificate served", async () => {
       const now = await servedCertificate(ports.https, "localhost", ca);
