@@ -64,7 +64,7 @@ describe("the Debian package on Debian 12 without Node", { timeout: 1_200_000 },
     const install = await inContainer(["apt-get", "install", "-y", "--no-install-recommends", "/tmp/notebook-gateway.deb"]);
     assert.match(install, /Setting up notebook-gateway/);
 
-    assert.match(await inContainer(["gateway", "--version"]), /^\d+\.\d+\.\d+/);
+    assert.match(await inContainer(["gateway", "--version"]), /^gateway \d+\.\d+\.\d+$/);
     assert.match(await inContainer(["id", "gateway"]), /uid=\d+\(gateway\) gid=\d+\(gateway\)/);
     assert.equal(await inContainer(["stat", "-c", "%U %a", "/var/lib/gateway"]), "gateway 700");
     assert.equal(await inContainer(["stat", "-c", "%U %G %a", "/var/log/gateway"]), "gateway adm 750");

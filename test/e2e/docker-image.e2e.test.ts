@@ -26,7 +26,7 @@ describe("the Dockerfile, built with buildah and run as a user would", { timeout
     const npmrc = join(dir, "npmrc");
     writeFileSync(npmrc, `cafile=${CA_BUNDLE}\n`);
     const mounts = existsSync(CA_BUNDLE) ? ["-v", `${CA_BUNDLE}:${CA_BUNDLE}:ro`, "-v", `${npmrc}:/usr/local/etc/npmrc:ro`] : [];
-    await buildah(["bud", "--isolation", "chroot", "--build-arg", `NODE_IMAGE=${BASE_IMAGE}`, "--build-arg", `BASE_IMAGE=${BASE_IMAGE}`, ...mounts, "-t", IMAGE, REPO]);
+    await buildah(["bud", "--format", "docker", "--isolation", "chroot", "--build-arg", `NODE_IMAGE=${BASE_IMAGE}`, "--build-arg", `BASE_IMAGE=${BASE_IMAGE}`, ...mounts, "-t", IMAGE, REPO]);
     ports = { https: await freePort(), admin: await freePort() };
     mkdirSync(join(dir, "etc"));
     writeFileSync(join(dir, "etc", "gateway.yaml"), `listen: { address: 127.0.0.1, https: ${ports.https}, http: false }
@@ -67,7 +67,7 @@ sites:
     const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${node}/status`, "utf8"))?.[1];
     assert.notEqual(uid, "0", "the gateway does not run as root");
 
-    // The image's HEALTHCHECK command, as the runtime runs it.
+    // The image's HEALTHCHECK command (Docker format: OCI images have none), as the runtime runs it.
     const healthcheck = await buildah(["inspect", "--format", "{{.Docker.Config.Healthcheck.Test}}", IMAGE]);
     assert.equal(healthcheck, "[CMD gateway healthz --config /etc/gateway/gateway.yaml]");
     assert.match(await buildah(["run", "--isolation", "chroot", "--user", "gateway", "-v", `${join(dir, "etc")}:/etc/gateway:ro`, container, "--", "gateway", "healthz", "--config", "/etc/gateway/gateway.yaml"]), /\/healthz: ok/);
