@@ -178,7 +178,8 @@ export class CertManager {
     } catch (err) {
       const error = describeError(err);
       const retryAfter = (err as { retryAfter?: Date }).retryAfter;
-      this.logger.error("cert.renew_failed", { site: name, error, keeps_serving: current?.fingerprint ?? null });
+      const details = err instanceof GatewayError ? err.details : undefined;
+      this.logger.error("cert.renew_failed", { site: name, error, keeps_serving: current?.fingerprint ?? null, ...(details ? { details } : {}) });
       if (!options.dryRun) {
         await this.store
           .saveState(name, { ...state, lastAttempt: now.toISOString(), lastError: error, ...(retryAfter ? { retryAfter: retryAfter.toISOString() } : {}) })

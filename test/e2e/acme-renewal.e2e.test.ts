@@ -72,12 +72,55 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     try {
       const r = await runGateway(["renew", "--config", path, "--force", "--quiet"], env);
       assert.equal(r.status, 1, r.stdout + r.stderr);
-      assert.match(r.stdout, /^failed {2}jupyter\.example\.test: validating jupyter\.example\.test over http-01: .*404/m);
       assert.equal(r.stdout.trim().split("\n").length, 1);
+      // The CA's detail, then what to do; not the authorization's JSON (once, twice, or at all).
+      assert.match(r.stdout, /^failed {2}jupyter\.example\.test: validating jupyter\.example\.test over http-01: Non-200 status code from HTTP: http:\/\/jupyter\.example\.test:\d+\/\.well-known\/acme-challenge\/\S+ returned 404; something other than this gateway answers port 80 for the name .*; stop it, let it pass \/\.well-known\/acme-challenge\/ to the gateway, or point DNS here\n$/);
+      assert.doesNotMatch(r.stdout, /[{}]/);
+      assert.ok(r.stdout.length < 500, `${r.stdout.length} characters`);
     } finally {
       squatter.close();
     }
     assert.equal(readFileSync(bundlePath(dir, "alone"), "utf8"), before);
+  });
+
+  it("DNS pointing at another address: the CA's connection refused and what to do, in one line; the whole authorization only in the log's details", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    await pebble.setAddresses(SITE, ["127.0.0.2"]);
+    try {
+      const r = await runGateway(["renew", "--config", path, "--force"], env);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^failed {2}jupyter\.example\.test: validating jupyter\.example\.test over http-01: .*dial tcp 127\.0\.0\.2:\d+: connect: connection refused; nothing accepts connections on port 80 at the address the CA found; point DNS at this server, open port 80 in the firewall .*\n$/);
+      const failed = r.stderr.split("\n").filter((l) => l.includes('"cert.renew_failed"')).map((l) => JSON.parse(l) as { error: string; details?: { authorization?: { status?: string } } });
+      assert.equal(failed.length, 1, r.stderr);
+      assert.equal(failed[0]?.details?.authorization?.status, "invalid");
+      assert.doesNotMatch(failed[0]?.error ?? "", /[{}]/);
+    } finally {
+      await pebble.setAddresses(SITE, ["127.0.0.1"]);
+    }
+  });
+
+  it("a CA whose certificate this server does not trust: the message says NODE_EXTRA_CA_CERTS", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const r = await runGateway(["renew", "--config", path, "--force", "--quiet"]); // no NODE_EXTRA_CA_CERTS for pebble's CA
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^failed {2}jupyter\.example\.test: the ACME directory https:\/\/127\.0\.0\.1:\d+\/dir presents a certificate this server does not trust \(UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate\); for a private CA, start the gateway with NODE_EXTRA_CA_CERTS=\/path\/to\/ca\.pem \(its root certificate, PEM\)\n$/);
+  });
+
+  it("a CA that forgot the account (pebble restarted): renew registers again, says so, and the order succeeds", async () => {
+    const path = config(dir, "forgotten", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const first = await runGateway(["renew", "--config", path], env);
+    assert.equal(first.status, 0, first.stdout + first.stderr);
+    await pebble.restart();
+    const r = await runGateway(["renew", "--config", path, "--force"], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^renewed jupyter\.example\.test/m);
+    const reregistered = r.stderr.split("\n").filter((l) => l.includes('"acme.account_reregistered"')).map((l) => JSON.parse(l) as { forgotten: string; account: string; reason: string });
+    assert.equal(reregistered.length, 1, r.stderr);
+    assert.match(reregistered[0]?.reason ?? "", /^creating the order: Account \S+ not found/);
+    assert.notEqual(reregistered[0]?.account, reregistered[0]?.forgotten);
+    const again = await runGateway(["renew", "--config", path, "--force"], env);
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    assert.doesNotMatch(again.stderr, /account_reregistered/, "the new account was stored");
   });
 
   it("kill -9 in the middle of a renewal leaves a whole certificate, and the next renew takes over the lock", async () => {
