@@ -41,6 +41,11 @@ export interface RenewOptions {
   readonly force?: boolean;
   /** Order for real, whether due or not (as certbot's --dry-run), but keep nothing: the live certificate and the state stay as they are. */
   readonly dryRun?: boolean;
+  /**
+   * Runs after the lock, right before a site's order: `gateway renew` starts its challenge
+   * responder here, so a pass with nothing due binds no port. A throw fails that site.
+   */
+  readonly beforeOrder?: (site: SiteConfig) => Promise<void>;
 }
 
 /** What `gateway status` shows per site. */
@@ -167,6 +172,7 @@ export class CertManager {
         return { site: name, kind: "renewed-elsewhere" };
       }
       const issuer = this.issuers[site.tls.kind];
+      await options.beforeOrder?.(site);
       this.logger.info("cert.obtaining", { site: name, issuer: issuer.description, replacing: current?.fingerprint ?? null, dry_run: options.dryRun ?? false });
       const bundle = await issuer.obtain({ hosts: site.hosts, replacing: current });
       if (options.dryRun) return { site: name, kind: "renewed", bundle };

@@ -70,9 +70,16 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     const squatter: Server = createServer((_req, res) => res.writeHead(404).end("not here"));
     await new Promise<void>((resolve) => squatter.listen(ports.http, "127.0.0.1", resolve));
     try {
-      const r = await runGateway(["renew", "--config", path, "--force", "--quiet"], env);
+      const r = await runGateway(["renew", "--config", path, "--force"], env);
       assert.equal(r.status, 1, r.stdout + r.stderr);
       assert.equal(r.stdout.trim().split("\n").length, 1);
+      // Who holds the port is named (this test's own process), not guessed to be gateway serve.
+      const elsewhere = r.stderr.split("\n").find((l) => l.includes('"acme.responder_elsewhere"'));
+      assert.ok(elsewhere, r.stderr);
+      const { level, reason } = JSON.parse(elsewhere) as { level: string; reason: string };
+      assert.equal(level, "warn");
+      assert.match(reason, new RegExp(`^port ${ports.http} is held by pid ${process.pid} \\(\\S*node .*acme-renewal\\.e2e\\.test\\.js.*\\); the CA's challenges succeed only if that is gateway serve with this storage; otherwise stop it`));
+      assert.doesNotMatch(r.stderr, /presumably/);
       // The CA's detail, then what to do; not the authorization's JSON (once, twice, or at all).
       assert.match(r.stdout, /^failed {2}jupyter\.example\.test: validating jupyter\.example\.test over http-01: Non-200 status code from HTTP: http:\/\/jupyter\.example\.test:\d+\/\.well-known\/acme-challenge\/\S+ returned 404; something other than this gateway answers port 80 for the name .*; stop it, let it pass \/\.well-known\/acme-challenge\/ to the gateway, or point DNS here\n$/);
       assert.doesNotMatch(r.stdout, /[{}]/);
