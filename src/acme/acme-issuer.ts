@@ -9,6 +9,7 @@ import type { FileCertStore } from "../tls/cert-store.js";
 import type { IssueRequest, Issuer, RenewalWindow } from "../tls/issuer.js";
 import { ariCertId, fetchRenewalWindow } from "./ari.js";
 import { describeChallengeProblem, type AcmeProblem } from "./challenge-problem.js";
+import { selfCheckHttp01 } from "./http01-self-check.js";
 
 /**
  * acme-client (with axios, ~26 MB resident), loaded at the first order rather than at start: a
@@ -49,6 +50,8 @@ export class AcmeIssuer implements Issuer {
 
   constructor(
     private readonly config: AcmeConfig,
+    /** listen.http, where the gateway checks its own HTTP-01 answers before the CA does; null or 0: no check. */
+    private readonly httpPort: number | null,
     private readonly store: FileCertStore,
     private readonly clock: Clock,
     private readonly logger: Logger,
@@ -141,6 +144,12 @@ export class AcmeIssuer implements Issuer {
       await this.store.putAlpnCertificate(name, alpnKey.toString() + alpnCert.toString());
     } else {
       await this.store.putChallenge(challenge.token, keyAuthorization);
+      // A wrong answer found here costs seconds; found by the CA it costs a failed validation (rate-limited).
+      if (this.httpPort) {
+        for (const finding of await selfCheckHttp01(name, challenge.token, keyAuthorization, { port: this.httpPort, resolvers: this.config.resolvers })) {
+          this.logger.warn("acme.self_check_failed", { site: name, finding, hint: "the gateway asks the CA anyway: it may see this server differently" });
+        }
+      }
     }
     try {
       await this.call(`asking the CA to validate ${name} (${challenge.type})`, () => client.completeChallenge(challenge));

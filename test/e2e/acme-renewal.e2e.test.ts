@@ -13,17 +13,23 @@ import { startPebble, type Pebble } from "../support/pebble.js";
 
 const SITE = "jupyter.example.test";
 
-function config(dir: string, name: string, lines: { https: number; http: number | false; directory: string; challenge?: string }): string {
+/** `resolver`: the DNS server the gateway's own challenge check asks (pebble's, to see what the CA sees). */
+function config(dir: string, name: string, lines: { https: number; http: number | false; directory: string; challenge?: string; resolver?: string }): string {
   const path = join(dir, `${name}.yaml`);
   writeFileSync(path, `listen: { address: 127.0.0.1, https: ${lines.https}, http: ${lines.http} }
 storage: ./storage-${name}
 admin: false
-acme: { directory: "${lines.directory}", challenge: ${lines.challenge ?? "http-01"} }
+acme: { directory: "${lines.directory}", challenge: ${lines.challenge ?? "http-01"}${lines.resolver ? `, resolvers: ["${lines.resolver}"]` : ""} }
 sites:
   - host: ${SITE}
     upstream: http://127.0.0.1:9
 `);
   return path;
+}
+
+/** The findings of the gateway's own challenge check in a run's log (stderr), one per line. */
+function selfCheckFindings(stderr: string): string {
+  return stderr.split("\n").filter((l) => l.includes('"acme.self_check_failed"')).map((l) => (JSON.parse(l) as { finding: string }).finding).join("\n");
 }
 
 const bundlePath = (dir: string, name: string): string => join(dir, `storage-${name}`, "certificates", `${SITE}.pem`);
@@ -46,12 +52,13 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("renew answers HTTP-01 itself when no gateway holds the port", async () => {
-    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+  it("renew answers HTTP-01 itself when no gateway holds the port; its own check of the challenge URL finds nothing wrong", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl, resolver: pebble.dnsServer });
     const r = await runGateway(["renew", "--config", path], env);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^renewed jupyter\.example\.test/m);
     assert.ok(existsSync(bundlePath(dir, "alone")));
+    assert.doesNotMatch(r.stderr, /self_check/);
   });
 
   it("renew --dry-run places a real order and installs nothing", async () => {
@@ -64,7 +71,7 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
   });
 
   it("a challenge that fails: the CA's reason in one line, exit 1, the working certificate stays", async () => {
-    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl, resolver: pebble.dnsServer });
     const before = readFileSync(bundlePath(dir, "alone"), "utf8");
     // Something else holds port 80 and does not answer challenges.
     const squatter: Server = createServer((_req, res) => res.writeHead(404).end("not here"));
@@ -80,6 +87,8 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
       assert.equal(level, "warn");
       assert.match(reason, new RegExp(`^port ${ports.http} is held by pid ${process.pid} \\(\\S*node .*acme-renewal\\.e2e\\.test\\.js.*\\); the CA's challenges succeed only if that is gateway serve with this storage; otherwise stop it`));
       assert.doesNotMatch(r.stderr, /presumably/);
+      // The gateway fetched its own challenge URL first and said what the CA was about to find.
+      assert.match(selfCheckFindings(r.stderr), new RegExp(`^http://jupyter\\.example\\.test:${ports.http}/\\.well-known/acme-challenge/\\S+ answered 404 from 127\\.0\\.0\\.1: something else serves port ${ports.http} for this name \\(here port ${ports.http} is held by pid ${process.pid} \\(\\S*node .*\\)\\)$`));
       // The CA's detail, then what to do; not the authorization's JSON (once, twice, or at all).
       assert.match(r.stdout, /^failed {2}jupyter\.example\.test: validating jupyter\.example\.test over http-01: Non-200 status code from HTTP: http:\/\/jupyter\.example\.test:\d+\/\.well-known\/acme-challenge\/\S+ returned 404; something other than this gateway answers port 80 for the name .*; stop it, let it pass \/\.well-known\/acme-challenge\/ to the gateway, or point DNS here\n$/);
       assert.doesNotMatch(r.stdout, /[{}]/);
@@ -90,8 +99,8 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     assert.equal(readFileSync(bundlePath(dir, "alone"), "utf8"), before);
   });
 
-  it("DNS pointing at another address: the CA's connection refused and what to do, in one line; the whole authorization only in the log's details", async () => {
-    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+  it("DNS pointing at another address: the gateway's own check says so, the CA's connection refused and what to do come in one line; the whole authorization only in the log's details", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl, resolver: pebble.dnsServer });
     await pebble.setAddresses(SITE, ["127.0.0.2"]);
     try {
       const r = await runGateway(["renew", "--config", path, "--force"], env);
@@ -101,6 +110,7 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
       assert.equal(failed.length, 1, r.stderr);
       assert.equal(failed[0]?.details?.authorization?.status, "invalid");
       assert.doesNotMatch(failed[0]?.error ?? "", /[{}]/);
+      assert.match(selfCheckFindings(r.stderr), new RegExp(`^http://jupyter\\.example\\.test:${ports.http}/\\.well-known/acme-challenge/\\S+: connection refused at 127\\.0\\.0\\.2: nothing listens on port ${ports.http} there; 127\\.0\\.0\\.2 is not an address of this server: does DNS point elsewhere`));
     } finally {
       await pebble.setAddresses(SITE, ["127.0.0.1"]);
     }
