@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { servedCertificate } from "../support/tls-probe.js";
 import { startAriFixture, type AriFixture } from "../support/ari-fixture.js";
-import { GATEWAY_MAIN, runGateway, startGateway } from "../support/gateway-process.js";
+import { GATEWAY_MAIN, runGateway, startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { freePort, startProcess, waitFor } from "../support/processes.js";
 import { startPebble, type Pebble } from "../support/pebble.js";
 
@@ -197,6 +197,27 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
       assert.ok(results.includes("renewed"), "acme-client's bad-nonce retries get most orders through");
     } finally {
       await flaky.stop();
+    }
+  });
+
+  it("a failed order in serve says when it is retried (retry_at, retry_in_s), and the state keeps it", async () => {
+    const path = config(dir, "retry", { https: ports.https, http: ports.http, directory: pebble.directoryUrl, resolver: pebble.dnsServer });
+    await pebble.setAddresses(SITE, ["127.0.0.2"]);
+    let gateway: GatewayProcess | undefined;
+    try {
+      gateway = await startGateway(dir, readFileSync(path, "utf8"), env);
+      const { events } = gateway;
+      const failed = await waitFor("cert.renew_failed", () => events().find((e) => e.event === "cert.renew_failed"), 20_000, 100);
+      assert.match(String(failed.error), /connection refused; nothing accepts connections on port 80/);
+      // No certificate yet: the first retry comes 30 s later (then 60 s, 120 s, … up to the check interval).
+      assert.equal(failed.retry_in_s, 30);
+      const retryAt = Date.parse(String(failed.retry_at));
+      assert.ok(Math.abs(retryAt - (Date.parse(String(failed.time)) + 30_000)) < 5_000, `retry_at ${String(failed.retry_at)} at ${String(failed.time)}`);
+      const state = JSON.parse(readFileSync(join(dir, "storage-retry", "state", `${SITE}.json`), "utf8")) as { nextAttempt?: string };
+      assert.equal(state.nextAttempt, failed.retry_at);
+    } finally {
+      await gateway?.stop();
+      await pebble.setAddresses(SITE, ["127.0.0.1"]);
     }
   });
 
