@@ -4,6 +4,7 @@ import type { AcmeConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, type Logger } from "../platform/logger.js";
+import { UNTRUSTED_CERTIFICATE_CODES } from "../platform/untrusted-certificate.js";
 import { parseBundle, type CertificateBundle } from "../tls/certificate-bundle.js";
 import type { FileCertStore } from "../tls/cert-store.js";
 import type { IssueRequest, Issuer, RenewalWindow } from "../tls/issuer.js";
@@ -189,9 +190,9 @@ export class AcmeIssuer implements Issuer {
       res = await request(url, { method: "GET", headersTimeout: 15_000, bodyTimeout: 15_000 });
     } catch (cause) {
       const code = describeCause(cause);
-      if (UNTRUSTED_CERTIFICATE.has(code)) {
+      if (UNTRUSTED_CERTIFICATE_CODES.has(code)) {
         const text = (cause as { cause?: Error }).cause?.message ?? (cause as Error).message;
-        throw new GatewayError("acme.untrusted", `the ACME directory ${url} presents a certificate this server does not trust (${code}: ${text}); for a private CA, start the gateway with NODE_EXTRA_CA_CERTS=/path/to/ca.pem (its root certificate, PEM)`, { cause });
+        throw new GatewayError("acme.untrusted", `the ACME directory ${url} presents a certificate this server does not trust (${code}: ${text}); for a private CA, start the gateway with NODE_EXTRA_CA_CERTS=/path/to/ca.pem (its root certificate, PEM) in serve's and renew's environment`, { cause });
       }
       throw new GatewayError("acme.unreachable", `cannot reach the ACME directory ${url} (${code}); check acme.directory, DNS and outbound HTTPS from this server`, { cause });
     }
@@ -219,9 +220,6 @@ export class AcmeIssuer implements Issuer {
     }
   }
 }
-
-/** Node's codes for a server certificate that does not chain to a trusted root. */
-const UNTRUSTED_CERTIFICATE = new Set(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_UNTRUSTED"]);
 
 function describeCause(err: unknown): string {
   const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };

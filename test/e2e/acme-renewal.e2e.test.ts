@@ -120,7 +120,7 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
     const r = await runGateway(["renew", "--config", path, "--force", "--quiet"]); // no NODE_EXTRA_CA_CERTS for pebble's CA
     assert.equal(r.status, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, /^failed {2}jupyter\.example\.test: the ACME directory https:\/\/127\.0\.0\.1:\d+\/dir presents a certificate this server does not trust \(UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate\); for a private CA, start the gateway with NODE_EXTRA_CA_CERTS=\/path\/to\/ca\.pem \(its root certificate, PEM\)\n$/);
+    assert.match(r.stdout, /^failed {2}jupyter\.example\.test: the ACME directory https:\/\/127\.0\.0\.1:\d+\/dir presents a certificate this server does not trust \(UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate\); for a private CA, start the gateway with NODE_EXTRA_CA_CERTS=\/path\/to\/ca\.pem \(its root certificate, PEM\) in serve's and renew's environment\n$/);
   });
 
   it("a CA that forgot the account (pebble restarted): renew registers again, says so, and the order succeeds", async () => {

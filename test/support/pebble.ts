@@ -89,9 +89,12 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
       return addresses;
     },
     async setAddresses(host, ipv4) {
-      const res = await request(`http://127.0.0.1:${dnsManagementPort}/add-a`, { method: "POST", body: JSON.stringify({ host, addresses: ipv4 }) });
-      await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`challtestsrv /add-a answered ${res.statusCode}`);
+      // /add-a adds to what the name had: clear it first, so a name can be pointed back.
+      for (const [path, body] of [["/clear-a", { host }], ["/add-a", { host, addresses: ipv4 }]] as const) {
+        const res = await request(`http://127.0.0.1:${dnsManagementPort}${path}`, { method: "POST", body: JSON.stringify(body) });
+        await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`challtestsrv ${path} answered ${res.statusCode}`);
+      }
     },
     httpsCaPath: ca.certPath,
     httpsCaPem: ca.certPem,
