@@ -4,10 +4,13 @@ import type { AcmeConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, type Logger } from "../platform/logger.js";
+import { UNTRUSTED_CERTIFICATE_CODES } from "../platform/untrusted-certificate.js";
 import { parseBundle, type CertificateBundle } from "../tls/certificate-bundle.js";
 import type { FileCertStore } from "../tls/cert-store.js";
 import type { IssueRequest, Issuer, RenewalWindow } from "../tls/issuer.js";
 import { ariCertId, fetchRenewalWindow } from "./ari.js";
+import { describeChallengeProblem, type AcmeProblem } from "./challenge-problem.js";
+import { selfCheckHttp01 } from "./http01-self-check.js";
 
 /**
  * acme-client (with axios, ~26 MB resident), loaded at the first order rather than at start: a
@@ -48,6 +51,8 @@ export class AcmeIssuer implements Issuer {
 
   constructor(
     private readonly config: AcmeConfig,
+    /** listen.http, where the gateway checks its own HTTP-01 answers before the CA does; null or 0: no check. */
+    private readonly httpPort: number | null,
     private readonly store: FileCertStore,
     private readonly clock: Clock,
     private readonly logger: Logger,
@@ -56,31 +61,53 @@ export class AcmeIssuer implements Issuer {
     this.description = `ACME ${directoryUrl.href}`;
   }
 
-  async obtain({ hosts, replacing }: IssueRequest): Promise<CertificateBundle> {
-    const acme = await loadAcme();
+  async obtain(request: IssueRequest): Promise<CertificateBundle> {
+    const library = await loadAcme();
     const directory = await this.loadDirectory();
+    const accountKey = await this.store.accountKey(async () => (await library.crypto.createPrivateEcdsaKey("P-256")).toString());
     const accountUrl = await this.store.accountUrl(this.directoryUrl.href);
-    const client = new acme.Client({
+    if (!accountUrl) return this.order(library, await this.register(library, accountKey), directory, request);
+    try {
+      return await this.order(library, this.client(library, accountKey, accountUrl), directory, request);
+    } catch (err) {
+      if (!(err instanceof GatewayError && err.code === "acme.account_missing")) throw err;
+      // The CA no longer knows the stored account (a CA reset, storage moved to another CA):
+      // register the same key again and retry the order once.
+      const client = await this.register(library, accountKey);
+      this.logger.warn("acme.account_reregistered", { directory: this.directoryUrl.href, forgotten: accountUrl, account: client.getAccountUrl(), reason: err.message });
+      return this.order(library, client, directory, request);
+    }
+  }
+
+  private client(library: typeof acme, accountKey: string, accountUrl?: string): acme.Client {
+    return new library.Client({
       directoryUrl: this.directoryUrl.href,
-      accountKey: await this.store.accountKey(async () => (await acme.crypto.createPrivateEcdsaKey("P-256")).toString()),
+      accountKey,
       ...(accountUrl ? { accountUrl } : {}),
       backoffAttempts: 12,
       backoffMin: 200,
       backoffMax: 2000,
     });
-    if (!accountUrl) {
-      await this.call("registering the ACME account", () =>
-        client.createAccount({ termsOfServiceAgreed: true, ...(this.config.email ? { contact: [`mailto:${this.config.email}`] } : {}) }),
-      );
-      await this.store.saveAccountUrl(this.directoryUrl.href, client.getAccountUrl());
-    }
+  }
+
+  /** Registers `accountKey` with the CA (agreeing to its terms) and stores the account URL. */
+  private async register(library: typeof acme, accountKey: string): Promise<acme.Client> {
+    const client = this.client(library, accountKey);
+    await this.call("registering the ACME account", () =>
+      client.createAccount({ termsOfServiceAgreed: true, ...(this.config.email ? { contact: [`mailto:${this.config.email}`] } : {}) }),
+    );
+    await this.store.saveAccountUrl(this.directoryUrl.href, client.getAccountUrl());
+    return client;
+  }
+
+  private async order(library: typeof acme, client: acme.Client, directory: Directory, { hosts, replacing }: IssueRequest): Promise<CertificateBundle> {
     const identifiers = hosts.map((value) => ({ type: "dns", value }));
     const replaces = replacing && directory.renewalInfo ? safeCertId(replacing.certPem) : undefined;
     let order;
     try {
       order = await this.call("creating the order", () => client.createOrder({ identifiers, ...(replaces ? { replaces } : {}) }));
     } catch (err) {
-      if (!replaces || err instanceof RateLimitedError) throw err;
+      if (!replaces || err instanceof RateLimitedError || (err instanceof GatewayError && err.code === "acme.account_missing")) throw err;
       // RFC 9773 §5: a CA may refuse `replaces` (e.g. already replaced); order without it.
       this.logger.warn("acme.replaces_refused", { site: hosts[0], error: describeError(err) });
       order = await this.call("creating the order", () => client.createOrder({ identifiers }));
@@ -88,10 +115,10 @@ export class AcmeIssuer implements Issuer {
 
     const authorizations = await this.call("fetching authorizations", () => client.getAuthorizations(order));
     for (const authz of authorizations) {
-      await this.authorize(acme, client, authz);
+      await this.authorize(library, client, order, authz);
     }
-    const key = await acme.crypto.createPrivateEcdsaKey("P-256");
-    const [, csr] = await acme.crypto.createCsr({ commonName: hosts[0], altNames: [...hosts] }, key);
+    const key = await library.crypto.createPrivateEcdsaKey("P-256");
+    const [, csr] = await library.crypto.createCsr({ commonName: hosts[0], altNames: [...hosts] }, key);
     const finalized = await this.call("finalizing the order", () => client.finalizeOrder(order, csr));
     const certPem = await this.call("downloading the certificate", () => client.getCertificate(finalized));
     return parseBundle(certPem, key.toString(), `certificate from ${this.directoryUrl.host}`);
@@ -103,7 +130,7 @@ export class AcmeIssuer implements Issuer {
     return fetchRenewalWindow(renewalInfo, bundle.certPem, this.clock.now());
   }
 
-  private async authorize(library: typeof acme, client: acme.Client, authz: acme.Authorization): Promise<void> {
+  private async authorize(library: typeof acme, client: acme.Client, order: acme.Order, authz: acme.Authorization): Promise<void> {
     if (authz.status === "valid") return;
     const name = authz.identifier.value;
     // acme-client's types predate TLS-ALPN-01 (RFC 8737); its runtime supports it.
@@ -118,14 +145,40 @@ export class AcmeIssuer implements Issuer {
       await this.store.putAlpnCertificate(name, alpnKey.toString() + alpnCert.toString());
     } else {
       await this.store.putChallenge(challenge.token, keyAuthorization);
+      // A wrong answer found here costs seconds; found by the CA it costs a failed validation (rate-limited).
+      if (this.httpPort) {
+        for (const finding of await selfCheckHttp01(name, challenge.token, keyAuthorization, { port: this.httpPort, resolvers: this.config.resolvers })) {
+          this.logger.warn("acme.self_check_failed", { site: name, finding, hint: "the gateway asks the CA anyway: it may see this server differently" });
+        }
+      }
     }
     try {
       await this.call(`asking the CA to validate ${name} (${challenge.type})`, () => client.completeChallenge(challenge));
-      // waitForValidStatus needs the authorization's URL, which getAuthorizations() keeps on it.
-      await this.call(`validating ${name} over ${challenge.type}`, () => client.waitForValidStatus(authz as acme.Authorization & { url: string }));
+      try {
+        // waitForValidStatus needs the authorization's URL, which getAuthorizations() keeps on it.
+        await client.waitForValidStatus(authz as acme.Authorization & { url: string });
+      } catch (err) {
+        throw await this.challengeFailure(client, order, name, err);
+      }
     } finally {
       await (isAlpn ? this.store.removeAlpnCertificate(name) : this.store.removeChallenge(challenge.token));
     }
+  }
+
+  /**
+   * Why the CA refused `name`: acme-client throws the whole authorization as JSON, so fetch it
+   * again and take the failed challenge's problem (RFC 8555 §7.1.4 `error`). The whole
+   * authorization goes to the log as `details`, never into the one-line message.
+   */
+  private async challengeFailure(client: acme.Client, order: acme.Order, name: string, err: unknown): Promise<GatewayError> {
+    const step = `validating ${name} over ${this.config.challenge}`;
+    const authz = await client
+      .getAuthorizations(order)
+      .then((all) => all.find((a) => a.identifier.value === name))
+      .catch(() => undefined);
+    const failed = authz?.challenges.find((c) => (c.type as string) === this.config.challenge) as { error?: AcmeProblem } | undefined;
+    if (!failed?.error) return new GatewayError("acme.failed", `${step}: ${describeCause(err)}`, { cause: err });
+    return new GatewayError("acme.challenge_failed", `${step}: ${describeChallengeProblem(failed.error, this.config.challenge)}`, { details: { authorization: authz } });
   }
 
   /** The directory, fetched once with undici so an unreachable or untrusted CA reports its real cause. */
@@ -136,7 +189,12 @@ export class AcmeIssuer implements Issuer {
     try {
       res = await request(url, { method: "GET", headersTimeout: 15_000, bodyTimeout: 15_000 });
     } catch (cause) {
-      throw new GatewayError("acme.unreachable", `cannot reach the ACME directory ${url} (${describeCause(cause)}); check acme.directory, DNS and outbound HTTPS from this server`, { cause });
+      const code = describeCause(cause);
+      if (UNTRUSTED_CERTIFICATE_CODES.has(code)) {
+        const text = (cause as { cause?: Error }).cause?.message ?? (cause as Error).message;
+        throw new GatewayError("acme.untrusted", `the ACME directory ${url} presents a certificate this server does not trust (${code}: ${text}); for a private CA, start the gateway with NODE_EXTRA_CA_CERTS=/path/to/ca.pem (its root certificate, PEM) in serve's and renew's environment`, { cause });
+      }
+      throw new GatewayError("acme.unreachable", `cannot reach the ACME directory ${url} (${code}); check acme.directory, DNS and outbound HTTPS from this server`, { cause });
     }
     const text = await res.body.text();
     if (res.statusCode !== 200) throw new GatewayError("acme.bad_directory", `the ACME directory ${url} answered ${res.statusCode}; check acme.directory`);
@@ -156,7 +214,9 @@ export class AcmeIssuer implements Issuer {
         throw new RateLimitedError(`${step}: rate limited by the CA (${response.data?.detail ?? "429"}); the gateway tries again after ${retryAfter.toISOString()}`, retryAfter);
       }
       const detail = response?.data?.detail ?? describeCause(err);
-      throw new GatewayError("acme.failed", `${step}: ${detail}`, { cause: err });
+      // acme-client keeps only the problem's detail: Boulder and Pebble say "Account … not found".
+      const code = /accountDoesNotExist|\baccount\b.*\b(?:not found|does not exist)/i.test(detail) ? "acme.account_missing" : "acme.failed";
+      throw new GatewayError(code, `${step}: ${detail}`, { cause: err });
     }
   }
 }

@@ -1,10 +1,11 @@
 import type { Server } from "node:net";
 import { createServer as createTlsServer } from "node:https";
-import type { GatewayConfig } from "../config/gateway-config.js";
+import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import { SiteTable } from "../config/site-table.js";
 import { systemClock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
-import { describeError, JsonLineLogger, silentLogger, type Logger } from "../platform/logger.js";
+import { JsonLineLogger, silentLogger, type Logger } from "../platform/logger.js";
+import { describePortHolder, findPortHolder, type PortHolder } from "../platform/port-holder.js";
 import { createCertManager } from "../server/gateway.js";
 import { createHttpListener } from "../server/http-listener.js";
 import { listen } from "../server/lifecycle.js";
@@ -40,18 +41,17 @@ export async function renewCommand(args: RenewArgs, deps: CliDeps): Promise<Exit
   const directory = args.dryRun && config.acme.directoryUrl.hostname === "acme-v02.api.letsencrypt.org" ? LETSENCRYPT_STAGING : undefined;
   const certs = createCertManager(config, store, { clock: systemClock, logger, certTiming: DEFAULT_CERT_TIMING }, () => undefined, directory);
 
-  let responder: Server | undefined;
-  try {
-    responder = await startResponder(config, store, logger);
-  } catch (err) {
-    deps.stderr.write(`gateway renew: ${describeError(err)}\n`);
-    return ExitCode.Failed;
-  }
+  // Started at the first ACME order only, then shared by every site; a failure to bind fails each ACME site.
+  let responder: Promise<Server | undefined> | undefined;
+  const beforeOrder = async (site: SiteConfig): Promise<void> => {
+    if (site.tls.kind === "acme") await (responder ??= startResponder(config, store, logger));
+  };
   let outcomes: RenewOutcome[];
   try {
-    outcomes = await certs.renewDue({ force: args.force, dryRun: args.dryRun });
+    outcomes = await certs.renewDue({ force: args.force, dryRun: args.dryRun, beforeOrder });
   } finally {
-    await new Promise((resolve) => (responder ? responder.close(resolve) : resolve(undefined)));
+    const server = await responder?.catch(() => undefined);
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
   }
   for (const outcome of outcomes) {
     const line = describeOutcome(outcome, args.dryRun);
@@ -80,6 +80,21 @@ function describeOutcome(o: RenewOutcome, dryRun: boolean): string {
 }
 
 /**
+ * Says who holds the challenge port instead of `renew`: a `gateway serve` answers challenges from
+ * its storage; anything else makes the CA's validation fail, so say what it is.
+ */
+function logPortHolder(port: number, holder: PortHolder | null, logger: Logger): void {
+  const answers = "the CA's challenges succeed only if that is gateway serve with this storage; otherwise stop it while renewing, or let it pass /.well-known/acme-challenge/ to the gateway";
+  if (!holder) {
+    logger.warn("acme.responder_elsewhere", { port, holder: null, reason: `port ${port} is in use, by a process /proc does not show; ${answers}` });
+    return;
+  }
+  const who = describePortHolder(holder);
+  if (holder.argv.includes("serve")) logger.info("acme.responder_elsewhere", { port, holder: who, reason: `port ${port} is held by ${who}, which answers challenges from its storage` });
+  else logger.warn("acme.responder_elsewhere", { port, holder: who, reason: `port ${port} is held by ${who}; ${answers}` });
+}
+
+/**
  * Answers challenges when no `gateway serve` holds the port: HTTP-01 on listen.http, TLS-ALPN-01
  * on listen.https. A port in use means a gateway answers from the same store: nothing to do.
  */
@@ -101,7 +116,7 @@ async function startResponder(config: GatewayConfig, store: FileCertStore, logge
     return server;
   } catch (err) {
     if (err instanceof GatewayError && err.code === "listen.in_use") {
-      logger.info("acme.responder_elsewhere", { port, reason: "the port is in use, presumably by gateway serve, which answers from the same storage" });
+      logPortHolder(port, findPortHolder(port), logger);
       return undefined;
     }
     throw err;

@@ -49,6 +49,11 @@ export interface AcmeConfig {
   readonly directoryUrl: URL;
   /** Which challenge proves control of a name. Default http-01. */
   readonly challenge: "http-01" | "tls-alpn-01";
+  /**
+   * DNS servers for the gateway's own check of its HTTP-01 challenge URL before the CA's
+   * (IP or IP:port, as dns.Resolver#setServers takes them). Empty (the default): the system's.
+   */
+  readonly resolvers: readonly string[];
 }
 
 /** Where a site's certificate comes from. */

@@ -67,6 +67,8 @@ export const PATTERNS = {
   /** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
   loopbackHost: new RegExp(`^${LOOPBACK_HOST}$`),
   email: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
+  /** A DNS server as Node's Resolver takes it: IPv4 or IPv6, with :port (IPv6 then in brackets). */
+  dnsServer: new RegExp(`^(?:${IPV4}(?::${PORT})?|[0-9a-fA-F:]*:[0-9a-fA-F:.]*|\\[[0-9a-fA-F:]*:[0-9a-fA-F:.]*\\]:${PORT})$`),
   /** A login form's path, matched against a request's path (the part before any "?"). */
   loginPath: /^\/[^\s?#]*$/,
   /** Jupyter's base_url: a path that starts and ends with "/". */
@@ -122,6 +124,11 @@ const ACME = object("The ACME certificate authority (Let's Encrypt by default)."
     default: "letsencrypt",
   },
   challenge: choice("How the CA checks control of a name: http-01 on listen.http, or tls-alpn-01 on listen.https.", ["http-01", "tls-alpn-01"], "http-01"),
+  resolvers: list(
+    "DNS servers (IP, or IP:port with IPv6 in brackets) the gateway asks for a site's address when it fetches its own HTTP-01 challenge before the CA does. Default: the system's (/etc/resolv.conf, not /etc/hosts). Set a public resolver when this server's DNS answers differently from the world's.",
+    text("IP address, or IP:port", PATTERNS.dnsServer, ["1.1.1.1", "[2606:4700:4700::1111]:53"]),
+    { minItems: 1, uniqueItems: true },
+  ),
 });
 
 const LOGS = object("Event log format and the access log.", {

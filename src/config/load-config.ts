@@ -1,3 +1,4 @@
+import { Resolver } from "node:dns";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
@@ -143,7 +144,7 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
   let email: string | null = null;
   let directoryUrl = new URL(ACME_DIRECTORIES[ACME.properties.directory.default] as string);
   const challengeDefault = ACME.properties.challenge.default;
-  if (!get) return { email, directoryUrl, challenge: challengeDefault };
+  if (!get) return { email, directoryUrl, challenge: challengeDefault, resolvers: [] };
 
   const emailField = get("email");
   const emailValue = read.string(emailField, "use an inbox the CA can reach");
@@ -162,7 +163,34 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
   }
 
   const challenge = read.choice(get("challenge"), ACME.properties.challenge.enum) ?? challengeDefault;
-  return { email, directoryUrl, challenge };
+  return { email, directoryUrl, challenge, resolvers: readResolvers(read, get("resolvers")) };
+}
+
+function readResolvers(read: ConfigReader, field: Field): string[] {
+  const items = field.node === undefined ? [] : (read.list(field) ?? []);
+  if (field.node !== undefined && items.length === 0) read.fail(field.node, field.path, "is empty; leave it out to use the system's DNS servers, or list some, e.g. [1.1.1.1]");
+  const resolvers: string[] = [];
+  const seen = new Map<string, Field>();
+  for (const item of items) {
+    const value = read.string(item, "write a DNS server's IP address, e.g. 1.1.1.1 or [2606:4700:4700::1111]:53");
+    if (value === undefined) continue;
+    if (!PATTERNS.dnsServer.test(value) || !isDnsServer(value)) {
+      read.fail(item.node, item.path, `must be a DNS server's IP address, or IP:port with an IPv6 address in brackets (got ${quote(value)}); e.g. 1.1.1.1 or [2606:4700:4700::1111]:53`);
+      continue;
+    }
+    if (isFirst(read, seen, value, item, "DNS server")) resolvers.push(value);
+  }
+  return resolvers;
+}
+
+/** Whether Node's resolver takes `value` as a server address. */
+function isDnsServer(value: string): boolean {
+  try {
+    new Resolver().setServers([value]);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfig[] {

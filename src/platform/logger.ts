@@ -37,17 +37,17 @@ export class JsonLineLogger implements Logger {
 /** Drops every event: for one-shot commands whose output is their own report (`renew --quiet`, `status`). */
 export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** Renders an error and its `cause` chain on one line, the way the CLI and the logs show it. */
+/**
+ * Renders an error and its `cause` chain on one line, the way the CLI and the logs show it. A
+ * cause whose message its wrapper already quotes (a CA's detail, an errno text) is not repeated.
+ */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = err; e !== undefined && e !== null && parts.length < 8; ) {
-    if (e instanceof Error) {
-      parts.push(e.message);
-      e = e.cause;
-    } else {
-      parts.push(String(e));
-      break;
-    }
+    const message = e instanceof Error ? e.message : String(e);
+    if (!parts.some((p) => p.includes(message))) parts.push(message);
+    if (!(e instanceof Error)) break;
+    e = e.cause;
   }
   return parts.join(": ");
 }

@@ -1,8 +1,7 @@
 import { request, type Dispatcher } from "undici";
+import { UNTRUSTED_CERTIFICATE_CODES } from "../platform/untrusted-certificate.js";
 import type { Finding } from "./finding.js";
 
-/** TLS verification failures that mean: this machine does not trust the CA's certificate. */
-const UNTRUSTED = new Set(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_GET_ISSUER_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "CERT_UNTRUSTED"]);
 
 /**
  * Whether the ACME directory answers a GET within `timeoutMs` with JSON naming newOrder
@@ -26,7 +25,7 @@ export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number
     if ((err as Error).name === "TimeoutError" || (err as Error).name === "AbortError") {
       return { level: "problem", text: `${subject} did not answer within ${timeoutMs / 1000} s; check the URL and this server's outbound HTTPS (firewall, proxy)` };
     }
-    if (code && UNTRUSTED.has(code)) {
+    if (code && UNTRUSTED_CERTIFICATE_CODES.has(code)) {
       return { level: "problem", text: `${subject}: its certificate is not trusted here (${code}); for a private CA, give its root to the gateway: NODE_EXTRA_CA_CERTS=/path/to/ca.pem in serve's and renew's environment (Environment= in the systemd unit)` };
     }
     return { level: "problem", text: `${subject} cannot be reached (${code ?? (err as Error).message}); check the URL and this server's outbound HTTPS` };

@@ -224,7 +224,7 @@ export class Gateway {
 export function createCertManager(config: GatewayConfig, store: FileCertStore, deps: GatewayDeps, onCertificate: (site: SiteConfig, bundle: CertificateBundle) => void, acmeDirectory?: URL): CertManager {
   const issuers = {
     internal: new LocalCaIssuer(store, deps.clock, deps.logger),
-    acme: new AcmeIssuer(config.acme, store, deps.clock, deps.logger, acmeDirectory),
+    acme: new AcmeIssuer(config.acme, config.listen.httpPort, store, deps.clock, deps.logger, acmeDirectory),
   };
   return new CertManager(config.sites, store, issuers, onCertificate, deps.clock, deps.logger, deps.certTiming);
 }

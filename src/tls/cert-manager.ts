@@ -41,6 +41,13 @@ export interface RenewOptions {
   readonly force?: boolean;
   /** Order for real, whether due or not (as certbot's --dry-run), but keep nothing: the live certificate and the state stay as they are. */
   readonly dryRun?: boolean;
+  /**
+   * Runs after the lock, right before a site's order: `gateway renew` starts its challenge
+   * responder here, so a pass with nothing due binds no port. A throw fails that site.
+   */
+  readonly beforeOrder?: (site: SiteConfig) => Promise<void>;
+  /** `serve`: when its next pass runs. A failure logs it (retry_at, retry_in_s) and keeps it in the state. */
+  readonly nextAttempt?: Date;
 }
 
 /** What `gateway status` shows per site. */
@@ -167,6 +174,7 @@ export class CertManager {
         return { site: name, kind: "renewed-elsewhere" };
       }
       const issuer = this.issuers[site.tls.kind];
+      await options.beforeOrder?.(site);
       this.logger.info("cert.obtaining", { site: name, issuer: issuer.description, replacing: current?.fingerprint ?? null, dry_run: options.dryRun ?? false });
       const bundle = await issuer.obtain({ hosts: site.hosts, replacing: current });
       if (options.dryRun) return { site: name, kind: "renewed", bundle };
@@ -178,10 +186,14 @@ export class CertManager {
     } catch (err) {
       const error = describeError(err);
       const retryAfter = (err as { retryAfter?: Date }).retryAfter;
-      this.logger.error("cert.renew_failed", { site: name, error, keeps_serving: current?.fingerprint ?? null });
+      const details = err instanceof GatewayError ? err.details : undefined;
+      // The CA's Retry-After postpones past serve's next pass; the first pass after it orders.
+      const retryAt = retryAfter && (!options.nextAttempt || retryAfter > options.nextAttempt) ? retryAfter : options.nextAttempt;
+      const retry = retryAt ? { retry_at: retryAt.toISOString(), retry_in_s: Math.round((retryAt.getTime() - now.getTime()) / 1000) } : {};
+      this.logger.error("cert.renew_failed", { site: name, error, keeps_serving: current?.fingerprint ?? null, ...retry, ...(details ? { details } : {}) });
       if (!options.dryRun) {
         await this.store
-          .saveState(name, { ...state, lastAttempt: now.toISOString(), lastError: error, ...(retryAfter ? { retryAfter: retryAfter.toISOString() } : {}) })
+          .saveState(name, { ...state, lastAttempt: now.toISOString(), lastError: error, ...(retryAfter ? { retryAfter: retryAfter.toISOString() } : {}), ...(retryAt ? { nextAttempt: retryAt.toISOString() } : {}) })
           .catch((saveErr: unknown) => this.logger.error("cert.state_unwritable", { site: name, error: describeError(saveErr), hint: "gateway status will not show this failure" }));
       }
       return { site: name, kind: "failed", error };
@@ -217,13 +229,16 @@ export class CertManager {
   private async renewLoop(): Promise<void> {
     let retryMs = this.timing.obtainRetryMs;
     while (!this.stopping.signal.aborted) {
-      const outcomes = await this.renewDue();
-      const missing = this.temporary.size > 0 && outcomes.some((o) => o.kind === "failed");
+      // The next pass is fixed before this one, so a failure can say when it is retried: soon
+      // (doubling) while a site still serves a temporary certificate, else at the next check.
+      const retrying = this.temporary.size > 0;
       const intervalMs = this.timing.renewCheckIntervalMs;
-      const waitMs = missing ? retryMs : intervalMs + (Math.random() - 0.5) * (intervalMs / 6);
-      retryMs = missing ? Math.min(retryMs * 2, intervalMs) : this.timing.obtainRetryMs;
+      const waitMs = retrying ? retryMs : intervalMs + (Math.random() - 0.5) * (intervalMs / 6);
+      const nextPass = new Date(this.clock.now().getTime() + waitMs);
+      await this.renewDue({ nextAttempt: nextPass });
+      retryMs = retrying ? Math.min(retryMs * 2, intervalMs) : this.timing.obtainRetryMs;
       try {
-        await this.clock.sleep(waitMs, this.stopping.signal);
+        await this.clock.sleep(Math.max(0, nextPass.getTime() - this.clock.now().getTime()), this.stopping.signal);
       } catch {
         return; // stop()
       }

@@ -237,6 +237,8 @@ export interface RenewalState {
   readonly lastError?: string;
   /** ISO time before which no new attempt is made (a CA's Retry-After, or backoff after failures). */
   readonly retryAfter?: string;
+  /** ISO time `serve` tries again after the last failure (absent when `renew` failed: cron decides). */
+  readonly nextAttempt?: string;
   /** ACME Renewal Information window (RFC 9773) and when to ask again. */
   readonly ari?: { readonly start: string; readonly end: string; readonly chosen: string; readonly fetchAgainAfter: string; readonly fingerprint: string };
 }

@@ -7,23 +7,29 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { servedCertificate } from "../support/tls-probe.js";
 import { startAriFixture, type AriFixture } from "../support/ari-fixture.js";
-import { GATEWAY_MAIN, runGateway, startGateway } from "../support/gateway-process.js";
+import { GATEWAY_MAIN, runGateway, startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { freePort, startProcess, waitFor } from "../support/processes.js";
 import { startPebble, type Pebble } from "../support/pebble.js";
 
 const SITE = "jupyter.example.test";
 
-function config(dir: string, name: string, lines: { https: number; http: number | false; directory: string; challenge?: string }): string {
+/** `resolver`: the DNS server the gateway's own challenge check asks (pebble's, to see what the CA sees). */
+function config(dir: string, name: string, lines: { https: number; http: number | false; directory: string; challenge?: string; resolver?: string }): string {
   const path = join(dir, `${name}.yaml`);
   writeFileSync(path, `listen: { address: 127.0.0.1, https: ${lines.https}, http: ${lines.http} }
 storage: ./storage-${name}
 admin: false
-acme: { directory: "${lines.directory}", challenge: ${lines.challenge ?? "http-01"} }
+acme: { directory: "${lines.directory}", challenge: ${lines.challenge ?? "http-01"}${lines.resolver ? `, resolvers: ["${lines.resolver}"]` : ""} }
 sites:
   - host: ${SITE}
     upstream: http://127.0.0.1:9
 `);
   return path;
+}
+
+/** The findings of the gateway's own challenge check in a run's log (stderr), one per line. */
+function selfCheckFindings(stderr: string): string {
+  return stderr.split("\n").filter((l) => l.includes('"acme.self_check_failed"')).map((l) => (JSON.parse(l) as { finding: string }).finding).join("\n");
 }
 
 const bundlePath = (dir: string, name: string): string => join(dir, `storage-${name}`, "certificates", `${SITE}.pem`);
@@ -46,12 +52,13 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("renew answers HTTP-01 itself when no gateway holds the port", async () => {
-    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+  it("renew answers HTTP-01 itself when no gateway holds the port; its own check of the challenge URL finds nothing wrong", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl, resolver: pebble.dnsServer });
     const r = await runGateway(["renew", "--config", path], env);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^renewed jupyter\.example\.test/m);
     assert.ok(existsSync(bundlePath(dir, "alone")));
+    assert.doesNotMatch(r.stderr, /self_check/);
   });
 
   it("renew --dry-run places a real order and installs nothing", async () => {
@@ -64,20 +71,73 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
   });
 
   it("a challenge that fails: the CA's reason in one line, exit 1, the working certificate stays", async () => {
-    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl, resolver: pebble.dnsServer });
     const before = readFileSync(bundlePath(dir, "alone"), "utf8");
     // Something else holds port 80 and does not answer challenges.
     const squatter: Server = createServer((_req, res) => res.writeHead(404).end("not here"));
     await new Promise<void>((resolve) => squatter.listen(ports.http, "127.0.0.1", resolve));
     try {
-      const r = await runGateway(["renew", "--config", path, "--force", "--quiet"], env);
+      const r = await runGateway(["renew", "--config", path, "--force"], env);
       assert.equal(r.status, 1, r.stdout + r.stderr);
-      assert.match(r.stdout, /^failed {2}jupyter\.example\.test: validating jupyter\.example\.test over http-01: .*404/m);
       assert.equal(r.stdout.trim().split("\n").length, 1);
+      // Who holds the port is named (this test's own process), not guessed to be gateway serve.
+      const elsewhere = r.stderr.split("\n").find((l) => l.includes('"acme.responder_elsewhere"'));
+      assert.ok(elsewhere, r.stderr);
+      const { level, reason } = JSON.parse(elsewhere) as { level: string; reason: string };
+      assert.equal(level, "warn");
+      assert.match(reason, new RegExp(`^port ${ports.http} is held by pid ${process.pid} \\(\\S*node .*acme-renewal\\.e2e\\.test\\.js.*\\); the CA's challenges succeed only if that is gateway serve with this storage; otherwise stop it`));
+      assert.doesNotMatch(r.stderr, /presumably/);
+      // The gateway fetched its own challenge URL first and said what the CA was about to find.
+      assert.match(selfCheckFindings(r.stderr), new RegExp(`^http://jupyter\\.example\\.test:${ports.http}/\\.well-known/acme-challenge/\\S+ answered 404 from 127\\.0\\.0\\.1: something else serves port ${ports.http} for this name \\(here port ${ports.http} is held by pid ${process.pid} \\(\\S*node .*\\)\\)$`));
+      // The CA's detail, then what to do; not the authorization's JSON (once, twice, or at all).
+      assert.match(r.stdout, /^failed {2}jupyter\.example\.test: validating jupyter\.example\.test over http-01: Non-200 status code from HTTP: http:\/\/jupyter\.example\.test:\d+\/\.well-known\/acme-challenge\/\S+ returned 404; something other than this gateway answers port 80 for the name .*; stop it, let it pass \/\.well-known\/acme-challenge\/ to the gateway, or point DNS here\n$/);
+      assert.doesNotMatch(r.stdout, /[{}]/);
+      assert.ok(r.stdout.length < 500, `${r.stdout.length} characters`);
     } finally {
       squatter.close();
     }
     assert.equal(readFileSync(bundlePath(dir, "alone"), "utf8"), before);
+  });
+
+  it("DNS pointing at another address: the gateway's own check says so, the CA's connection refused and what to do come in one line; the whole authorization only in the log's details", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl, resolver: pebble.dnsServer });
+    await pebble.setAddresses(SITE, ["127.0.0.2"]);
+    try {
+      const r = await runGateway(["renew", "--config", path, "--force"], env);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^failed {2}jupyter\.example\.test: validating jupyter\.example\.test over http-01: .*dial tcp 127\.0\.0\.2:\d+: connect: connection refused; nothing accepts connections on port 80 at the address the CA found; point DNS at this server, open port 80 in the firewall .*\n$/);
+      const failed = r.stderr.split("\n").filter((l) => l.includes('"cert.renew_failed"')).map((l) => JSON.parse(l) as { error: string; details?: { authorization?: { status?: string } } });
+      assert.equal(failed.length, 1, r.stderr);
+      assert.equal(failed[0]?.details?.authorization?.status, "invalid");
+      assert.doesNotMatch(failed[0]?.error ?? "", /[{}]/);
+      assert.match(selfCheckFindings(r.stderr), new RegExp(`^http://jupyter\\.example\\.test:${ports.http}/\\.well-known/acme-challenge/\\S+: connection refused at 127\\.0\\.0\\.2: nothing listens on port ${ports.http} there; 127\\.0\\.0\\.2 is not an address of this server: does DNS point elsewhere`));
+    } finally {
+      await pebble.setAddresses(SITE, ["127.0.0.1"]);
+    }
+  });
+
+  it("a CA whose certificate this server does not trust: the message says NODE_EXTRA_CA_CERTS", async () => {
+    const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const r = await runGateway(["renew", "--config", path, "--force", "--quiet"]); // no NODE_EXTRA_CA_CERTS for pebble's CA
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^failed {2}jupyter\.example\.test: the ACME directory https:\/\/127\.0\.0\.1:\d+\/dir presents a certificate this server does not trust \(UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate\); for a private CA, start the gateway with NODE_EXTRA_CA_CERTS=\/path\/to\/ca\.pem \(its root certificate, PEM\) in serve's and renew's environment\n$/);
+  });
+
+  it("a CA that forgot the account (pebble restarted): renew registers again, says so, and the order succeeds", async () => {
+    const path = config(dir, "forgotten", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const first = await runGateway(["renew", "--config", path], env);
+    assert.equal(first.status, 0, first.stdout + first.stderr);
+    await pebble.restart();
+    const r = await runGateway(["renew", "--config", path, "--force"], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^renewed jupyter\.example\.test/m);
+    const reregistered = r.stderr.split("\n").filter((l) => l.includes('"acme.account_reregistered"')).map((l) => JSON.parse(l) as { forgotten: string; account: string; reason: string });
+    assert.equal(reregistered.length, 1, r.stderr);
+    assert.match(reregistered[0]?.reason ?? "", /^creating the order: Account \S+ not found/);
+    assert.notEqual(reregistered[0]?.account, reregistered[0]?.forgotten);
+    const again = await runGateway(["renew", "--config", path, "--force"], env);
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    assert.doesNotMatch(again.stderr, /account_reregistered/, "the new account was stored");
   });
 
   it("kill -9 in the middle of a renewal leaves a whole certificate, and the next renew takes over the lock", async () => {
@@ -137,6 +197,27 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
       assert.ok(results.includes("renewed"), "acme-client's bad-nonce retries get most orders through");
     } finally {
       await flaky.stop();
+    }
+  });
+
+  it("a failed order in serve says when it is retried (retry_at, retry_in_s), and the state keeps it", async () => {
+    const path = config(dir, "retry", { https: ports.https, http: ports.http, directory: pebble.directoryUrl, resolver: pebble.dnsServer });
+    await pebble.setAddresses(SITE, ["127.0.0.2"]);
+    let gateway: GatewayProcess | undefined;
+    try {
+      gateway = await startGateway(dir, readFileSync(path, "utf8"), env);
+      const { events } = gateway;
+      const failed = await waitFor("cert.renew_failed", () => events().find((e) => e.event === "cert.renew_failed"), 20_000, 100);
+      assert.match(String(failed.error), /connection refused; nothing accepts connections on port 80/);
+      // No certificate yet: the first retry comes 30 s later (then 60 s, 120 s, … up to the check interval).
+      assert.equal(failed.retry_in_s, 30);
+      const retryAt = Date.parse(String(failed.retry_at));
+      assert.ok(Math.abs(retryAt - (Date.parse(String(failed.time)) + 30_000)) < 5_000, `retry_at ${String(failed.retry_at)} at ${String(failed.time)}`);
+      const state = JSON.parse(readFileSync(join(dir, "storage-retry", "state", `${SITE}.json`), "utf8")) as { nextAttempt?: string };
+      assert.equal(state.nextAttempt, failed.retry_at);
+    } finally {
+      await gateway?.stop();
+      await pebble.setAddresses(SITE, ["127.0.0.1"]);
     }
   });
 

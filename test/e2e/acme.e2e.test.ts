@@ -75,6 +75,7 @@ describe("Let's Encrypt over ACME, against real pebble", { timeout: 300_000 }, (
     assert.equal(r.stdout, "");
     const loud = await runGateway(["renew", "--config", gateway.configPath], env);
     assert.match(loud.stdout, /ok {6}jupyter\.example\.test: not due until /);
+    assert.doesNotMatch(loud.stderr, /acme\.responder/, "no order, so no challenge responder");
   });
 
   it("renew --force in a separate process while serve holds the ports: the running gateway serves the new certificate, an open kernel WebSocket stays", async (t) => {

@@ -23,6 +23,10 @@ export interface Pebble {
   setAddresses(host: string, ipv4: readonly string[]): Promise<void>;
   /** The root that signs the certificates pebble issues (new at every start). */
   issuingRoot(): Promise<string>;
+  /** The DNS server pebble asks (host:port): a gateway that resolves names as the CA does asks it too. */
+  readonly dnsServer: string;
+  /** Stops pebble and starts it again on the same ports: it forgets every account, order and its roots. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,20 +63,25 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
     },
   }));
   const env = { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0", ...options.env };
-  // "-strict=false" with "=": "-strict false" silently drops every flag after it.
-  const pebble = startProcess(pebbleBin, ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`, "-strict=false"], { env });
   const agent = trustingAgent(ca.certPem);
   const directoryUrl = `https://127.0.0.1:${port}/dir`;
-  await waitFor(`pebble's directory (output: ${pebble.output().slice(-500)})`, async () => {
-    if (pebble.child.exitCode !== null) throw new Error(`pebble exited: ${pebble.output()}`);
-    const res = await request(directoryUrl, { dispatcher: agent });
-    await res.body.text();
-    return res.statusCode === 200 ? true : undefined;
-  }, 20_000, 100);
+  const start = async (): Promise<TestProcess> => {
+    // "-strict=false" with "=": "-strict false" silently drops every flag after it.
+    const started = startProcess(pebbleBin, ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`, "-strict=false"], { env });
+    await waitFor(`pebble's directory (output: ${started.output().slice(-500)})`, async () => {
+      if (started.child.exitCode !== null) throw new Error(`pebble exited: ${started.output()}`);
+      const res = await request(directoryUrl, { dispatcher: agent });
+      await res.body.text();
+      return res.statusCode === 200 ? true : undefined;
+    }, 20_000, 100);
+    return started;
+  };
+  let pebble = await start();
   const resolver = new Resolver({ timeout: 1000, tries: 1 });
   resolver.setServers([`127.0.0.1:${dnsPort}`]);
   return {
     directoryUrl,
+    dnsServer: `127.0.0.1:${dnsPort}`,
     async resolveHost(host) {
       const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
       const addresses = [v4, v6].flatMap((r) => (r.status === "fulfilled" ? r.value : []));
@@ -80,17 +89,26 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
       return addresses;
     },
     async setAddresses(host, ipv4) {
-      const res = await request(`http://127.0.0.1:${dnsManagementPort}/add-a`, { method: "POST", body: JSON.stringify({ host, addresses: ipv4 }) });
-      await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`challtestsrv /add-a answered ${res.statusCode}`);
+      // /add-a adds to what the name had: clear it first, so a name can be pointed back.
+      for (const [path, body] of [["/clear-a", { host }], ["/add-a", { host, addresses: ipv4 }]] as const) {
+        const res = await request(`http://127.0.0.1:${dnsManagementPort}${path}`, { method: "POST", body: JSON.stringify(body) });
+        await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`challtestsrv ${path} answered ${res.statusCode}`);
+      }
     },
     httpsCaPath: ca.certPath,
     httpsCaPem: ca.certPem,
     httpsLeaf: { certPem: tls.certPem, keyPem: tls.keyPem },
-    process: pebble,
+    get process() {
+      return pebble;
+    },
     async issuingRoot() {
       const res = await request(`https://127.0.0.1:${managementPort}/roots/0`, { dispatcher: agent });
       return res.body.text();
+    },
+    async restart() {
+      await pebble.stop();
+      pebble = await start();
     },
     async stop() {
       await Promise.all([pebble.stop(), dns.stop()]);
