@@ -95,6 +95,7 @@ function describeSite({ site, cert, recorded, notebook, problems }: SiteReport, 
   const state = cert?.state;
   if (state?.lastAttempt) lines.push(`  last try:    ${state.lastAttempt}${state.lastError ? ` failed: ${state.lastError}` : " succeeded"}`);
   if (state?.retryAfter && new Date(state.retryAfter) > now) lines.push(`  waiting:     the CA asked to wait until ${state.retryAfter}`);
+  if (state?.lastError && state.nextAttempt && new Date(state.nextAttempt) > now) lines.push(`  next try:    ${formatInstant(new Date(state.nextAttempt))} (in ${formatDuration(new Date(state.nextAttempt).getTime() - now.getTime())}), by gateway serve`);
   if (site.tunnel) {
     const t = recorded?.tunnel;
     const described = !t ? "no record: is gateway serve running?"
@@ -129,6 +130,7 @@ function reportJson({ site, cert, recorded, notebook, problems }: SiteReport): R
     last_attempt: cert?.state.lastAttempt ?? null,
     last_error: cert?.state.lastError ?? null,
     retry_after: cert?.state.retryAfter ?? null,
+    next_attempt: cert?.state.nextAttempt ?? null,
     tunnel: site.tunnel
       ? {
           ssh: site.tunnel.ssh,
