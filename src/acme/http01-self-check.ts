@@ -5,7 +5,7 @@ import { describePortHolder, findPortHolder } from "../platform/port-holder.js";
 import { CHALLENGE_PREFIX } from "./http01-responder.js";
 
 /** The whole check's budget: what a failing check may add to an order. */
-export const SELF_CHECK_TIMEOUT_MS = 3000;
+const SELF_CHECK_TIMEOUT_MS = 3000;
 
 /** At most this many of a name's addresses are fetched (in parallel). */
 const MAX_ADDRESSES = 4;

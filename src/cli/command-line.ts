@@ -140,7 +140,7 @@ export function commandOptions(command: CommandSpec<unknown>): readonly OptionSp
 }
 
 /** `-c, --config FILE`. */
-export function optionLabel(option: OptionSpec): string {
+function optionLabel(option: OptionSpec): string {
   return `${option.short ? `-${option.short}, ` : "    "}--${option.name}${option.value ? ` ${option.value}` : ""}`;
 }
 

@@ -8,4 +8,6 @@ export enum ExitCode {
   StatusWarning = 1,
   /** `gateway status` only, as a Nagios plugin: the site is broken or unsafe now. */
   StatusCritical = 2,
+  /** `gateway status` only, as a Nagios plugin: it cannot tell (storage not readable by this user). */
+  StatusUnknown = 3,
 }

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { createInterface } from "node:readline/promises";
 import { ConfigErrors } from "../config/config-error.js";
+import { PATTERNS } from "../config/gateway-yaml-schema.js";
 import { hostProblem, loadConfig, sshDestinationProblem, upstreamProblem } from "../config/load-config.js";
 import { checkDnsPointsHere } from "../preflight/dns-check.js";
 import { checkPort } from "../preflight/port-check.js";
@@ -34,7 +35,7 @@ export async function initCommand(args: InitArgs, deps: CliDeps, preflight: Pref
   /** The answer, from its option or asked on the terminal (again while it has a problem); null when an option's value is refused. */
   const answer = async (question: string, option: string, given: string | undefined, fallback: string, problem: (value: string) => string | undefined = () => undefined): Promise<string | null> => {
     if (given !== undefined) {
-      const refused = given === "" ? undefined : problem(given);
+      const refused = problem(given);
       if (refused) deps.stderr.write(`gateway init: --${option} ${refused}; nothing was written\n`);
       return refused ? null : given;
     }
@@ -46,6 +47,8 @@ export async function initCommand(args: InitArgs, deps: CliDeps, preflight: Pref
       deps.stdout.write(`  ${refused}\n`);
     }
   };
+  /** "" stands for no email; anything else must be one. */
+  const emailProblem = (value: string): string | undefined => (value === "" || PATTERNS.email.test(value) ? undefined : `must be an email address, e.g. you@example.com (got ${JSON.stringify(value)})`);
   let host: string | null, email: string | null, upstream: string | null, tunnel: string | null, local: boolean;
   try {
     const publicNameProblem = (value: string): string | undefined => {
@@ -54,7 +57,7 @@ export async function initCommand(args: InitArgs, deps: CliDeps, preflight: Pref
     };
     host = (await answer("Public name of the notebook (DNS name pointing at this server)", "host", args.host, "localhost", publicNameProblem))?.toLowerCase() ?? null;
     local = host === "localhost" || Boolean(host?.endsWith(".localhost"));
-    email = local ? "" : await answer("Email for Let's Encrypt (optional, press Enter to skip)", "email", args.email, "");
+    email = local ? "" : await answer("Email for Let's Encrypt (optional, press Enter to skip)", "email", args.email, "", emailProblem);
     upstream = await answer("Where the notebook listens on this server", "upstream", args.upstream, "http://127.0.0.1:8888", upstreamProblem);
     tunnel = await answer("Keep an SSH tunnel to the workstation up? [user@]host, or Enter for none", "tunnel", args.tunnel, "", sshDestinationProblem);
   } catch (err) {

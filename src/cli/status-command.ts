@@ -6,9 +6,9 @@ import { silentLogger } from "../platform/logger.js";
 import { probeNotebook, upstreamStatePath, type NotebookProbe } from "../tunnel/upstream-monitor.js";
 import { createCertManager } from "../server/gateway.js";
 import { DEFAULT_CERT_TIMING, type CertificateStatus } from "../tls/cert-manager.js";
-import { FileCertStore } from "../tls/cert-store.js";
+import { FileCertStore, findStorageProblem } from "../tls/cert-store.js";
 import type { CliDeps } from "./cli-deps.js";
-import { loadUsableConfigOrReport } from "./config-loading.js";
+import { loadConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
 import { assessSite, formatDuration, worstLevel, type HealthLevel, type HealthProblem, type RecordedTunnel } from "./site-health.js";
 
@@ -41,12 +41,19 @@ interface SiteReport {
  * `gateway status`: per site, the certificate's issuer and expiry, when renewal is due, the
  * last attempt with its error, the tunnel as `serve` last recorded it, and the notebook as it
  * answers now. Let's Encrypt no longer mails expiry warnings: this is where to look. Exits
- * like a Nagios plugin, 0 OK, 1 warning, 2 critical (see site-health.ts for which is which), so
+ * like a Nagios plugin, 0 OK, 1 warning, 2 critical (see site-health.ts for which is which), 3
+ * unknown (storage this user cannot read), so
  * monitoring can run it as is. Reads storage only; changes nothing.
  */
 export async function statusCommand(args: StatusArgs, deps: CliDeps): Promise<ExitCode> {
-  const config = await loadUsableConfigOrReport(args.configPath, deps);
+  const config = await loadConfigOrReport(args.configPath, deps);
   if (typeof config === "number") return config;
+  const storageProblem = await findStorageProblem(config.storageDir);
+  if (storageProblem) {
+    // Not a warning about the site: monitoring that cannot read storage knows nothing (Nagios UNKNOWN).
+    deps.stderr.write(`gateway status: UNKNOWN: ${storageProblem.message}; or run status as the gateway's user (sudo -u gateway gateway status)\n`);
+    return ExitCode.StatusUnknown;
+  }
   const certs = createCertManager(config, new FileCertStore(config.storageDir), { clock: systemClock, logger: silentLogger, certTiming: DEFAULT_CERT_TIMING }, () => undefined);
   const now = systemClock.now();
   const certificates = await certs.status();

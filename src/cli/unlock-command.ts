@@ -4,6 +4,7 @@ import { isIP } from "node:net";
 import { ALL_ADDRESSES, canonicalClientAddress, loginStatePaths, requestLoginUnlock } from "../guard/login-unlocks.js";
 import { systemClock } from "../platform/clock.js";
 import { readFileIfExists } from "../platform/file-system.js";
+import { describeError } from "../platform/logger.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadUsableConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
@@ -40,8 +41,17 @@ export async function unlockCommand(args: UnlockArgs, deps: CliDeps): Promise<Ex
   }
   const key = address === undefined ? ALL_ADDRESSES : canonicalClientAddress(address);
   const now = systemClock.now();
-  const counted = await countRecentFailures(paths.failures, key, now, new Map(config.sites.map((s) => [s.hosts[0] ?? "", s.loginGuard.windowMs])));
-  await requestLoginUnlock(paths.unlocks, key, now);
+  let counted: number;
+  try {
+    counted = await countRecentFailures(paths.failures, key, now, new Map(config.sites.map((s) => [s.hosts[0] ?? "", s.loginGuard.windowMs])));
+    await requestLoginUnlock(paths.unlocks, key, now);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const fix = code === "EACCES" || code === "EPERM" ? "permission denied; run it as the gateway's user (sudo -u gateway gateway unlock …) or as root" : `${describeError(err)}; fix it and run it again`;
+    deps.stderr.write(`gateway unlock: cannot record the unlock in ${dirname(paths.unlocks)}: ${fix}
+`);
+    return ExitCode.Failed;
+  }
   const who = address === undefined ? "every address" : key;
   deps.stdout.write(`unlocked ${who}: ${counted} failed login(s) in the window no longer count; a running gateway applies it within ~1 s\n`);
   return ExitCode.Ok;

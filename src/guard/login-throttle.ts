@@ -11,6 +11,9 @@ export interface LoginLockout {
   readonly scope: "address" | "site";
 }
 
+/** Retry-After when only attempts still in flight fill the limit. */
+const IN_FLIGHT_RETRY_S = 5;
+
 /** Failure times (ms) per site, then per client address. */
 type FailureLog = Record<string, Record<string, number[]>>;
 
@@ -21,6 +24,8 @@ type FailureLog = Record<string, Record<string, number[]>>;
  */
 export class LoginThrottle {
   private failures: FailureLog;
+  /** Attempts let through and not answered yet, per site and address: they count as failures until answered. */
+  private readonly pending = new Map<string, Map<string, number>>();
   /** null until first read, so the requests found at start are not announced as new. */
   private unlocks: LoginUnlocks | null = null;
 
@@ -63,15 +68,35 @@ export class LoginThrottle {
     return method === "POST" && site.loginGuard.paths.includes((url ?? "").split("?")[0] ?? "");
   }
 
-  /** Before forwarding a login attempt: null to let it through, or how long to wait. */
+  /**
+   * Before forwarding a login attempt: null to let it through, or how long to wait. An attempt let
+   * through counts as a failure until it is answered, so a burst of concurrent guesses gets no
+   * more through than one at a time would; the caller reports its end with `settle`.
+   */
   check(site: SiteConfig, address: string): LoginLockout | null {
     const { maxFailuresPerAddress, maxFailuresTotal } = site.loginGuard;
     const bySite = this.recent(site);
+    const inFlight = this.pending.get(site.hosts[0] ?? "") ?? new Map<string, number>();
     const mine = bySite[address] ?? [];
-    if (mine.length >= maxFailuresPerAddress) return { retryAfterS: this.secondsUntilFree(site, mine, maxFailuresPerAddress), scope: "address" };
+    if (mine.length + (inFlight.get(address) ?? 0) >= maxFailuresPerAddress) return { retryAfterS: this.secondsUntilFree(site, mine, maxFailuresPerAddress), scope: "address" };
     const all = Object.values(bySite).flat().sort((a, b) => a - b);
-    if (all.length >= maxFailuresTotal) return { retryAfterS: this.secondsUntilFree(site, all, maxFailuresTotal), scope: "site" };
+    const allInFlight = [...inFlight.values()].reduce((n, c) => n + c, 0);
+    if (all.length + allInFlight >= maxFailuresTotal) return { retryAfterS: this.secondsUntilFree(site, all, maxFailuresTotal), scope: "site" };
+    inFlight.set(address, (inFlight.get(address) ?? 0) + 1);
+    this.pending.set(site.hosts[0] ?? "", inFlight);
     return null;
+  }
+
+  /**
+   * An attempt `check` let through has ended. A client that left before any answer counts as a
+   * failure: the notebook may have checked the password anyway (each guess costs it ~200 ms).
+   */
+  settle(site: SiteConfig, address: string, clientLeftFirst: boolean): void {
+    const inFlight = this.pending.get(site.hosts[0] ?? "");
+    const count = inFlight?.get(address) ?? 0;
+    if (count <= 1) inFlight?.delete(address);
+    else inFlight?.set(address, count - 1);
+    if (clientLeftFirst) this.record(site, address, 401);
   }
 
   /** After the notebook answered a login attempt. */
@@ -108,8 +133,12 @@ export class LoginThrottle {
     return bySite;
   }
 
-  /** Seconds until fewer than `limit` of the sorted `times` remain in the window. */
+  /**
+   * Seconds until fewer than `limit` of the sorted `times` remain in the window; when attempts
+   * still in flight make up the rest, a few seconds (they are answered in about a second).
+   */
   private secondsUntilFree(site: SiteConfig, times: number[], limit: number): number {
+    if (times.length < limit) return IN_FLIGHT_RETRY_S;
     const oldestThatMustExpire = times[times.length - limit] ?? this.clock.now().getTime();
     return Math.max(1, Math.ceil((oldestThatMustExpire + site.loginGuard.windowMs - this.clock.now().getTime()) / 1000));
   }

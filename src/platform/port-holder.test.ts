@@ -13,7 +13,8 @@ it("names the process listening on a port, and nobody for a port no one listens 
     assert.ok(holder);
     assert.equal(holder.pid, process.pid);
     assert.equal(holder.uid, process.getuid?.());
-    assert.match(describePortHolder(holder), new RegExp(`^pid ${process.pid} \\(\\S*node .*port-holder\\.test\\.js`));
+    // The command line, shortened past a length: this process is node running a test file.
+    assert.match(describePortHolder(holder), new RegExp(`^pid ${process.pid} \\(\\S*node .*(port-holder\\.test\\.js|\\.\\.\\.)\\)$`));
   } finally {
     server.close();
   }

@@ -1,5 +1,5 @@
+import { existsSync, realpathSync } from "node:fs";
 import { createServer } from "node:net";
-import { realpathSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { GatewayError } from "../platform/gateway-error.js";
 import type { SiteConfig, TunnelConfig } from "../config/gateway-config.js";
@@ -31,6 +31,9 @@ export interface OwnServe {
  * messages: permission, in use with its holder, no such address). A port held by the running
  * serve of the same config is fine. Port 0 (any free port) needs no check.
  */
+/** Installed by the .deb (packaging/notebook-gateway.service). */
+const PACKAGED_UNIT = "/lib/systemd/system/notebook-gateway.service";
+
 export async function checkPort(use: PortUse, own?: OwnServe): Promise<Finding> {
   const where = `${use.address}:${use.port}`;
   if (use.port === 0) return { level: "ok", text: `${use.key} ${where}: any free port` };
@@ -44,6 +47,10 @@ export async function checkPort(use: PortUse, own?: OwnServe): Promise<Finding> 
       const holder = findPortHolder(use.port);
       if (holder && isServeOf(holder, own.configFile)) return { level: "ok", text: `${use.key} ${where} is held by the running gateway serve of this config (pid ${holder.pid})` };
       if (holder?.pid === null && (await own.adminAnswers())) return { level: "ok", text: `${use.key} ${where} is in use, presumably by the running gateway serve of this config (its admin endpoint answers for the same sites)` };
+    }
+    // serve may well get the capability this shell lacks: the packaged unit grants it (AmbientCapabilities).
+    if (err.code === "listen.denied" && existsSync(PACKAGED_UNIT)) {
+      return { level: "warning", text: `${use.at}${use.key} ${where}: this user cannot bind it from here; ${PACKAGED_UNIT} gives serve the capability (AmbientCapabilities=CAP_NET_BIND_SERVICE), so run serve through it (systemctl start notebook-gateway)` };
     }
     return { level: "problem", text: `${use.at}${err.message}` };
   } finally {
@@ -82,7 +89,7 @@ export async function checkTunnelPort(site: SiteConfig, tunnel: TunnelConfig, ow
 }
 
 /** Whether `holder` is `gateway serve` (node main.js serve, or the gateway executable) run on `configFile`. */
-export function isServeOf(holder: ProcessInfo, configFile: string): boolean {
+function isServeOf(holder: ProcessInfo, configFile: string): boolean {
   const serve = holder.argv.indexOf("serve");
   const program = holder.argv[serve - 1];
   if (serve < 1 || !program || !/^(main\.js|gateway)$/.test(basename(program)) || !holder.cwd) return false;

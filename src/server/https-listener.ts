@@ -87,7 +87,8 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
       return;
     }
     const client = req.socket.remoteAddress ?? "";
-    const lockout = logins.isLoginAttempt(verdict.site, req.method, req.url) ? logins.check(verdict.site, client) : null;
+    const isLogin = logins.isLoginAttempt(verdict.site, req.method, req.url);
+    const lockout = isLogin ? logins.check(verdict.site, client) : null;
     if (lockout) {
       logger.warn("guard.login_refused", { site: verdict.site.hosts[0], client, scope: lockout.scope, retry_after_s: lockout.retryAfterS });
       req.resume();
@@ -95,6 +96,7 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
       sendStatusPage(res, 429, "Too many failed logins", `Too many wrong passwords ${who}. Try again in ${Math.ceil(lockout.retryAfterS / 60)} minute(s).`, verdict.site, { "retry-after": String(lockout.retryAfterS) });
       return;
     }
+    if (isLogin) res.once("close", () => logins.settle(verdict.site, client, !res.headersSent));
     proxy.web(req, res, verdict.site, verdict.publicOrigin);
   });
 

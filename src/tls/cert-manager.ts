@@ -193,7 +193,8 @@ export class CertManager {
       this.logger.error("cert.renew_failed", { site: name, error, keeps_serving: current?.fingerprint ?? null, ...retry, ...(details ? { details } : {}) });
       if (!options.dryRun) {
         await this.store
-          .saveState(name, { ...state, lastAttempt: now.toISOString(), lastError: error, ...(retryAfter ? { retryAfter: retryAfter.toISOString() } : {}), ...(retryAt ? { nextAttempt: retryAt.toISOString() } : {}) })
+          // nextAttempt is replaced, never inherited: a failure under cron's renew has no next pass of serve's.
+          .saveState(name, { ...state, lastAttempt: now.toISOString(), lastError: error, ...(retryAfter ? { retryAfter: retryAfter.toISOString() } : {}), nextAttempt: retryAt?.toISOString() })
           .catch((saveErr: unknown) => this.logger.error("cert.state_unwritable", { site: name, error: describeError(saveErr), hint: "gateway status will not show this failure" }));
       }
       return { site: name, kind: "failed", error };

@@ -85,7 +85,7 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
       assert.ok(elsewhere, r.stderr);
       const { level, reason } = JSON.parse(elsewhere) as { level: string; reason: string };
       assert.equal(level, "warn");
-      assert.match(reason, new RegExp(`^port ${ports.http} is held by pid ${process.pid} \\(\\S*node .*acme-renewal\\.e2e\\.test\\.js.*\\); the CA's challenges succeed only if that is gateway serve with this storage; otherwise stop it`));
+      assert.match(reason, new RegExp(`^port ${ports.http} is held by pid ${process.pid} \\(\\S*node [^)]*\\); the CA's challenges succeed only if that is gateway serve with this storage; otherwise stop it`));
       assert.doesNotMatch(r.stderr, /presumably/);
       // The gateway fetched its own challenge URL first and said what the CA was about to find.
       assert.match(selfCheckFindings(r.stderr), new RegExp(`^http://jupyter\\.example\\.test:${ports.http}/\\.well-known/acme-challenge/\\S+ answered 404 from 127\\.0\\.0\\.1: something else serves port ${ports.http} for this name \\(here port ${ports.http} is held by pid ${process.pid} \\(\\S*node .*\\)\\)$`));

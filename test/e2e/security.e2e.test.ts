@@ -121,6 +121,25 @@ sites:
     assert.equal(afterReload.statusCode, 429);
   });
 
+  it("30 wrong passwords sent at once from one address: still at most 5 reach the notebook (in-flight attempts count)", async (t) => {
+    const burst = clientFrom("127.0.0.3", origin, ca.certPem);
+    await (await burst.request("GET", "/login")).body.text();
+    const before = (jupyter.process.output().match(/401 POST \/login/g) ?? []).length;
+    const statuses = await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+      const res = await burst.request("POST", "/login?next=%2Ftree", {
+        body: new URLSearchParams({ password: `burst-${i}`, _xsrf: burst.cookies.get("_xsrf") ?? "" }).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      await res.body.text();
+      return res.statusCode;
+    }));
+    const reached = (jupyter.process.output().match(/401 POST \/login/g) ?? []).length - before;
+    t.diagnostic(`notebook saw ${reached} of 30 concurrent attempts; gateway answered ${statuses.filter((s) => s === 429).length} with 429`);
+    assert.ok(reached <= 5, `${reached} concurrent guesses reached the notebook`);
+    assert.equal(statuses.filter((s) => s === 401).length, reached);
+    assert.equal(statuses.filter((s) => s === 429).length, 30 - reached);
+  });
+
   it("allow and deny lists decide by client address before anything reaches the notebook", async () => {
     const url = `https://${LOCKED_SITE}:${gateway.httpsPort}`;
     // Every answer is 403: the gateway's for refused addresses, the notebook's own (no login) for the allowed one.

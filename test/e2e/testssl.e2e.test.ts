@@ -26,10 +26,16 @@ const PROBLEM_SEVERITIES = new Set(["LOW", "MEDIUM", "HIGH", "CRITICAL"]);
  */
 const TEST_CERTIFICATE_FINDINGS = new Set(["cert_expirationStatus", "cert_notAfter", "cert_revocation", "DNS_CAArecord"]);
 
+const TESTSSL_TIMEOUT_MS = 240_000;
+
 function testssl(port: number, caFile: string, jsonFile: string): Promise<Finding[]> {
   const bin = requireTool("/usr/bin/testssl", "testssl.sh");
   return new Promise((resolve, reject) => {
-    execFile(bin, ["--quiet", "--color", "0", "--fast", "--warnings", "batch", "--add-ca", caFile, "--jsonfile", jsonFile, `127.0.0.1:${port}`], { timeout: 240_000 }, (err) => {
+    execFile(bin, ["--quiet", "--color", "0", "--fast", "--warnings", "batch", "--add-ca", caFile, "--jsonfile", jsonFile, `127.0.0.1:${port}`], { timeout: TESTSSL_TIMEOUT_MS }, (err) => {
+      if (err?.killed) {
+        reject(new Error(`timeout: testssl.sh did not finish within ${TESTSSL_TIMEOUT_MS / 1000} s against 127.0.0.1:${port} and was killed (a busy machine makes its many handshakes slow)`));
+        return;
+      }
       try {
         resolve(JSON.parse(readFileSync(jsonFile, "utf8")) as Finding[]);
       } catch {
