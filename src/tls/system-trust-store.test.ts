@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { GatewayError } from "../platform/gateway-error.js";
+import { fakeSystemTrustStore } from "../../test/support/fake-system-trust-store.js";
+import type { GatewayError } from "../platform/gateway-error.js";
 import { makeCaCertificate } from "./forge-certificates.js";
 import { SystemTrustStore } from "./system-trust-store.js";
 import { loadLocalCa, type LocalCaCertificate } from "./trust-store.js";
@@ -11,20 +12,9 @@ import { loadLocalCa, type LocalCaCertificate } from "./trust-store.js";
 const dir = mkdtempSync(join(tmpdir(), "system-trust-store-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/**
- * A fake at the unit's edge, so the test never changes this machine's trust: a folder stands in
- * for /usr/local/share/ca-certificates and a script that records its arguments for
- * update-ca-certificates.
- */
-function fakeSystemStore(name: string, updateScript = 'echo "$*" >> "$(dirname "$0")/calls"'): { store: SystemTrustStore; certs: string; calls: () => string[] } {
-  const root = join(dir, name);
-  const certs = join(root, "ca-certificates");
-  mkdirSync(certs, { recursive: true });
-  const update = join(root, "update-ca-certificates");
-  writeFileSync(update, `#!/bin/sh\n${updateScript}\n`);
-  chmodSync(update, 0o755);
-  const calls = (): string[] => (existsSync(join(root, "calls")) ? readFileSync(join(root, "calls"), "utf8").trim().split("\n") : []);
-  return { store: new SystemTrustStore({ dir: certs, updateCommand: [update, "--fresh"] }), certs, calls };
+function fakeSystemStore(name: string, updateScript?: string): { store: SystemTrustStore; certs: string; calls: () => string[] } {
+  const { location, calls } = fakeSystemTrustStore(join(dir, name), updateScript);
+  return { store: new SystemTrustStore(location), certs: location.dir, calls };
 }
 
 describe("SystemTrustStore", () => {
