@@ -108,7 +108,7 @@ function renderConfig(a: { host: string; local: boolean; email: string; upstream
     "sites:",
     `  - host: ${a.host}`,
     `    upstream: ${a.upstream}   # the notebook: password-protected, plain HTTP`,
-    `    tls: ${a.local ? "internal        # a local CA: trust storage/ca/root.crt" : "acme            # Let's Encrypt, renewed by gateway renew (cron) and serve"}`,
+    `    tls: ${a.local ? "internal        # a local CA: gateway trust makes this machine trust it" : "acme            # Let's Encrypt, renewed by gateway renew (cron) and serve"}`,
   );
   if (a.tunnel) {
     lines.push(

@@ -13,6 +13,7 @@ import { renewCommand } from "./renew-command.js";
 import { serveCommand } from "./serve-command.js";
 import { statusCommand } from "./status-command.js";
 import { healthzCommand } from "./healthz-command.js";
+import { trustCommand } from "./trust-command.js";
 import { unlockCommand } from "./unlock-command.js";
 
 /** Option values as the parser hands them over: each name is one of the command's options. */
@@ -99,6 +100,24 @@ export const COMMANDS: readonly CommandSpec<Run>[] = [
     details: "A running serve applies it within about a second (guard.login_unlocked in its log); no restart or SIGHUP.",
     options: [CONFIG_OPTION, { name: "all", help: "unlock every address, and the site-wide lock-out (max_failures_total)" }],
     run: (configPath, o, deps, args) => unlockCommand({ configPath, addresses: args, all: o.all ?? false }, deps),
+  },
+  {
+    name: "trust",
+    summary: "trust the local CA of tls: internal on this machine: the system store and the browsers' NSS databases",
+    details:
+      "Adds it to /usr/local/share/ca-certificates and runs update-ca-certificates (needs root; without it the\n" +
+      "system store is skipped and the command to run is printed), and with certutil (libnss3-tools) to ~/.pki/nssdb\n" +
+      "(Chromium, Chrome; made if missing) and each Firefox profile. Prints what each store did; exit 1 when a\n" +
+      "store could not be changed.",
+    options: [CONFIG_OPTION],
+    run: (configPath, _o, deps) => trustCommand({ configPath, untrust: false }, deps),
+  },
+  {
+    name: "untrust",
+    summary: "remove the local CA from the stores gateway trust added it to; nothing else is touched",
+    details: "Finds it by fingerprint; running it again, or on stores without it, changes nothing. Exit 1 when a store could not be changed.",
+    options: [CONFIG_OPTION],
+    run: (configPath, _o, deps) => trustCommand({ configPath, untrust: true }, deps),
   },
   {
     name: "schema",
