@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { connect as connectTls } from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { Agent, request, type Dispatcher } from "undici";
 import WebSocket from "ws";
-import { startGateway, type GatewayProcess } from "../../test/support/gateway-process.js";
+import type { GatewayProcess } from "../../test/support/gateway-process.js";
 import { startJupyter, type Jupyter } from "../../test/support/jupyter.js";
-import { startExportedNginx } from "../../test/support/nginx.js";
+import { startGatewayAndExportedNginx } from "../../test/support/nginx.js";
 import { loopbackLookup, NotebookClient, trustingAgent } from "../../test/support/notebook-client.js";
 import type { TestProcess } from "../../test/support/processes.js";
 import { startRecordingUpstream, type RecordedRequest, type RecordingUpstream } from "../../test/support/recording-upstream.js";
@@ -60,10 +60,7 @@ function gatewayYaml(httpsPort: number): string {
 before(async () => {
   jupyter = await startJupyter(join(bed.dir, "jupyter"));
   upstream = await startRecordingUpstream();
-  const gatewayDir = join(bed.dir, "gateway");
-  mkdirSync(gatewayDir);
-  gateway = await startGateway(gatewayDir, gatewayYaml(0));
-  ({ process: nginx, port: nginxPort } = await startExportedNginx(join(bed.dir, "nginx"), gatewayYaml));
+  ({ gateway, nginx, nginxPort } = await startGatewayAndExportedNginx(bed.dir, gatewayYaml));
 });
 
 after(async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { assessSite, formatDuration, worstLevel, type SiteFacts } from "./site-health.js";
+import { assessSite, describeDuration, worstLevel, type SiteFacts } from "./site-health.js";
 
 const NOW = new Date("2025-06-01T12:00:00Z");
 const DAY = 86_400_000;
@@ -38,7 +38,7 @@ describe("assessSite: Nagios levels for gateway status", () => {
   });
 });
 
-describe("formatDuration", () => {
+describe("describeDuration", () => {
   const cases: Array<[number, string]> = [
     [30 * DAY + 5_000, "30 days"],
     [2 * DAY, "2 days"],
@@ -48,5 +48,5 @@ describe("formatDuration", () => {
     [60_000, "1 minute"],
     [59_999, "less than a minute"],
   ];
-  for (const [ms, text] of cases) it(`${ms} ms: ${text}`, () => assert.equal(formatDuration(ms), text));
+  for (const [ms, text] of cases) it(`${ms} ms: ${text}`, () => assert.equal(describeDuration(ms), text));
 });

@@ -53,8 +53,8 @@ export function assessSite(facts: SiteFacts, now: Date): HealthProblem[] {
   else {
     const remainingMs = cert.notAfter.getTime() - now.getTime();
     const lifetimeMs = cert.notAfter.getTime() - cert.notBefore.getTime();
-    if (remainingMs <= 0) critical(`certificate expired ${formatDuration(-remainingMs)} ago`);
-    else if (remainingMs < Math.min(EXPIRY_WARNING_MS, lifetimeMs / 3)) warn(`certificate expires in ${formatDuration(remainingMs)}`);
+    if (remainingMs <= 0) critical(`certificate expired ${describeDuration(-remainingMs)} ago`);
+    else if (remainingMs < Math.min(EXPIRY_WARNING_MS, lifetimeMs / 3)) warn(`certificate expires in ${describeDuration(remainingMs)}`);
   }
   if (facts.lastError) warn(`renewal failing: ${facts.lastError}`);
   const t = facts.tunnel;
@@ -76,7 +76,7 @@ export function worstLevel(problems: readonly HealthProblem[]): HealthLevel {
 }
 
 /** "29 days", "40 hours", "12 minutes", "less than a minute": days only from 2 days up. */
-export function formatDuration(ms: number): string {
+export function describeDuration(ms: number): string {
   const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? "" : "s"}`;
   if (ms >= 2 * DAY_MS) return plural(Math.floor(ms / DAY_MS), "day");
   if (ms >= 3_600_000) return plural(Math.floor(ms / 3_600_000), "hour");

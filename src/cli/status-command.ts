@@ -10,7 +10,7 @@ import { FileCertStore, findStorageProblem } from "../tls/cert-store.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadConfigOrReport } from "./config-loading.js";
 import { ExitCode } from "./exit-code.js";
-import { assessSite, formatDuration, worstLevel, type HealthLevel, type HealthProblem, type RecordedTunnel } from "./site-health.js";
+import { assessSite, describeDuration, worstLevel, type HealthLevel, type HealthProblem, type RecordedTunnel } from "./site-health.js";
 
 export interface StatusArgs {
   readonly configPath: string;
@@ -93,16 +93,16 @@ function describeSite({ site, cert, recorded, notebook, problems }: SiteReport, 
   else {
     const remainingMs = bundle.notAfter.getTime() - now.getTime();
     lines.push(`  issuer:      ${bundle.issuer}`);
-    lines.push(`  expires:     ${formatInstant(bundle.notAfter)} (${remainingMs <= 0 ? `EXPIRED ${formatDuration(-remainingMs)} ago` : `in ${formatDuration(remainingMs)}`})`);
+    lines.push(`  expires:     ${formatInstant(bundle.notAfter)} (${remainingMs <= 0 ? `EXPIRED ${describeDuration(-remainingMs)} ago` : `in ${describeDuration(remainingMs)}`})`);
   }
   if (cert?.renewAt) {
-    const when = cert.renewAt <= now ? "due now" : `renews on ${formatInstant(cert.renewAt)} (in ${formatDuration(cert.renewAt.getTime() - now.getTime())})`;
+    const when = cert.renewAt <= now ? "due now" : `renews on ${formatInstant(cert.renewAt)} (in ${describeDuration(cert.renewAt.getTime() - now.getTime())})`;
     lines.push(`  renewal:     ${when}${cert.state.ari ? ", in the CA's ARI window" : ""}`);
   }
   const state = cert?.state;
   if (state?.lastAttempt) lines.push(`  last try:    ${state.lastAttempt}${state.lastError ? ` failed: ${state.lastError}` : " succeeded"}`);
   if (state?.retryAfter && new Date(state.retryAfter) > now) lines.push(`  waiting:     the CA asked to wait until ${state.retryAfter}`);
-  if (state?.lastError && state.nextAttempt && new Date(state.nextAttempt) > now) lines.push(`  next try:    ${formatInstant(new Date(state.nextAttempt))} (in ${formatDuration(new Date(state.nextAttempt).getTime() - now.getTime())}), by gateway serve`);
+  if (state?.lastError && state.nextAttempt && new Date(state.nextAttempt) > now) lines.push(`  next try:    ${formatInstant(new Date(state.nextAttempt))} (in ${describeDuration(new Date(state.nextAttempt).getTime() - now.getTime())}), by gateway serve`);
   if (site.tunnel) {
     const t = recorded?.tunnel;
     const described = !t ? "no record: is gateway serve running?"

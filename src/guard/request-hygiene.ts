@@ -12,8 +12,8 @@ export interface Malformed {
 const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::([0-9]{0,5}))?$/;
 
 function isHostValue(host: string): boolean {
-  const port = HOST_VALUE.exec(host)?.[1];
-  return port === undefined ? HOST_VALUE.test(host) : Number(port) <= 65535;
+  const match = HOST_VALUE.exec(host);
+  return match !== null && Number(match[1] ?? 0) <= 65535;
 }
 /** absolute-form (RFC 9112 §3.2.2): scheme "://" authority, then the path and query (the fragment never appears in a target). */
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)$/i;

@@ -7,9 +7,10 @@ import { describeError, type Logger } from "../platform/logger.js";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 /** Query parameters whose values never reach a log: Jupyter's ?token= and anything like it. */
-const SECRET_PARAM = /^(?:token|password|_xsrf|access_token|auth)$/i;
+const SECRET_NAMES = "token|password|_xsrf|access_token|auth";
+const SECRET_PARAM = new RegExp(`^(?:${SECRET_NAMES})$`, "i");
 /** The same inside a parameter's decoded value: Jupyter's /login?next=%2Flab%3Ftoken%3D… */
-const SECRET_INSIDE = /[?&](?:token|password|_xsrf|access_token|auth)=/i;
+const SECRET_INSIDE = new RegExp(`[?&](?:${SECRET_NAMES})=`, "i");
 /** user:password@ in an absolute-form target. */
 const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i;
 

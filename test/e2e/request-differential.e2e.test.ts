@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { connect } from "node:tls";
 import { after, before, describe, it } from "node:test";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
-import { startExportedNginx } from "../support/nginx.js";
+import type { GatewayProcess } from "../support/gateway-process.js";
+import { startGatewayAndExportedNginx } from "../support/nginx.js";
 import type { TestProcess } from "../support/processes.js";
 import { startRecordingUpstream, type RecordedRequest, type RecordingUpstream } from "../support/recording-upstream.js";
 import { createTestBed } from "../support/test-ca.js";
@@ -40,10 +39,7 @@ function gatewayYaml(httpsPort: number): string {
 
 before(async () => {
   upstream = await startRecordingUpstream({ insecureHTTPParser: true });
-  const gatewayDir = join(bed.dir, "gateway");
-  mkdirSync(gatewayDir);
-  gateway = await startGateway(gatewayDir, gatewayYaml(0));
-  ({ process: nginx, port: nginxPort } = await startExportedNginx(join(bed.dir, "nginx"), gatewayYaml));
+  ({ gateway, nginx, nginxPort } = await startGatewayAndExportedNginx(bed.dir, gatewayYaml));
 });
 
 after(async () => {

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exportServerBlocks } from "../../nginx-compat/export-server-block.js";
 import { parseConfig } from "../../src/config/load-config.js";
+import { startGateway, type GatewayProcess } from "./gateway-process.js";
 import { freePort, startProcess, waitForPort, type TestProcess } from "./processes.js";
 import { requireTool } from "./tools.js";
 
@@ -60,12 +61,17 @@ export async function startNginx(dir: string, conf: string, port: number): Promi
 }
 
 /**
- * The gateway's twin: real nginx running `gateway export-nginx`'s output for the gateway.yaml that
- * `yaml(port)` makes with nginx's (free) port, in the new folder `dir`.
+ * The gateway and its twin, each in its own new folder under `dir`: the real gateway on the
+ * gateway.yaml that `yaml(0)` makes, and real nginx running `gateway export-nginx`'s output for
+ * the same file with nginx's (free) port.
  */
-export async function startExportedNginx(dir: string, yaml: (httpsPort: number) => string): Promise<{ process: TestProcess; port: number }> {
-  mkdirSync(dir);
-  const port = await freePort();
-  const config = parseConfig(yaml(port), join(dir, "gateway.yaml"), "gateway.yaml");
-  return { process: await startNginx(dir, writeNginxConf(dir, exportServerBlocks(config)), port), port };
+export async function startGatewayAndExportedNginx(dir: string, yaml: (httpsPort: number) => string): Promise<{ gateway: GatewayProcess; nginx: TestProcess; nginxPort: number }> {
+  const gatewayDir = join(dir, "gateway");
+  const nginxDir = join(dir, "nginx");
+  mkdirSync(gatewayDir);
+  mkdirSync(nginxDir);
+  const gateway = await startGateway(gatewayDir, yaml(0));
+  const nginxPort = await freePort();
+  const config = parseConfig(yaml(nginxPort), join(nginxDir, "gateway.yaml"), "gateway.yaml");
+  return { gateway, nginx: await startNginx(nginxDir, writeNginxConf(nginxDir, exportServerBlocks(config)), nginxPort), nginxPort };
 }
