@@ -93,9 +93,17 @@ export class AcmeIssuer implements Issuer {
   /** Registers `accountKey` with the CA (agreeing to its terms) and stores the account URL. */
   private async register(library: typeof acme, accountKey: string): Promise<acme.Client> {
     const client = this.client(library, accountKey);
-    await this.call("registering the ACME account", () =>
-      client.createAccount({ termsOfServiceAgreed: true, ...(this.config.email ? { contact: [`mailto:${this.config.email}`] } : {}) }),
-    );
+    await this.call("registering the ACME account", async () => {
+      try {
+        await client.createAccount({ termsOfServiceAgreed: true, ...(this.config.email ? { contact: [`mailto:${this.config.email}`] } : {}) });
+      } catch (err) {
+        // The CA answered with this key's existing account (a run cut off between registering and
+        // storing the URL), and acme-client's follow-up update failed: pebble refuses an update that
+        // changes nothing. The account is there and usable.
+        if (!knowsAccountUrl(client)) throw err;
+        this.logger.warn("acme.account_found", { directory: this.directoryUrl.href, account: client.getAccountUrl(), update_refused: err instanceof Error ? err.message : String(err) });
+      }
+    });
     await this.store.saveAccountUrl(this.directoryUrl.href, client.getAccountUrl());
     return client;
   }
@@ -218,6 +226,15 @@ export class AcmeIssuer implements Issuer {
       const code = /accountDoesNotExist|\baccount\b.*\b(?:not found|does not exist)/i.test(detail) ? "acme.account_missing" : "acme.failed";
       throw new GatewayError(code, `${step}: ${detail}`, { cause: err });
     }
+  }
+}
+
+function knowsAccountUrl(client: acme.Client): boolean {
+  try {
+    client.getAccountUrl();
+    return true;
+  } catch {
+    return false;
   }
 }
 

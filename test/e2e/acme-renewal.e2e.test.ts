@@ -140,6 +140,18 @@ describe("ACME renewal: no gateway running, TLS-ALPN-01, ARI, faults", { timeout
     assert.doesNotMatch(again.stderr, /account_reregistered/, "the new account was stored");
   });
 
+  it("a run cut off after the CA registered the account but before its URL was stored: the next renew finds the account and orders", async () => {
+    const path = config(dir, "cutoff", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
+    const first = await runGateway(["renew", "--config", path], env);
+    assert.equal(first.status, 0, first.stdout + first.stderr);
+    rmSync(join(dir, "storage-cutoff", "acme", "accounts.json")); // the key stays registered at the CA
+    const r = await runGateway(["renew", "--config", path, "--force"], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^renewed jupyter\.example\.test/m);
+    assert.match(r.stderr, /"acme\.account_found"/);
+    assert.ok(existsSync(join(dir, "storage-cutoff", "acme", "accounts.json")), "the found account's URL is stored");
+  });
+
   it("kill -9 in the middle of a renewal leaves a whole certificate, and the next renew takes over the lock", async () => {
     const path = config(dir, "alone", { https: ports.https, http: ports.http, directory: pebble.directoryUrl });
     const before = readFileSync(bundlePath(dir, "alone"), "utf8");
