@@ -22,6 +22,8 @@ describe("assessSite: Nagios levels for gateway status", () => {
     ["tunnel reconnecting", { tunnel: { kind: "reconnecting", attempt: 2, lastError: "refused" } }, ["warning: tunnel reconnecting (attempt 2): refused"]],
     ["tunnel down", { tunnel: { kind: "reconnecting", attempt: 5, lastError: "refused" } }, ["critical: tunnel down (attempt 5): refused"]],
     ["tunnel never recorded", { tunnel: null }, ["critical: tunnel down: no record of it; is gateway serve running?"]],
+    ["tunnel up, recorded a minute ago", { tunnel: { kind: "up", since: "x" }, tunnelRecordedAt: new Date(NOW.getTime() - 60_000) }, []],
+    ["tunnel up, recorded by a serve gone for 2 hours", { tunnel: { kind: "up", since: "x" }, tunnelRecordedAt: new Date(NOW.getTime() - 2 * 3600_000) }, ["critical: tunnel state unknown: serve last recorded it 2 hours ago; is gateway serve running?"]],
     ["tunnel stopped", { tunnel: { kind: "stopped" } }, ["critical: tunnel down: stopped; is gateway serve running?"]],
     ["notebook without a password", { notebook: "unprotected" }, ["critical: notebook answers without a password; run jupyter notebook password"]],
     ["notebook without a password, allowed", { notebook: "unprotected", allowUnprotectedUpstream: true }, []],

@@ -1,4 +1,4 @@
-import type { NotebookProbe } from "../tunnel/upstream-monitor.js";
+import { PROBE_INTERVAL_MS, type NotebookProbe } from "../tunnel/upstream-monitor.js";
 
 /** Nagios-style: `gateway status` exits with the worst level of any site (0, 1, 2). */
 export type HealthLevel = "ok" | "warning" | "critical";
@@ -25,6 +25,8 @@ export interface SiteFacts {
   readonly lastError: string | null;
   /** Absent when the site has no `tunnel:`; null when no running `serve` recorded one. */
   readonly tunnel?: RecordedTunnel | null;
+  /** When serve last wrote the tunnel's record: it rewrites it at every notebook probe. */
+  readonly tunnelRecordedAt?: Date;
   readonly notebook: NotebookProbe;
   readonly allowUnprotectedUpstream: boolean;
 }
@@ -37,6 +39,8 @@ const EXPIRY_WARNING_MS = 7 * DAY_MS;
  * (0.5 s doubling, plus ssh's 10 s connect timeout), at least ~15 s of outage.
  */
 const TUNNEL_DOWN_AFTER_ATTEMPTS = 5;
+/** A record serve has not rewritten for this long was left by a serve that is gone (kill -9, a crash of the host). */
+const RECORD_STALE_MS = 3 * PROBE_INTERVAL_MS;
 
 /**
  * Warning: renewal failing, expiry near, tunnel reconnecting, notebook not answering as a
@@ -58,7 +62,9 @@ export function assessSite(facts: SiteFacts, now: Date): HealthProblem[] {
   }
   if (facts.lastError) warn(`renewal failing: ${facts.lastError}`);
   const t = facts.tunnel;
+  const recordAgeMs = facts.tunnelRecordedAt ? now.getTime() - facts.tunnelRecordedAt.getTime() : 0;
   if (t === null) critical("tunnel down: no record of it; is gateway serve running?");
+  else if (t && recordAgeMs > RECORD_STALE_MS) critical(`tunnel state unknown: serve last recorded it ${describeDuration(recordAgeMs)} ago; is gateway serve running?`);
   else if (t?.kind === "stopped") critical("tunnel down: stopped; is gateway serve running?");
   else if (t?.kind === "reconnecting" && (t.attempt ?? 0) >= TUNNEL_DOWN_AFTER_ATTEMPTS) critical(`tunnel down (attempt ${t.attempt}): ${t.lastError}`);
   else if (t?.kind === "reconnecting") warn(`tunnel reconnecting (attempt ${t.attempt}): ${t.lastError}`);

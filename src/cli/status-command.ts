@@ -67,7 +67,7 @@ export async function statusCommand(args: StatusArgs, deps: CliDeps): Promise<Ex
         {
           certificate: cert?.bundle ?? null,
           lastError: cert?.state.lastError ?? null,
-          ...(site.tunnel ? { tunnel: recorded?.tunnel ?? null } : {}),
+          ...(site.tunnel ? { tunnel: recorded?.tunnel ?? null, ...(recorded ? { tunnelRecordedAt: new Date(recorded.updatedAt) } : {}) } : {}),
           notebook,
           allowUnprotectedUpstream: site.allowUnprotectedUpstream,
         },

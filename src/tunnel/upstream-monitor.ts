@@ -52,8 +52,11 @@ export function upstreamHealthJson(health: UpstreamHealth): Record<string, unkno
   };
 }
 
-/** How often the notebook is probed for `status` (requests probe it themselves when needed). */
-const PROBE_INTERVAL_MS = 30_000;
+/**
+ * How often the notebook is probed for `status` (requests probe it themselves when needed). Each
+ * probe rewrites the site's record, so its `updatedAt` is serve's heartbeat.
+ */
+export const PROBE_INTERVAL_MS = 30_000;
 /** `check` and `status` give a notebook this long to answer a probe. */
 const PROBE_TIMEOUT_MS = 5_000;
 /** A probe that found the notebook open or not Jupyter answers the requests of this long without asking it again. */
@@ -303,8 +306,8 @@ export class UpstreamMonitor {
     w.notebook = result;
     w.probeError = error;
     w.checkedAt = this.clock.now();
-    if (!changed) return;
     this.record(w);
+    if (!changed) return;
     const fields = { site: w.site.hosts[0], upstream: w.site.upstream.host, notebook: result };
     if (result === "unprotected" && !w.site.allowUnprotectedUpstream) {
       this.logger.error("upstream.unprotected", { ...fields, hint: "the notebook answers its API without a password; requests are refused until it has one (jupyter notebook password)" });
