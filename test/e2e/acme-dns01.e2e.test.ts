@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { NSUPDATE, startBind9, type Bind9 } from "../support/bind9.js";
+import { runGateway } from "../support/gateway-process.js";
+import { freePort } from "../support/processes.js";
+import { startPebble, type Pebble } from "../support/pebble.js";
+
+/**
+ * DNS-01 against real pebble resolving through a real BIND (named), authoritative for
+ * example.test and taking TSIG-signed updates: the gateway's own RFC 2136 client, and certbot-style
+ * hooks that update the zone with nsupdate as a user's script would. `gateway renew` orders (cron's
+ * path); no port 80 or 443 is involved.
+ */
+describe("DNS-01 over RFC 2136 and hooks, against real pebble and BIND", { timeout: 180_000 }, () => {
+  let dir: string;
+  let bind: Bind9;
+  let pebble: Pebble;
+  let env: Record<string, string>;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gateway-dns01-"));
+    bind = await startBind9(join(dir, "bind"));
+    // pebble never validates over HTTP or TLS here: its ports point at nothing.
+    pebble = await startPebble(join(dir, "pebble"), { httpPort: await freePort(), tlsPort: await freePort(), dnsServer: bind.server });
+    env = { NODE_EXTRA_CA_CERTS: pebble.httpsCaPath };
+  });
+
+  after(async () => {
+    await Promise.all([pebble?.stop(), bind?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A gateway.yaml in its own folder with one site `host` and `dnsYaml` as acme.dns; returns its path. */
+  function writeConfig(name: string, host: string, dnsYaml: string): string {
+    const folder = join(dir, name);
+    mkdirSync(folder, { recursive: true });
+    const path = join(folder, "gateway.yaml");
+    writeFileSync(path, `listen: { address: 127.0.0.1, https: 0, http: false }
+storage: ./storage
+admin: false
+acme:
+  directory: ${pebble.directoryUrl}
+  challenge: dns-01
+  dns:
+${dnsYaml.replace(/^/gm, "    ")}
+sites:
+  - host: ${host}
+    upstream: http://127.0.0.1:9
+`);
+    return path;
+  }
+
+  function issuedNames(config: string, host: string): string {
+    return new X509Certificate(readFileSync(join(config, "..", "storage", "certificates", `${host}.pem`))).subjectAltName ?? "";
+  }
+
+  /** An executable sh script in the test's folder. */
+  function script(name: string, body: string): string {
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\n${body}\n`, { mode: 0o700 });
+    return path;
+  }
+
+  it("RFC 2136: renew adds the TXT record with a TSIG-signed update, pebble validates it, the certificate is stored, the record is gone after", async (t) => {
+    const host = "rfc2136.example.test";
+    const config = writeConfig("rfc2136", host, `server: ${bind.server}\nkey_file: ${bind.keyFile}`);
+    const r = await runGateway(["renew", "--config", config], env);
+    t.diagnostic(`renew over dns-01 (RFC 2136): ${r.ms.toFixed(0)} ms`);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`renewed ${host.replaceAll(".", "\\.")}: valid until`));
+    assert.match(issuedNames(config, host), /DNS:rfc2136\.example\.test/);
+    assert.match(r.stderr, /"event":"acme\.dns_record_added".*"zone":"example\.test"/);
+    assert.match(r.stderr, /"event":"acme\.dns_record_removed"/);
+    assert.deepEqual(await bind.txt(`_acme-challenge.${host}`), [], "the challenge record is deleted after validation");
+  });
+
+  it("RFC 2136: a key with the server's name but another secret fails the order with one line naming BADSIG and the fix", async () => {
+    const wrongKey = join(dir, "wrong.key");
+    writeFileSync(wrongKey, execFileSync("/usr/sbin/tsig-keygen", ["-a", "hmac-sha256", bind.keyName]), { mode: 0o600 });
+    const host = "wrong-key.example.test";
+    const config = writeConfig("wrong-key", host, `server: ${bind.server}\nkey_file: ${wrongKey}`);
+    const r = await runGateway(["renew", "--config", config], env);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    const failed = r.stdout.split("\n").filter((l) => l.startsWith("failed"));
+    assert.equal(failed.length, 1, r.stdout);
+    assert.match(failed[0] ?? "", /failed {2}wrong-key\.example\.test: .*adding TXT _acme-challenge\.wrong-key\.example\.test in zone example\.test at 127\.0\.0\.1:\d+ with TSIG key acme-update: the server answered BADSIG; the server has a key by that name with another secret; copy the server's key statement/);
+    assert.deepEqual(await bind.txt(`_acme-challenge.${host}`), []);
+  });
+
+  it("hook: certbot-style auth and cleanup hooks that run nsupdate obtain the certificate; cleanup gets CERTBOT_AUTH_OUTPUT and removes the record", async () => {
+    const host = "hook.example.test";
+    const nsupdate = (line: string): string => `${NSUPDATE} -k ${bind.keyFile} <<EOF\nserver 127.0.0.1 ${bind.port}\nzone ${bind.zone}\n${line}\nsend\nEOF`;
+    const seen = join(dir, "hook-env.txt");
+    const auth = script("auth-hook.sh", `set -e\n${nsupdate('update add _acme-challenge.$CERTBOT_DOMAIN. 60 IN TXT "$CERTBOT_VALIDATION"')}\necho "added $CERTBOT_DOMAIN"`);
+    const cleanup = script("cleanup-hook.sh", `set -e\n${nsupdate('update delete _acme-challenge.$CERTBOT_DOMAIN. TXT "$CERTBOT_VALIDATION"')}\necho "$CERTBOT_AUTH_OUTPUT|$CERTBOT_ALL_DOMAINS|$CERTBOT_REMAINING_CHALLENGES|\${CERTBOT_TOKEN-unset}" > ${seen}`);
+    const config = writeConfig("hook", host, `auth_hook: ${auth}\ncleanup_hook: ${cleanup}`);
+    const r = await runGateway(["renew", "--config", config], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(issuedNames(config, host), /DNS:hook\.example\.test/);
+    assert.equal(readFileSync(seen, "utf8").trim(), `added ${host}|${host}|0|unset`);
+    assert.deepEqual(await bind.txt(`_acme-challenge.${host}`), []);
+  });
+
+  it("hook: a failing auth hook fails the order with its exit status and the end of its stderr", async () => {
+    const auth = script("failing-hook.sh", `echo "calling the DNS provider's API" >&2\necho "HTTP 403: token lacks zone:edit on example.test" >&2\nexit 3`);
+    const config = writeConfig("failing-hook", "failing-hook.example.test", `auth_hook: ${auth}`);
+    const r = await runGateway(["renew", "--config", config], env);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /failed {2}failing-hook\.example\.test: .*acme\.dns\.auth_hook \S+failing-hook\.sh for failing-hook\.example\.test: exited with status 3: calling the DNS provider's API \| HTTP 403: token lacks zone:edit on example\.test/);
+  });
+});
