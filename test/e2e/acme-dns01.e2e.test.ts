@@ -92,6 +92,17 @@ sites:
     assert.deepEqual(await bind.txt(`_acme-challenge.${host}`), []);
   });
 
+  it("check: a signed update that changes nothing proves the key and the zone before any order; a wrong secret is a problem naming BADSIG", async () => {
+    const wrongKey = join(dir, "check-wrong.key");
+    writeFileSync(wrongKey, execFileSync("/usr/sbin/tsig-keygen", ["-a", "hmac-sha256", bind.keyName]), { mode: 0o600 });
+    const good = await runGateway(["check", "--config", writeConfig("check-good", "check.example.test", `server: ${bind.server}\nkey_file: ${bind.keyFile}`)], env);
+    assert.match(good.stdout, new RegExp(`ok +acme\\.dns: ${bind.server} takes updates to zone example\\.test signed with TSIG key acme-update`), good.stdout + good.stderr);
+    assert.doesNotMatch(good.stdout, /DNS: check\.example\.test/, "dns-01 needs no address pointing here");
+    const bad = await runGateway(["check", "--config", writeConfig("check-bad", "check.example.test", `server: ${bind.server}\nkey_file: ${wrongKey}`)], env);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, /acme\.dns: dns-01 for check\.example\.test: a test update \(changing nothing\) of zone example\.test at 127\.0\.0\.1:\d+ with TSIG key acme-update: the server answered BADSIG/, bad.stdout);
+  });
+
   it("hook: certbot-style auth and cleanup hooks that run nsupdate obtain the certificate; cleanup gets CERTBOT_AUTH_OUTPUT and removes the record", async () => {
     const host = "hook.example.test";
     const nsupdate = (line: string): string => `${NSUPDATE} -k ${bind.keyFile} <<EOF\nserver 127.0.0.1 ${bind.port}\nzone ${bind.zone}\n${line}\nsend\nEOF`;

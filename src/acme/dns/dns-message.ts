@@ -4,7 +4,7 @@
  * Names are written uncompressed; answers may use compression (RFC 1035 §4.1.4).
  */
 
-export const TYPE = { SOA: 6, TXT: 16, TSIG: 250 } as const;
+export const TYPE = { SOA: 6, TXT: 16, TSIG: 250, ANY: 255 } as const;
 export const CLASS = { IN: 1, NONE: 254, ANY: 255 } as const;
 const OPCODE_UPDATE = 5;
 
@@ -93,6 +93,16 @@ export function encodeQuery(id: number, name: string, type: number): Buffer {
 export function encodeTxtUpdate(id: number, zone: string, action: "add" | "delete", name: string, value: string, ttl: number): Buffer {
   const record = action === "add" ? encodeRecord(name, TYPE.TXT, CLASS.IN, ttl, txtRdata(value)) : encodeRecord(name, TYPE.TXT, CLASS.NONE, 0, txtRdata(value));
   return Buffer.concat([header(id, OPCODE_UPDATE << 11, [1, 0, 1, 0]), question(zone, TYPE.SOA, CLASS.IN), record]);
+}
+
+/**
+ * An UPDATE for `zone` that changes nothing: its one prerequisite, "the zone's apex is in use"
+ * (RFC 2136 §2.4.4), always holds. The server still checks its signature, and (BIND's
+ * allow-update) whether the key may update the zone, so `gateway check` learns that without
+ * touching the zone. An update-policy is judged per record, which this update has none of.
+ */
+export function encodeNoopUpdate(id: number, zone: string): Buffer {
+  return Buffer.concat([header(id, OPCODE_UPDATE << 11, [1, 1, 0, 0]), question(zone, TYPE.SOA, CLASS.IN), encodeRecord(zone, TYPE.ANY, CLASS.ANY, 0, Buffer.alloc(0))]);
 }
 
 /** Reads a possibly compressed name at `offset`; returns it and the offset after it in place. */

@@ -4,7 +4,7 @@ import type { Clock } from "../../platform/clock.js";
 import { GatewayError } from "../../platform/gateway-error.js";
 import { describeError, type Logger } from "../../platform/logger.js";
 import { challengeRecordName, type DnsChallenge, type DnsChallengeRequest } from "./dns-challenge.js";
-import { decodeResponse, encodeQuery, encodeTxtUpdate, RCODE_NAMES, txtValue, TYPE, type DnsResponse } from "./dns-message.js";
+import { decodeResponse, encodeNoopUpdate, encodeQuery, encodeTxtUpdate, RCODE_NAMES, txtValue, TYPE, type DnsResponse } from "./dns-message.js";
 import { describeServer, exchange } from "./dns-transport.js";
 import { checkAnswerSignature, readTsigKey, signMessage, type TsigKey } from "./tsig.js";
 
@@ -59,16 +59,7 @@ export class Rfc2136Challenge implements DnsChallenge {
 
   private async update(key: TsigKey, zone: string, action: "add" | "delete", recordName: string, value: string): Promise<void> {
     const subject = `${action === "add" ? "adding" : "deleting"} TXT ${recordName} in zone ${zone} at ${describeServer(this.config.server)} with TSIG key ${key.name}`;
-    const { signed, mac } = signMessage(encodeTxtUpdate(randomInt(0x10000), zone, action, recordName, value, RECORD_TTL_S), key, this.clock.now());
-    const raw = await exchange(this.config.server, signed);
-    const answer = parse(raw, this.config.server);
-    const { tsigError, verified } = checkAnswerSignature(raw, answer, key, mac);
-    const problem = RCODE_NAMES[tsigError !== 0 ? tsigError : answer.rcode] ?? `RCODE ${answer.rcode}`;
-    if (answer.rcode !== 0 || tsigError !== 0) {
-      const remedy = UPDATE_REMEDIES[problem] ?? "see the DNS server's log";
-      throw new GatewayError("dns.update_refused", `${subject}: the server answered ${problem}; ${remedy.replaceAll("NAME", key.name).replace("HOST", recordName.slice("_acme-challenge.".length))}`);
-    }
-    if (!verified) throw new GatewayError("dns.update_unsigned", `${subject}: the answer is not signed with the key (RFC 8945 §5.3.1), so it may not come from the server; check that nothing between here and the server answers DNS in its place`);
+    await sendUpdate(this.config.server, key, encodeTxtUpdate(randomInt(0x10000), zone, action, recordName, value, RECORD_TTL_S), this.clock.now(), subject, recordName);
   }
 
   /** Asks the server for the record until it serves the value: then the CA, asking it, will too. */
@@ -83,6 +74,33 @@ export class Rfc2136Challenge implements DnsChallenge {
       await this.clock.sleep(POLL_INTERVAL_MS);
     }
   }
+}
+
+/** Signs and sends an UPDATE; throws with what the server's refusal means and what to do. */
+async function sendUpdate(server: DnsServer, key: TsigKey, message: Buffer, now: Date, subject: string, recordName: string): Promise<void> {
+  const { signed, mac } = signMessage(message, key, now);
+  const raw = await exchange(server, signed);
+  const answer = parse(raw, server);
+  const { tsigError, verified } = checkAnswerSignature(raw, answer, key, mac);
+  const problem = RCODE_NAMES[tsigError !== 0 ? tsigError : answer.rcode] ?? `RCODE ${answer.rcode}`;
+  if (answer.rcode !== 0 || tsigError !== 0) {
+    const remedy = UPDATE_REMEDIES[problem] ?? "see the DNS server's log";
+    throw new GatewayError("dns.update_refused", `${subject}: the server answered ${problem}; ${remedy.replaceAll("NAME", key.name).replace("HOST", recordName.replace(/^_acme-challenge\./, ""))}`);
+  }
+  if (!verified) throw new GatewayError("dns.update_unsigned", `${subject}: the answer is not signed with the key (RFC 8945 §5.3.1), so it may not come from the server; check that nothing between here and the server answers DNS in its place`);
+}
+
+/**
+ * For `gateway check`: reads the key, finds the zone of `name`'s challenge record and sends an
+ * UPDATE that changes nothing, so a wrong key, a key the zone does not allow, or a server that is
+ * not the primary shows before any order. Resolves with the zone and the key's name.
+ */
+export async function checkUpdateAccess(config: DnsUpdateConfig, name: string, now: Date): Promise<{ zone: string; keyName: string }> {
+  const key = await readTsigKey(config.keyFile, config.keyName, config.algorithm);
+  const recordName = challengeRecordName(name);
+  const zone = config.zone ?? (await findZone(config.server, recordName));
+  await sendUpdate(config.server, key, encodeNoopUpdate(randomInt(0x10000), zone), now, `a test update (changing nothing) of zone ${zone} at ${describeServer(config.server)} with TSIG key ${key.name}`, recordName);
+  return { zone, keyName: key.name };
 }
 
 function parse(raw: Buffer, server: DnsServer): DnsResponse {
