@@ -92,6 +92,18 @@ sites:
     assert.deepEqual(await bind.txt(`_acme-challenge.${host}`), []);
   });
 
+  it("RFC 2136: an update the server accepts but never serves fails after propagation_timeout, saying it timed out, and the record is deleted", async (t) => {
+    const split = await startBind9(join(dir, "bind-split"), { updatesInvisible: true });
+    t.after(() => split.stop());
+    const host = "never-served.example.test";
+    const config = writeConfig("never-served", host, `server: ${split.server}\nkey_file: ${split.keyFile}\npropagation_timeout: 10s`);
+    const r = await runGateway(["renew", "--config", config], env);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /failed {2}never-served\.example\.test: .*timed out after 10 s waiting for 127\.0\.0\.1:\d+ to serve the TXT record _acme-challenge\.never-served\.example\.test it accepted; check the server's log, or raise acme\.dns\.propagation_timeout/);
+    assert.match(r.stderr, /"event":"acme\.dns_record_removed"/);
+    assert.ok(r.ms < 30_000, `gave up after ${r.ms} ms`);
+  });
+
   it("check: a signed update that changes nothing proves the key and the zone before any order; a wrong secret is a problem naming BADSIG", async () => {
     const wrongKey = join(dir, "check-wrong.key");
     writeFileSync(wrongKey, execFileSync("/usr/sbin/tsig-keygen", ["-a", "hmac-sha256", bind.keyName]), { mode: 0o600 });

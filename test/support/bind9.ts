@@ -28,7 +28,15 @@ const APT = "bind9 bind9-dnsutils";
  * Starts named with a zone `zone` where every name has the address 127.0.0.1 (so pebble, asking
  * named, finds the gateway for HTTP-01 too) and which key `keyName`, made by tsig-keygen, may update.
  */
-export async function startBind9(dir: string, zone = "example.test", keyName = "acme-update"): Promise<Bind9> {
+export interface Bind9Options {
+  /**
+   * Split horizon: signed requests (the updates) see one copy of the zone, unsigned queries
+   * another, so an update is accepted and never served: a propagation that never comes.
+   */
+  readonly updatesInvisible?: boolean;
+}
+
+export async function startBind9(dir: string, options: Bind9Options = {}, zone = "example.test", keyName = "acme-update"): Promise<Bind9> {
   const named = requireTool(NAMED, APT);
   requireTool(NSUPDATE, APT);
   const keygen = requireTool("/usr/sbin/tsig-keygen", APT);
@@ -36,14 +44,14 @@ export async function startBind9(dir: string, zone = "example.test", keyName = "
   const keyFile = join(dir, "tsig.key");
   writeFileSync(keyFile, execFileSync(keygen, ["-a", "hmac-sha256", keyName]), { mode: 0o600 });
   chmodSync(keyFile, 0o600);
-  writeFileSync(join(dir, `${zone}.zone`), [
-    "$TTL 60",
-    `@ IN SOA ns1.${zone}. hostmaster.${zone}. ( 1 60 60 600 60 )`,
-    `@ IN NS ns1.${zone}.`,
-    "@ IN A 127.0.0.1",
-    "* IN A 127.0.0.1",
-    "",
-  ].join("\n"));
+  const zoneText = ["$TTL 60", `@ IN SOA ns1.${zone}. hostmaster.${zone}. ( 1 60 60 600 60 )`, `@ IN NS ns1.${zone}.`, "@ IN A 127.0.0.1", "* IN A 127.0.0.1", ""].join("\n");
+  const zoneStatement = (file: string): string => {
+    writeFileSync(join(dir, file), zoneText);
+    return `zone "${zone}" {\n  type primary;\n  file "${dir}/${file}";\n  allow-update { key "${keyName}"; };\n};`;
+  };
+  const zones = options.updatesInvisible
+    ? `view "updates" {\n  match-clients { key "${keyName}"; };\n  ${zoneStatement(`${zone}.updates.zone`)}\n};\nview "queries" {\n  match-clients { any; };\n  ${zoneStatement(`${zone}.zone`)}\n};`
+    : zoneStatement(`${zone}.zone`);
   const port = await freePort();
   const conf = join(dir, "named.conf");
   // No rndc (controls {}), which would take the fixed port 953; everything named writes stays in dir.
@@ -60,11 +68,7 @@ export async function startBind9(dir: string, zone = "example.test", keyName = "
 };
 controls { };
 include "${keyFile}";
-zone "${zone}" {
-  type primary;
-  file "${dir}/${zone}.zone";
-  allow-update { key "${keyName}"; };
-};
+${zones}
 `);
   // -g: foreground, log to stderr; -u only when root could drop to "bind" and still write dir, so run as is.
   const proc = startProcess(named, ["-g", "-c", conf]);

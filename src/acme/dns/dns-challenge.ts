@@ -13,7 +13,8 @@ export interface DnsChallengeRequest {
 /**
  * Publishes dns-01 TXT records: `present` returns once the record is in place (as far as the
  * gateway can tell), with the function that removes it again, which the issuer calls after the
- * CA's validation whatever its outcome.
+ * CA's validation whatever its outcome. That function logs its own failure and never throws: a
+ * leftover record must not turn an issued certificate into a failed order.
  */
 export interface DnsChallenge {
   present(request: DnsChallengeRequest): Promise<() => Promise<void>>;

@@ -45,13 +45,18 @@ export class Rfc2136Challenge implements DnsChallenge {
     await this.update(key, zone, "add", recordName, value);
     this.logger.info("acme.dns_record_added", { record: recordName, zone, server: describeServer(this.config.server) });
     const remove = async (): Promise<void> => {
-      await this.update(key, zone, "delete", recordName, value);
-      this.logger.info("acme.dns_record_removed", { record: recordName, zone });
+      try {
+        await this.update(key, zone, "delete", recordName, value);
+        this.logger.info("acme.dns_record_removed", { record: recordName, zone });
+      } catch (err) {
+        // The CA has decided by now (or will not be asked); a stale TXT record does no harm beyond clutter.
+        this.logger.warn("acme.dns_cleanup_failed", { record: recordName, zone, error: describeError(err) });
+      }
     };
     try {
       await this.waitForRecord(recordName, value);
     } catch (err) {
-      await remove().catch((cleanup) => this.logger.warn("acme.dns_cleanup_failed", { record: recordName, error: describeError(cleanup) }));
+      await remove();
       throw err;
     }
     return remove;
