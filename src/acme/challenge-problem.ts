@@ -70,7 +70,7 @@ export function describeChallengeProblem(problem: AcmeProblem, challenge: Challe
   const detail = (problem.detail ?? "no reason given").replace(/\s+/g, " ").trim();
   if (challenge === "dns-01") {
     // The record was in place on the server the gateway updated (or the hook said so): the CA asks the zone's public servers.
-    return `${detail}; the CA did not find the TXT record at _acme-challenge.<name> on the zone's public DNS servers: check that every NS of the zone (secondaries too) serves it, and that no CNAME or delegation of _acme-challenge points elsewhere`;
+    return `${detail}; the CA's DNS lookup did not find the value the gateway published: check that every NS of the zone (secondaries too) serves the _acme-challenge TXT record, and that no CNAME or delegation of _acme-challenge points elsewhere`;
   }
   const port = validationPort(challenge);
   const rule = RULES.find((r) => r.matches(type, detail));

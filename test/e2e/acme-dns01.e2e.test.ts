@@ -129,6 +129,17 @@ sites:
     assert.deepEqual(await bind.txt(`_acme-challenge.${host}`), []);
   });
 
+  it("hook: when the CA finds the wrong TXT value, the order fails with the CA's words and the DNS hint, and the cleanup hook still runs", async () => {
+    const host = "wrong-value.example.test";
+    const nsupdate = (line: string): string => `${NSUPDATE} -k ${bind.keyFile} <<EOF\nserver 127.0.0.1 ${bind.port}\nzone ${bind.zone}\n${line}\nsend\nEOF`;
+    const auth = script("wrong-value-auth.sh", `set -e\n${nsupdate('update add _acme-challenge.$CERTBOT_DOMAIN. 60 IN TXT "not-$CERTBOT_VALIDATION"')}`);
+    const cleanup = script("wrong-value-cleanup.sh", `set -e\n${nsupdate('update delete _acme-challenge.$CERTBOT_DOMAIN. TXT "not-$CERTBOT_VALIDATION"')}`);
+    const r = await runGateway(["renew", "--config", writeConfig("wrong-value", host, `auth_hook: ${auth}\ncleanup_hook: ${cleanup}`)], env);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /failed {2}wrong-value\.example\.test: validating wrong-value\.example\.test over dns-01: .+; the CA's DNS lookup did not find the value the gateway published/);
+    assert.deepEqual(await bind.txt(`_acme-challenge.${host}`), [], "the cleanup hook ran after the failed validation");
+  });
+
   it("hook: a failing auth hook fails the order with its exit status and the end of its stderr", async () => {
     const auth = script("failing-hook.sh", `echo "calling the DNS provider's API" >&2\necho "HTTP 403: token lacks zone:edit on example.test" >&2\nexit 3`);
     const config = writeConfig("failing-hook", "failing-hook.example.test", `auth_hook: ${auth}`);
