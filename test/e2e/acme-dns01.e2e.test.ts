@@ -6,8 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { NSUPDATE, startBind9, type Bind9 } from "../support/bind9.js";
-import { runGateway } from "../support/gateway-process.js";
-import { freePort } from "../support/processes.js";
+import { runGateway, startGateway } from "../support/gateway-process.js";
+import { freePort, waitFor } from "../support/processes.js";
+import { servedCertificate } from "../support/tls-probe.js";
 import { startPebble, type Pebble } from "../support/pebble.js";
 
 /**
@@ -37,10 +38,15 @@ describe("DNS-01 over RFC 2136 and hooks, against real pebble and BIND", { timeo
 
   /** A gateway.yaml in its own folder with one site `host` and `dnsYaml` as acme.dns; returns its path. */
   function writeConfig(name: string, host: string, dnsYaml: string): string {
-    const folder = join(dir, name);
-    mkdirSync(folder, { recursive: true });
-    const path = join(folder, "gateway.yaml");
-    writeFileSync(path, `listen: { address: 127.0.0.1, https: 0, http: false }
+    const path = join(dir, name, "gateway.yaml");
+    mkdirSync(join(dir, name), { recursive: true });
+    writeFileSync(path, configYaml(host, dnsYaml));
+    return path;
+  }
+
+  /** No port 80 at all: dns-01 needs none. */
+  function configYaml(host: string, dnsYaml: string): string {
+    return `listen: { address: 127.0.0.1, https: 0, http: false }
 storage: ./storage
 admin: false
 acme:
@@ -51,8 +57,7 @@ ${dnsYaml.replace(/^/gm, "    ")}
 sites:
   - host: ${host}
     upstream: http://127.0.0.1:9
-`);
-    return path;
+`;
   }
 
   function issuedNames(config: string, host: string): string {
@@ -77,6 +82,17 @@ sites:
     assert.match(r.stderr, /"event":"acme\.dns_record_added".*"zone":"example\.test"/);
     assert.match(r.stderr, /"event":"acme\.dns_record_removed"/);
     assert.deepEqual(await bind.txt(`_acme-challenge.${host}`), [], "the challenge record is deleted after validation");
+  });
+
+  it("serve with listen.http: false obtains its certificate over dns-01 at start and serves it", async (t) => {
+    const host = "serve.example.test";
+    mkdirSync(join(dir, "serve"));
+    const gateway = await startGateway(join(dir, "serve"), configYaml(host, `server: ${bind.server}\nkey_file: ${bind.keyFile}`), env);
+    t.after(() => gateway.stop());
+    const root = await pebble.issuingRoot();
+    const cert = await waitFor("a certificate from pebble", () => servedCertificate(gateway.httpsPort, host, root).catch(() => undefined), 30_000, 100);
+    assert.match(cert.subjectAltName ?? "", /DNS:serve\.example\.test/);
+    assert.equal(gateway.httpPort, null);
   });
 
   it("RFC 2136: a key with the server's name but another secret fails the order with one line naming BADSIG and the fix", async () => {
