@@ -199,9 +199,10 @@ function readDns(read: ConfigReader, field: Field, baseDir: string): DnsChalleng
   for (const [key, value] of [["zone", zone], ["key_name", keyName]] as const) {
     if (value !== undefined && !PATTERNS.dnsName.test(value)) read.fail(get(key).node, get(key).path, `must be a DNS name (got ${quote(value)})`);
   }
-  const keyFile = readExistingFile(read, { ...get("key_file"), anchor: field.node ?? field.anchor }, baseDir, "the TSIG key (what tsig-keygen prints, or the bare base64 secret)");
-  if (keyFile && (statSync(keyFile).mode & 0o007) !== 0) {
-    read.fail(get("key_file").node, "acme.dns.key_file", `${keyFile} is readable by every user on this machine (mode ${(statSync(keyFile).mode & 0o777).toString(8)}), and the key can change your DNS zone; chmod 600 ${keyFile} (owned by the gateway's user)`);
+  const keyFile = readExistingFile(read, get("key_file"), baseDir, "the TSIG key (what tsig-keygen prints, or the bare base64 secret)");
+  const keyMode = keyFile === undefined ? 0 : statSync(keyFile).mode & 0o777;
+  if (keyMode & 0o007) {
+    read.fail(get("key_file").node, "acme.dns.key_file", `${keyFile} is open to every user on this machine (mode ${keyMode.toString(8)}), and the key can change your DNS zone; chmod 600 ${keyFile} (owned by the gateway's user)`);
   }
   const algorithm = read.choice(get("algorithm"), DNS.properties.algorithm.enum) ?? null;
   const propagationTimeoutMs = read.duration(get("propagation_timeout"), DNS.properties.propagation_timeout, exampleDefault(DNS.properties.propagation_timeout)) ?? DEFAULT_DNS_PROPAGATION_TIMEOUT_MS;

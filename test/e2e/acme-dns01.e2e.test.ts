@@ -64,6 +64,11 @@ sites:
     return new X509Certificate(readFileSync(join(config, "..", "storage", "certificates", `${host}.pem`))).subjectAltName ?? "";
   }
 
+  /** Shell lines that send one update to named as a user's hook would: nsupdate with the zone's TSIG key. */
+  function nsupdate(update: string): string {
+    return `${NSUPDATE} -k ${bind.keyFile} <<EOF\nserver 127.0.0.1 ${bind.port}\nzone ${bind.zone}\n${update}\nsend\nEOF`;
+  }
+
   /** An executable sh script in the test's folder. */
   function script(name: string, body: string): string {
     const path = join(dir, name);
@@ -133,7 +138,6 @@ sites:
 
   it("hook: certbot-style auth and cleanup hooks that run nsupdate obtain the certificate; cleanup gets CERTBOT_AUTH_OUTPUT and removes the record", async () => {
     const host = "hook.example.test";
-    const nsupdate = (line: string): string => `${NSUPDATE} -k ${bind.keyFile} <<EOF\nserver 127.0.0.1 ${bind.port}\nzone ${bind.zone}\n${line}\nsend\nEOF`;
     const seen = join(dir, "hook-env.txt");
     const auth = script("auth-hook.sh", `set -e\n${nsupdate('update add _acme-challenge.$CERTBOT_DOMAIN. 60 IN TXT "$CERTBOT_VALIDATION"')}\necho "added $CERTBOT_DOMAIN"`);
     const cleanup = script("cleanup-hook.sh", `set -e\n${nsupdate('update delete _acme-challenge.$CERTBOT_DOMAIN. TXT "$CERTBOT_VALIDATION"')}\necho "$CERTBOT_AUTH_OUTPUT|$CERTBOT_ALL_DOMAINS|$CERTBOT_REMAINING_CHALLENGES|\${CERTBOT_TOKEN-unset}" > ${seen}`);
@@ -147,7 +151,6 @@ sites:
 
   it("hook: when the CA finds the wrong TXT value, the order fails with the CA's words and the DNS hint, and the cleanup hook still runs", async () => {
     const host = "wrong-value.example.test";
-    const nsupdate = (line: string): string => `${NSUPDATE} -k ${bind.keyFile} <<EOF\nserver 127.0.0.1 ${bind.port}\nzone ${bind.zone}\n${line}\nsend\nEOF`;
     const auth = script("wrong-value-auth.sh", `set -e\n${nsupdate('update add _acme-challenge.$CERTBOT_DOMAIN. 60 IN TXT "not-$CERTBOT_VALIDATION"')}`);
     const cleanup = script("wrong-value-cleanup.sh", `set -e\n${nsupdate('update delete _acme-challenge.$CERTBOT_DOMAIN. TXT "not-$CERTBOT_VALIDATION"')}`);
     const r = await runGateway(["renew", "--config", writeConfig("wrong-value", host, `auth_hook: ${auth}\ncleanup_hook: ${cleanup}`)], env);

@@ -39,7 +39,10 @@ function exchangeUdp(address: string, port: number, message: Buffer): Promise<Bu
   return new Promise((resolve, reject) => {
     const socket = createSocket(isIP(address) === 6 ? "udp6" : "udp4");
     const timer = setTimeout(() => finish(new Error("ETIMEOUT")), UDP_TIMEOUT_MS);
+    let settled = false;
     const finish = (err: Error | null, answer?: Buffer): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.close();
       if (err) reject(err);
