@@ -49,7 +49,8 @@ export class HookChallenge implements DnsChallenge {
       const child = spawn(path, [], { env: { ...process.env, ...vars }, stdio: ["ignore", "pipe", "pipe"], detached: true });
       let stdout = "";
       let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      // CERTBOT_AUTH_OUTPUT is a record ID or so: keep the first 64 KiB, the most an environment variable comfortably holds.
+      child.stdout.on("data", (d: Buffer) => (stdout = (stdout + d.toString()).slice(0, 65_536)));
       child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4 * STDERR_TAIL_CHARS)));
       let settled = false;
       const settle = (err: GatewayError | null): void => {
