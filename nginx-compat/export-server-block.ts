@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { type AddressRange, type GatewayConfig, type SiteConfig } from "../src/config/gateway-config.js";
 import { GATEWAY_IN_NGINX as GATEWAY } from "./gateway-in-nginx.js";
 
@@ -19,8 +20,7 @@ export function exportServerBlocks(config: GatewayConfig): string {
     "# Put it inside nginx's http block (e.g. /etc/nginx/conf.d/notebook.conf), then: nginx -t && systemctl reload nginx",
     ...(acmeNames.length > 0
       ? [
-          "# Certificates (tls: acme) come from certbot, answered by the :80 server below:",
-          `#   mkdir -p ${CERTBOT_WEBROOT} && certbot certonly --webroot -w ${CERTBOT_WEBROOT} ${acmeNames.map((n) => `-d ${n}`).join(" ")}${config.acme.email ? ` -m ${config.acme.email} --agree-tos` : " --register-unsafely-without-email --agree-tos"}`,
+          ...certbotLines(config, `${acmeNames.map((n) => `-d ${n}`).join(" ")}${config.acme.email ? ` -m ${config.acme.email} --agree-tos` : " --register-unsafely-without-email --agree-tos"}`),
           "# and renewed by cron (or certbot's own systemd timer), reloading nginx to use them:",
           '#   17 3,15 * * * certbot renew --quiet --deploy-hook "systemctl reload nginx"',
         ]
@@ -56,7 +56,7 @@ export function exportServerBlocks(config: GatewayConfig): string {
     "}",
   ];
   config.sites.forEach((site, i) => out.push("", ...siteServer(site, `site${i + 1}`, config)));
-  if (config.listen.httpPort !== null) out.push("", ...redirectServer(config, acmeNames.length > 0));
+  if (config.listen.httpPort !== null) out.push("", ...redirectServer(config, acmeNames.length > 0 && config.acme.challenge !== "dns-01"));
   return `${out.join("\n")}\n`;
 }
 
@@ -174,6 +174,26 @@ function certificateLines(site: SiteConfig): string[] {
 function accessLines(site: SiteConfig): string[] {
   const plain = (range: AddressRange): string => (range.prefixLength === (range.family === "ipv4" ? 32 : 128) ? range.address : `${range.address}/${range.prefixLength}`);
   return [...site.deny.map((r) => `    deny ${plain(r)};`), ...site.allow.map((r) => `    allow ${plain(r)};`), ...(site.allow.length > 0 ? ["    deny all;"] : [])];
+}
+
+/** How certbot obtains the certificates: over the :80 server's webroot, or over DNS as acme.dns says (the same hooks; certbot's rfc2136 plugin). */
+function certbotLines(config: GatewayConfig, namesAndAccount: string): string[] {
+  const dns = config.acme.dns;
+  if (!dns) {
+    return ["# Certificates (tls: acme) come from certbot, answered by the :80 server below:", `#   mkdir -p ${CERTBOT_WEBROOT} && certbot certonly --webroot -w ${CERTBOT_WEBROOT} ${namesAndAccount}`];
+  }
+  if (dns.kind === "hook") {
+    const cleanup = dns.cleanupHook ? ` --manual-cleanup-hook ${dns.cleanupHook}` : "";
+    return ["# Certificates (tls: acme) come from certbot over DNS-01, with the same hooks:", `#   certbot certonly --manual --preferred-challenges dns --manual-auth-hook ${dns.authHook}${cleanup} ${namesAndAccount}`];
+  }
+  // certbot's plugin takes an IP address only.
+  const server = isIP(dns.server.host) ? dns.server.host : `<the IP address of ${dns.server.host}>`;
+  return [
+    "# Certificates (tls: acme) come from certbot over DNS-01 with its rfc2136 plugin (apt-get install python3-certbot-dns-rfc2136),",
+    `# given /etc/letsencrypt/rfc2136.ini (chmod 600): dns_rfc2136_server = ${server}, dns_rfc2136_port = ${dns.server.port},`,
+    `# dns_rfc2136_name = ${dns.keyName ?? "<the key's name in " + dns.keyFile + ">"}, dns_rfc2136_secret = <its secret>, dns_rfc2136_algorithm = ${(dns.algorithm ?? "hmac-sha256").toUpperCase()}:`,
+    `#   certbot certonly --dns-rfc2136 --dns-rfc2136-credentials /etc/letsencrypt/rfc2136.ini ${namesAndAccount}`,
+  ];
 }
 
 function redirectServer(config: GatewayConfig, answersAcme: boolean): string[] {

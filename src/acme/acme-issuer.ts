@@ -10,6 +10,9 @@ import type { FileCertStore } from "../tls/cert-store.js";
 import type { IssueRequest, Issuer, RenewalWindow } from "../tls/issuer.js";
 import { ariCertId, fetchRenewalWindow } from "./ari.js";
 import { describeChallengeProblem, type AcmeProblem } from "./challenge-problem.js";
+import type { DnsChallenge } from "./dns/dns-challenge.js";
+import { HookChallenge } from "./dns/hook-challenge.js";
+import { Rfc2136Challenge } from "./dns/rfc2136-challenge.js";
 import { selfCheckHttp01 } from "./http01-self-check.js";
 
 /**
@@ -48,6 +51,8 @@ export class RateLimitedError extends GatewayError {
 export class AcmeIssuer implements Issuer {
   readonly description: string;
   private directory: Directory | undefined;
+  /** For dns-01: what publishes the TXT records. */
+  private readonly dns: DnsChallenge | null;
 
   constructor(
     private readonly config: AcmeConfig,
@@ -59,6 +64,7 @@ export class AcmeIssuer implements Issuer {
     private readonly directoryUrl: URL = config.directoryUrl,
   ) {
     this.description = `ACME ${directoryUrl.href}`;
+    this.dns = config.dns && (config.dns.kind === "rfc2136" ? new Rfc2136Challenge(config.dns, clock, logger) : new HookChallenge(config.dns, logger));
   }
 
   async obtain(request: IssueRequest): Promise<CertificateBundle> {
@@ -122,8 +128,8 @@ export class AcmeIssuer implements Issuer {
     }
 
     const authorizations = await this.call("fetching authorizations", () => client.getAuthorizations(order));
-    for (const authz of authorizations) {
-      await this.authorize(library, client, order, authz);
+    for (const [index, authz] of authorizations.entries()) {
+      await this.authorize(library, client, order, authz, { allNames: hosts, remaining: authorizations.length - index - 1 });
     }
     const key = await library.crypto.createPrivateEcdsaKey("P-256");
     const [, csr] = await library.crypto.createCsr({ commonName: hosts[0], altNames: [...hosts] }, key);
@@ -138,7 +144,8 @@ export class AcmeIssuer implements Issuer {
     return fetchRenewalWindow(renewalInfo, bundle.certPem, this.clock.now());
   }
 
-  private async authorize(library: typeof acme, client: acme.Client, order: acme.Order, authz: acme.Authorization): Promise<void> {
+  /** Proves control of `authz`'s name; `position`: the order's names and how many authorizations come after this one (for hooks). */
+  private async authorize(library: typeof acme, client: acme.Client, order: acme.Order, authz: acme.Authorization, position: { allNames: readonly string[]; remaining: number }): Promise<void> {
     if (authz.status === "valid") return;
     const name = authz.identifier.value;
     // acme-client's types predate TLS-ALPN-01 (RFC 8737); its runtime supports it.
@@ -147,8 +154,12 @@ export class AcmeIssuer implements Issuer {
     if (!challenge) {
       throw new GatewayError("acme.no_challenge", `${name}: the CA offers no ${this.config.challenge} challenge (offers ${authz.challenges.map((c) => c.type).join(", ")}); set acme.challenge to one of those`);
     }
+    // For dns-01 this is already the TXT value, base64url(SHA-256(key authorization)) (RFC 8555 §8.4).
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-    if (isAlpn) {
+    let removeDnsRecord: (() => Promise<void>) | undefined;
+    if (this.dns) {
+      removeDnsRecord = await this.dns.present({ name, value: keyAuthorization, ...position });
+    } else if (isAlpn) {
       const [alpnKey, alpnCert] = await library.crypto.createAlpnCertificate(authz, keyAuthorization);
       await this.store.putAlpnCertificate(name, alpnKey.toString() + alpnCert.toString());
     } else {
@@ -169,7 +180,8 @@ export class AcmeIssuer implements Issuer {
         throw await this.challengeFailure(client, order, name, err);
       }
     } finally {
-      await (isAlpn ? this.store.removeAlpnCertificate(name) : this.store.removeChallenge(challenge.token));
+      if (removeDnsRecord) await removeDnsRecord();
+      else await (isAlpn ? this.store.removeAlpnCertificate(name) : this.store.removeChallenge(challenge.token));
     }
   }
 

@@ -5,7 +5,7 @@ import { describeChallengeProblem, type AcmeProblem } from "./challenge-problem.
 const E = "urn:ietf:params:acme:error:";
 
 /** Details as Let's Encrypt (Boulder) and Pebble word them, and the hint each must get. */
-const CASES: ReadonlyArray<readonly [string, AcmeProblem, "http-01" | "tls-alpn-01", RegExp]> = [
+const CASES: ReadonlyArray<readonly [string, AcmeProblem, "http-01" | "tls-alpn-01" | "dns-01", RegExp]> = [
   ["pebble 404", { type: `${E}unauthorized`, detail: "Non-200 status code from HTTP: http://a.example:5002/.well-known/acme-challenge/x returned 404" }, "http-01", /something other than this gateway answers port 80/],
   ["boulder 404", { type: `${E}unauthorized`, detail: "203.0.113.7: Invalid response from http://a.example/.well-known/acme-challenge/x: 404" }, "http-01", /something other than this gateway answers port 80/],
   ["pebble refused", { type: `${E}connection`, detail: 'Get "http://a.example:5002/.well-known/acme-challenge/x": dial tcp 127.0.0.2:5002: connect: connection refused' }, "http-01", /nothing accepts connections on port 80 .*point DNS at this server, open port 80 in the firewall/],
@@ -17,6 +17,9 @@ const CASES: ReadonlyArray<readonly [string, AcmeProblem, "http-01" | "tls-alpn-
   ["alpn refused", { type: `${E}connection`, detail: "dial tcp 127.0.0.1:443: connect: connection refused" }, "tls-alpn-01", /port 443/],
   ["alpn wrong protocol", { type: `${E}tls`, detail: "Cannot negotiate ALPN protocol \"acme-tls/1\" for tls-alpn-01 challenge" }, "tls-alpn-01", /not this gateway speaking acme-tls\/1/],
   ["unknown", { type: `${E}serverInternal`, detail: "something odd" }, "http-01", /check that port 80 for the name reaches this gateway/],
+  ["boulder no TXT", { type: `${E}unauthorized`, detail: "No TXT record found at _acme-challenge.a.example" }, "dns-01", /every NS of the zone \(secondaries too\) serves the _acme-challenge TXT record/],
+  ["boulder wrong TXT", { type: `${E}unauthorized`, detail: 'Incorrect TXT record "abc" found at _acme-challenge.a.example' }, "dns-01", /did not find the value the gateway published/],
+  ["dns-01 SERVFAIL: no port advice", { type: `${E}dns`, detail: "DNS problem: SERVFAIL looking up TXT for _acme-challenge.a.example" }, "dns-01", /^(?!.*port \d).*CNAME or delegation/],
 ];
 
 it("a refused challenge gives the CA's detail and one mapped hint, on one line", () => {

@@ -9,7 +9,7 @@ export interface AcmeProblem {
 }
 
 /** The challenge types the gateway answers. */
-export type ChallengeType = "http-01" | "tls-alpn-01";
+export type ChallengeType = "http-01" | "tls-alpn-01" | "dns-01";
 
 /** A cause the CA's words give away, and what the operator does about it. */
 interface HintRule {
@@ -57,7 +57,7 @@ const RULES: readonly HintRule[] = [
 ];
 
 /** The port a CA validates on (RFC 8555 §8.3, RFC 8737 §3): not configurable at the CA. */
-function validationPort(challenge: ChallengeType): number {
+function validationPort(challenge: Exclude<ChallengeType, "dns-01">): number {
   return challenge === "http-01" ? 80 : 443;
 }
 
@@ -68,6 +68,10 @@ function validationPort(challenge: ChallengeType): number {
 export function describeChallengeProblem(problem: AcmeProblem, challenge: ChallengeType): string {
   const type = problem.type ?? "";
   const detail = (problem.detail ?? "no reason given").replace(/\s+/g, " ").trim();
+  if (challenge === "dns-01") {
+    // The record was in place on the server the gateway updated (or the hook said so): the CA asks the zone's public servers.
+    return `${detail}; the CA's DNS lookup did not find the value the gateway published: check that every NS of the zone (secondaries too) serves the _acme-challenge TXT record, and that no CNAME or delegation of _acme-challenge points elsewhere`;
+  }
   const port = validationPort(challenge);
   const rule = RULES.find((r) => r.matches(type, detail));
   const hint = rule ? rule.hint(port) : `check that port ${port} for the name reaches this gateway from the internet`;

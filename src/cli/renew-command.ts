@@ -96,10 +96,11 @@ function logPortHolder(port: number, holder: PortHolder | null, logger: Logger):
 
 /**
  * Answers challenges when no `gateway serve` holds the port: HTTP-01 on listen.http, TLS-ALPN-01
- * on listen.https. A port in use means a gateway answers from the same store: nothing to do.
+ * on listen.https (DNS-01 needs neither). A port in use means a gateway answers from the same store: nothing to do.
  */
 async function startResponder(config: GatewayConfig, store: FileCertStore, logger: Logger): Promise<Server | undefined> {
-  if (!config.sites.some((s) => s.tls.kind === "acme")) return undefined;
+  // dns-01 answers in DNS: no port to hold.
+  if (config.acme.challenge === "dns-01" || !config.sites.some((s) => s.tls.kind === "acme")) return undefined;
   const sites = new SiteTable(config.sites);
   const alpn = config.acme.challenge === "tls-alpn-01";
   const port = alpn ? config.listen.httpsPort : config.listen.httpPort;

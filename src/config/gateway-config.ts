@@ -48,12 +48,55 @@ export interface AcmeConfig {
   /** The ACME directory. Default Let's Encrypt production. */
   readonly directoryUrl: URL;
   /** Which challenge proves control of a name. Default http-01. */
-  readonly challenge: "http-01" | "tls-alpn-01";
+  readonly challenge: "http-01" | "tls-alpn-01" | "dns-01";
+  /** How dns-01 publishes its TXT records: set exactly when `challenge` is dns-01. */
+  readonly dns: DnsChallengeConfig | null;
   /**
    * DNS servers for the gateway's own check of its HTTP-01 challenge URL before the CA's
    * (IP or IP:port, as dns.Resolver#setServers takes them). Empty (the default): the system's.
    */
   readonly resolvers: readonly string[];
+}
+
+/** `acme.dns`: a dynamic-update server, or the user's hook scripts. */
+export type DnsChallengeConfig = DnsUpdateConfig | DnsHookConfig;
+
+/** The HMAC algorithms of TSIG keys the gateway signs with (RFC 8945 §6; hmac-md5 is left out). */
+export type TsigAlgorithm = "hmac-sha1" | "hmac-sha224" | "hmac-sha256" | "hmac-sha384" | "hmac-sha512";
+
+/** A DNS server's address: an IP or a name (resolved by the system at each use), and its port. */
+export interface DnsServer {
+  readonly host: string;
+  /** Default 53. */
+  readonly port: number;
+}
+
+/** dns-01 over RFC 2136 dynamic updates signed with TSIG. */
+export interface DnsUpdateConfig {
+  readonly kind: "rfc2136";
+  /** The zone's primary server, which takes the updates and is asked until it serves the record. */
+  readonly server: DnsServer;
+  /** The zone holding the names (e.g. example.com); null (the default): found with an SOA query. */
+  readonly zone: string | null;
+  /** The TSIG key's name; null (the default): the one key statement in `keyFile`. */
+  readonly keyName: string | null;
+  /** File holding the TSIG secret: a BIND key statement (tsig-keygen's output) or the bare base64 secret; not readable by other users. */
+  readonly keyFile: string;
+  /** null (the default): the key file's algorithm, or hmac-sha256 for a bare secret. */
+  readonly algorithm: TsigAlgorithm | null;
+  /** How long the server may take to serve an added record. Default 2 minutes. */
+  readonly propagationTimeoutMs: number;
+}
+
+/** dns-01 through the user's scripts, with certbot's --manual-auth-hook contract. */
+export interface DnsHookConfig {
+  readonly kind: "hook";
+  /** Adds the TXT record and returns once it is visible; absolute path. */
+  readonly authHook: string;
+  /** Removes it after validation; null: none. */
+  readonly cleanupHook: string | null;
+  /** How long each hook run may take before it is stopped. Default 5 minutes. */
+  readonly timeoutMs: number;
 }
 
 /** Where a site's certificate comes from. */
@@ -190,5 +233,9 @@ export const LIMITS = {
   /** Header fields in one request (Apache's LimitRequestFields; a browser sends ~20); more get 431. Their total size is Node's 16 KiB. */
   requestHeaders: 100,
 } as const;
+
+/** acme.dns.propagation_timeout and hook_timeout defaults: certbot's DNS plugins wait 60-120 s, and hooks often sleep as long. */
+export const DEFAULT_DNS_PROPAGATION_TIMEOUT_MS = 120_000;
+export const DEFAULT_DNS_HOOK_TIMEOUT_MS = 300_000;
 
 export const DEFAULT_TIMEOUTS: TimeoutsConfig = { headersMs: 20_000, clientIdleMs: 300_000, upstreamIdleMs: 120_000, drainMs: 10_000 };

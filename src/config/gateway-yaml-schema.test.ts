@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { Document, LineCounter, parseDocument } from "yaml";
 import { SCHEMA_FILE, schemaProblems } from "../../test/support/gateway-schema.js";
 import { ConfigErrors } from "./config-error.js";
@@ -114,8 +115,23 @@ const BASE = {
   sites: [{ host: "jupyter.example.com", upstream: "http://127.0.0.1:8888", tunnel: { ssh: "me@workstation.example.edu" } }],
 };
 
+/** acme.dns's files, which the loader checks: a key file only its owner reads, an executable hook. */
+const DNS_FILES = mkdtempSync(join(tmpdir(), "gateway-schema-dns-"));
+const DNS_KEY = join(DNS_FILES, "tsig.key");
+const DNS_HOOK = join(DNS_FILES, "hook.sh");
+writeFileSync(DNS_KEY, "c2VjcmV0\n", { mode: 0o600 });
+writeFileSync(DNS_HOOK, "#!/bin/sh\n", { mode: 0o700 });
+after(() => rmSync(DNS_FILES, { recursive: true, force: true }));
+
+/** BASE, and for a key of acme.dns, dns-01 with the update keys or the hook keys that key belongs with. */
+function baseFor(path: KeyPath): object {
+  if (path[0] !== "acme" || path[1] !== "dns") return BASE;
+  const dns = path[2] === "hook_timeout" ? { auth_hook: DNS_HOOK } : { server: "192.0.2.53", key_file: DNS_KEY };
+  return { ...BASE, acme: { challenge: "dns-01", dns } };
+}
+
 function withValue(path: KeyPath, value: unknown): string {
-  const doc = new Document(structuredClone(BASE));
+  const doc = new Document(structuredClone(baseFor(path)));
   doc.setIn(path, value);
   return doc.toString();
 }

@@ -8,7 +8,7 @@
  * minimumDuration/maximumDuration (left out of the printed schema).
  */
 import { durationPattern, formatDuration, parseDuration } from "./duration.js";
-import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS } from "./gateway-config.js";
+import { DEFAULT_DNS_HOOK_TIMEOUT_MS, DEFAULT_DNS_PROPAGATION_TIMEOUT_MS, DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type TsigAlgorithm } from "./gateway-config.js";
 import { integerRangePattern } from "./range-pattern.js";
 
 /** A JSON Schema (draft-07) node: the subset gateway.yaml needs. */
@@ -84,6 +84,8 @@ export const PATTERNS = {
   /** An allow/deny entry as far as a pattern can tell (bits past the prefix need the loader). */
   addressRange: new RegExp(`^(?:${IPV4}(?:/${integerRangePattern(0, 32)})?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:/${integerRangePattern(0, 128)})?)$`),
   dnsName: new RegExp(`^${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`),
+  /** acme.dns.server: IPv4, a DNS name, or [IPv6], each with an optional :port; or a bare IPv6 address. */
+  dnsUpdateServer: new RegExp(`^(?:(?:${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?|\\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\\])(?::${PORT})?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$`),
   /** Names no public CA issues for: localhost, *.localhost, single labels, IP literals. */
   localName: new RegExp(`^(?:${anyCase("localhost")}|.*\\.${anyCase("localhost")}|[^.]*|[0-9.]+|.*:.*)$`),
 } as const;
@@ -116,6 +118,21 @@ const LISTEN = object("Where the gateway listens.", {
   http: { anyOf: [port("Port for ACME HTTP-01 answers and the redirect to https; 0 picks a free port.", 80, 0), OFF] as const, description: "Port for ACME HTTP-01 answers and the redirect to https, or false to turn it off.", default: 80 },
 });
 
+/** The TSIG algorithms the gateway signs with; `TsigAlgorithm` in gateway-config.ts spells the same. */
+export const TSIG_ALGORITHMS = ["hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"] as const satisfies readonly TsigAlgorithm[];
+
+const DNS = object("How dns-01 publishes its TXT records: RFC 2136 dynamic updates signed with TSIG (server, key_file), or your own scripts (auth_hook), as certbot's manual hooks.", {
+  server: text("The zone's primary DNS server, which takes TSIG-signed updates: IP or name, with :port if not 53.", PATTERNS.dnsUpdateServer, ["192.0.2.53", "ns1.example.com:53", "[2001:db8::53]:53"]),
+  zone: text("The zone holding the names, e.g. example.com; default: found with an SOA query.", PATTERNS.dnsName, ["example.com"]),
+  key_name: text("The TSIG key's name as the server knows it; default: the one key in key_file.", PATTERNS.dnsName, ["acme-update"]),
+  key_file: text("File (relative to this file) holding the TSIG key: tsig-keygen's output (key \"name\" { algorithm …; secret \"…\"; };) or the bare base64 secret; not readable by other users (chmod 600)."),
+  algorithm: choice("The TSIG key's HMAC; default: the key file's, else hmac-sha256.", TSIG_ALGORITHMS, "hmac-sha256"),
+  propagation_timeout: duration("How long the server may take to serve the added record before the order fails.", DEFAULT_DNS_PROPAGATION_TIMEOUT_MS, "10s", "1h"),
+  auth_hook: text("Script that adds the TXT record and returns once it is visible, as certbot's --manual-auth-hook: env CERTBOT_DOMAIN, CERTBOT_VALIDATION, CERTBOT_REMAINING_CHALLENGES, CERTBOT_ALL_DOMAINS; exit 0 when done."),
+  cleanup_hook: text("Script that removes the record after validation, as certbot's --manual-cleanup-hook (also gets CERTBOT_AUTH_OUTPUT)."),
+  hook_timeout: duration("How long each hook run may take before it is stopped and the order fails.", DEFAULT_DNS_HOOK_TIMEOUT_MS, "10s", "1h"),
+});
+
 const ACME = object("The ACME certificate authority (Let's Encrypt by default).", {
   email: text("Account contact; optional for Let's Encrypt.", PATTERNS.email, ["you@example.com"]),
   directory: {
@@ -123,7 +140,8 @@ const ACME = object("The ACME certificate authority (Let's Encrypt by default)."
     anyOf: [{ type: "string", enum: Object.keys(ACME_DIRECTORIES) }, text("https URL of an ACME directory", /^https:\/\/\S+$/)],
     default: "letsencrypt",
   },
-  challenge: choice("How the CA checks control of a name: http-01 on listen.http, or tls-alpn-01 on listen.https.", ["http-01", "tls-alpn-01"], "http-01"),
+  challenge: choice("How the CA checks control of a name: http-01 on listen.http, tls-alpn-01 on listen.https, or dns-01 with a TXT record (set acme.dns; ports 80 and 443 need not answer).", ["http-01", "tls-alpn-01", "dns-01"], "http-01"),
+  dns: DNS,
   resolvers: list(
     "DNS servers (IP, or IP:port with IPv6 in brackets) the gateway asks for a site's address when it fetches its own HTTP-01 challenge before the CA does. Default: the system's (/etc/resolv.conf, not /etc/hosts). Set a public resolver when this server's DNS answers differently from the world's.",
     text("IP address, or IP:port", PATTERNS.dnsServer, ["1.1.1.1", "[2606:4700:4700::1111]:53"]),

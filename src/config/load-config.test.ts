@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
@@ -84,6 +85,32 @@ describe("loadConfig results", () => {
         for (const problem of err.problems) assert.match(problem, /^odd\\nname\\r\.yaml:\d+:\d+: [^\n\r\u2028]+$/);
         return true;
       });
+    }
+  });
+
+  it("reads acme.dns: the server's forms, key file relative to gateway.yaml, defaults; or the hooks", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gateway-config-dns-"));
+    try {
+      writeFileSync(join(dir, "acme.key"), "c2VjcmV0\n", { mode: 0o600 });
+      writeFileSync(join(dir, "hook.sh"), "#!/bin/sh\n", { mode: 0o700 });
+      const site = "sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n";
+      const dnsConfig = (dns: string) => parseConfig(`acme:\n  challenge: dns-01\n  dns: ${dns}\n${site}`, join(dir, "gateway.yaml"), "gateway.yaml").acme.dns;
+      const servers: Array<[string, { host: string; port: number }]> = [
+        ["192.0.2.53", { host: "192.0.2.53", port: 53 }],
+        ["192.0.2.53:5353", { host: "192.0.2.53", port: 5353 }],
+        ["NS1.Example.com.", { host: "ns1.example.com", port: 53 }],
+        ["ns1.example.com:53", { host: "ns1.example.com", port: 53 }],
+        ["\"2001:db8::53\"", { host: "2001:db8::53", port: 53 }],
+        ["\"[2001:db8::53]:5353\"", { host: "2001:db8::53", port: 5353 }],
+      ];
+      for (const [written, server] of servers) {
+        assert.deepEqual(dnsConfig(`{server: ${written}, key_file: acme.key}`), { kind: "rfc2136", server, zone: null, keyName: null, keyFile: join(dir, "acme.key"), algorithm: null, propagationTimeoutMs: 120_000 }, written);
+      }
+      assert.deepEqual(dnsConfig("{server: 192.0.2.53, key_file: acme.key, zone: Example.COM., key_name: acme, algorithm: hmac-sha512, propagation_timeout: 30s}"), { kind: "rfc2136", server: { host: "192.0.2.53", port: 53 }, zone: "example.com", keyName: "acme", keyFile: join(dir, "acme.key"), algorithm: "hmac-sha512", propagationTimeoutMs: 30_000 });
+      assert.deepEqual(dnsConfig("{auth_hook: hook.sh}"), { kind: "hook", authHook: join(dir, "hook.sh"), cleanupHook: null, timeoutMs: 300_000 });
+      assert.throws(() => dnsConfig("{server: \"[192.0.2.53]:53\", key_file: acme.key}"), /acme\.dns\.server must be an IP address or a DNS name/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

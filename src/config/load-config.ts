@@ -1,5 +1,5 @@
 import { Resolver } from "node:dns";
-import { existsSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
@@ -7,11 +7,12 @@ import { isMap, isNode, LineCounter, parseDocument } from "yaml";
 import { canonicalIPv6, parseAddressRange } from "./address-range.js";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
-import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
+import { DEFAULT_DNS_HOOK_TIMEOUT_MS, DEFAULT_DNS_PROPAGATION_TIMEOUT_MS, DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type DnsChallengeConfig, type DnsServer, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
 import { ACME_DIRECTORIES, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
 
 const { listen: LISTEN, acme: ACME, logs: LOGS, timeouts: TIMEOUTS, sites: SITES, admin: ADMIN, storage: STORAGE } = GATEWAY_YAML.properties;
 const SITE = SITES.items;
+const { dns: DNS } = ACME.properties;
 const { tls: TLS, tunnel: TUNNEL, login_guard: LOGIN_GUARD, client_certificates: CLIENT_CERTIFICATES } = SITE.properties;
 
 /**
@@ -52,7 +53,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const listen = readListen(read, top("listen"));
   const storage = read.string(top("storage"), "give a folder path, e.g. /var/lib/gateway");
   const admin = readAdmin(read, top("admin"));
-  const acme = readAcme(read, top("acme"));
+  const acme = readAcme(read, top("acme"), baseDir);
   const logs = readLogs(read, top("logs"), baseDir);
   const timeouts = readTimeouts(read, top("timeouts"));
   const sites = readSites(read, top("sites"), baseDir);
@@ -139,12 +140,12 @@ function readLogs(read: ConfigReader, field: Field, baseDir: string): LogsConfig
   return { format, access };
 }
 
-function readAcme(read: ConfigReader, field: Field): AcmeConfig {
+function readAcme(read: ConfigReader, field: Field, baseDir: string): AcmeConfig {
   const get = read.map(field, keysOf(ACME));
   let email: string | null = null;
   let directoryUrl = new URL(ACME_DIRECTORIES[ACME.properties.directory.default] as string);
   const challengeDefault = ACME.properties.challenge.default;
-  if (!get) return { email, directoryUrl, challenge: challengeDefault, resolvers: [] };
+  if (!get) return { email, directoryUrl, challenge: challengeDefault, dns: null, resolvers: [] };
 
   const emailField = get("email");
   const emailValue = read.string(emailField, "use an inbox the CA can reach");
@@ -162,8 +163,82 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
     else read.fail(directoryField.node, directoryField.path, `must be letsencrypt, letsencrypt-staging or an https:// URL of an ACME directory (got ${quote(directory)})`);
   }
 
-  const challenge = read.choice(get("challenge"), ACME.properties.challenge.enum) ?? challengeDefault;
-  return { email, directoryUrl, challenge, resolvers: readResolvers(read, get("resolvers")) };
+  const challengeField = get("challenge");
+  const challenge = read.choice(challengeField, ACME.properties.challenge.enum) ?? challengeDefault;
+  const dnsField = get("dns");
+  let dns: DnsChallengeConfig | null = null;
+  if (challenge === "dns-01") {
+    if (dnsField.node === undefined) read.fail(challengeField.node, challengeField.path, "is dns-01, which needs acme.dns: either server and key_file (RFC 2136 dynamic updates), or auth_hook (your own script)");
+    else dns = readDns(read, dnsField, baseDir) ?? null;
+  } else if (dnsField.node !== undefined) {
+    read.fail(dnsField.node, dnsField.path, `is set, but acme.challenge is ${challenge}; write challenge: dns-01 to use it, or remove acme.dns`);
+  }
+  return { email, directoryUrl, challenge, dns, resolvers: readResolvers(read, get("resolvers")) };
+}
+
+const UPDATE_KEYS = ["server", "zone", "key_name", "key_file", "algorithm", "propagation_timeout"] as const;
+const HOOK_KEYS = ["auth_hook", "cleanup_hook", "hook_timeout"] as const;
+
+/** `acme.dns`: the RFC 2136 keys or the hook keys, never both. */
+function readDns(read: ConfigReader, field: Field, baseDir: string): DnsChallengeConfig | undefined {
+  const get = read.map(field, keysOf(DNS));
+  if (!get) return undefined;
+  const updateKey = UPDATE_KEYS.find((k) => get(k).node !== undefined);
+  const hookKey = HOOK_KEYS.find((k) => get(k).node !== undefined);
+  if (updateKey && hookKey) {
+    read.fail(get(hookKey).node, get(hookKey).path, `cannot be used together with ${updateKey}: the gateway either updates the zone itself (server, key_file) or runs your hooks (auth_hook); keep one set`);
+    return undefined;
+  }
+  if (hookKey) return readDnsHooks(read, get, baseDir);
+  const serverField = read.require(get("server"), "write the zone's primary DNS server, e.g. server: 192.0.2.53, or use auth_hook: /path/to/script");
+  const serverText = serverField && read.string(serverField, "write the zone's primary DNS server, e.g. 192.0.2.53 or ns1.example.com:53");
+  const server = serverText === undefined ? undefined : parseDnsServer(serverText);
+  if (serverText !== undefined && !server) read.fail(serverField?.node, "acme.dns.server", `must be an IP address or a DNS name, with :port if not 53 (IPv6 in brackets then) (got ${quote(serverText)}); e.g. 192.0.2.53, ns1.example.com:53 or [2001:db8::53]:53`);
+  const zone = read.string(get("zone"), "write the zone, e.g. example.com");
+  const keyName = read.string(get("key_name"), "write the TSIG key's name, e.g. acme-update");
+  for (const [key, value] of [["zone", zone], ["key_name", keyName]] as const) {
+    if (value !== undefined && !PATTERNS.dnsName.test(value)) read.fail(get(key).node, get(key).path, `must be a DNS name (got ${quote(value)})`);
+  }
+  const keyFile = readExistingFile(read, get("key_file"), baseDir, "the TSIG key (what tsig-keygen prints, or the bare base64 secret)");
+  const keyMode = keyFile === undefined ? 0 : statSync(keyFile).mode & 0o777;
+  if (keyMode & 0o007) {
+    read.fail(get("key_file").node, "acme.dns.key_file", `${keyFile} is open to every user on this machine (mode ${keyMode.toString(8)}), and the key can change your DNS zone; chmod 600 ${keyFile} (owned by the gateway's user)`);
+  }
+  const algorithm = read.choice(get("algorithm"), DNS.properties.algorithm.enum) ?? null;
+  const propagationTimeoutMs = read.duration(get("propagation_timeout"), DNS.properties.propagation_timeout, exampleDefault(DNS.properties.propagation_timeout)) ?? DEFAULT_DNS_PROPAGATION_TIMEOUT_MS;
+  if (!server || !keyFile) return undefined;
+  return { kind: "rfc2136", server, zone: zone?.toLowerCase().replace(/\.$/, "") ?? null, keyName: keyName ?? null, keyFile, algorithm, propagationTimeoutMs };
+}
+
+function readDnsHooks(read: ConfigReader, get: (key: string) => Field, baseDir: string): DnsChallengeConfig | undefined {
+  const authHook = readHook(read, read.require(get("auth_hook"), "give the script that adds the TXT record, as certbot's --manual-auth-hook"), baseDir);
+  const cleanupHook = get("cleanup_hook").node === undefined ? null : readHook(read, get("cleanup_hook"), baseDir);
+  const timeoutMs = read.duration(get("hook_timeout"), DNS.properties.hook_timeout, exampleDefault(DNS.properties.hook_timeout)) ?? DEFAULT_DNS_HOOK_TIMEOUT_MS;
+  if (!authHook || cleanupHook === undefined) return undefined;
+  return { kind: "hook", authHook, cleanupHook, timeoutMs };
+}
+
+/** A hook script: an existing, executable file. */
+function readHook(read: ConfigReader, field: Field | undefined, baseDir: string): string | undefined {
+  if (!field) return undefined;
+  const path = readExistingFile(read, field, baseDir, "a script");
+  if (!path) return undefined;
+  try {
+    accessSync(path, constants.X_OK);
+    return path;
+  } catch {
+    read.fail(field.node, field.path, `${path} is not executable; chmod +x ${path} (and give it a #! line)`);
+    return undefined;
+  }
+}
+
+/** "192.0.2.53", "ns1.example.com:5353", "[2001:db8::53]:53" or a bare IPv6 address; undefined when not one of those. */
+function parseDnsServer(text: string): DnsServer | undefined {
+  if (!PATTERNS.dnsUpdateServer.test(text)) return undefined;
+  if (isIP(text) === 6) return { host: text, port: 53 };
+  const [, host = "", port] = /^\[?(.*?)\]?(?::(\d+))?$/.exec(text) ?? [];
+  if (text.startsWith("[") && isIP(host) !== 6) return undefined;
+  return { host: host.toLowerCase().replace(/\.$/, ""), port: port === undefined ? 53 : Number(port) };
 }
 
 function readResolvers(read: ConfigReader, field: Field): string[] {

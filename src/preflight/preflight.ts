@@ -6,6 +6,7 @@ import { findStorageProblem } from "../tls/cert-store.js";
 import { checkAcmeDirectory } from "./acme-directory-check.js";
 import { checkCertificateFiles } from "./certificate-files-check.js";
 import { checkDnsPointsHere, lookupHost, type ResolveHost } from "./dns-check.js";
+import { checkDnsUpdates } from "./dns-update-check.js";
 import { at, type Finding } from "./finding.js";
 import { checkPort, checkTunnelPort, type OwnServe } from "./port-check.js";
 import { checkSshLogin } from "./ssh-check.js";
@@ -32,7 +33,8 @@ export const PREFLIGHT_TIMEOUTS_MS = { dns: 3_000, acmeDirectory: 5_000, ssh: 8_
 
 /**
  * Everything serve will need from this machine, checked without changing anything: storage and
- * the access log writable, the ports bindable, each ACME name pointing here and the CA answering,
+ * the access log writable, the ports bindable, each ACME name pointing here (for dns-01: the DNS
+ * server taking signed updates for its zone) and the CA answering,
  * certificate files valid, each tunnel's port free and its ssh login working, each notebook
  * answering with a password. Findings come in a fixed order whatever finishes first.
  */
@@ -49,7 +51,9 @@ export async function runPreflight(config: GatewayConfig, deps: PreflightDeps): 
     ...(config.logs.access ? [logCheck(config.logs.access)] : []),
     ...ports.map((use) => checkPort(use, own)),
     ...(acmeSites.length > 0 ? [checkAcmeDirectory(config.acme.directoryUrl, at(config.positions["acme.directory"], config.file), PREFLIGHT_TIMEOUTS_MS.acmeDirectory, deps.dispatcher)] : []),
-    ...acmeSites.flatMap((site) => site.hosts.map((host) => checkDnsPointsHere(host, deps.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns, `${site.position}: `))),
+    // dns-01 needs no address pointing here (the CA asks DNS, not this server): check the updates instead.
+    ...(config.acme.dns?.kind === "rfc2136" && acmeSites.length > 0 ? [checkDnsUpdates(config.acme.dns, acmeSites.flatMap((s) => s.hosts), deps.now())] : []),
+    ...(config.acme.challenge === "dns-01" ? [] : acmeSites.flatMap((site) => site.hosts.map((host) => checkDnsPointsHere(host, deps.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns, `${site.position}: `)))),
     ...config.sites.flatMap((site) => [
       ...(site.tls.kind === "files" ? [checkCertificateFiles(site, site.tls.certFile, site.tls.keyFile, deps.now())] : []),
       ...(site.tunnel ? [checkSshLogin(site.tunnel, `${site.position}: `, PREFLIGHT_TIMEOUTS_MS.ssh, deps.sshPath)] : []),

@@ -17,7 +17,7 @@ export interface Pebble {
   /** pebble's own HTTPS leaf (localhost, 127.0.0.1), for fixtures that stand in front of it. */
   readonly httpsLeaf: { readonly certPem: string; readonly keyPem: string };
   readonly process: TestProcess;
-  /** Resolves names with pebble-challtestsrv's DNS, where every name is 127.0.0.1 unless setAddresses says otherwise. */
+  /** Resolves names with the DNS pebble asks (challtestsrv's, where every name is 127.0.0.1 unless setAddresses says otherwise). */
   resolveHost(host: string): Promise<string[]>;
   /** Makes challtestsrv answer `host` with these IPv4 addresses. */
   setAddresses(host: string, ipv4: readonly string[]): Promise<void>;
@@ -37,6 +37,11 @@ export interface PebbleOptions {
   readonly tlsPort: number;
   /** Extra PEBBLE_* fault-injection variables. */
   readonly env?: Record<string, string>;
+  /**
+   * A DNS server (host:port) pebble asks instead of starting its own challtestsrv: a real
+   * authoritative server (test/support/bind9.ts) for DNS-01. setAddresses is not available then.
+   */
+  readonly dnsServer?: string;
 }
 
 export async function startPebble(dir: string, options: PebbleOptions): Promise<Pebble> {
@@ -48,7 +53,8 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
   const [port, managementPort, dnsPort, dnsManagementPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
 
   // Every name resolves to 127.0.0.1 (and no IPv6, or pebble dials [::1] first).
-  const dns = startProcess(challtestsrv, ["-management", `127.0.0.1:${dnsManagementPort}`, "-dns01", `127.0.0.1:${dnsPort}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""]);
+  const dns = options.dnsServer ? undefined : startProcess(challtestsrv, ["-management", `127.0.0.1:${dnsManagementPort}`, "-dns01", `127.0.0.1:${dnsPort}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""]);
+  const dnsServer = options.dnsServer ?? `127.0.0.1:${dnsPort}`;
   const config = join(dir, "pebble-config.json");
   writeFileSync(config, JSON.stringify({
     pebble: {
@@ -67,7 +73,7 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
   const directoryUrl = `https://127.0.0.1:${port}/dir`;
   const start = async (): Promise<TestProcess> => {
     // "-strict=false" with "=": "-strict false" silently drops every flag after it.
-    const started = startProcess(pebbleBin, ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`, "-strict=false"], { env });
+    const started = startProcess(pebbleBin, ["-config", config, "-dnsserver", dnsServer, "-strict=false"], { env });
     await waitFor(`pebble's directory (output: ${started.output().slice(-500)})`, async () => {
       if (started.child.exitCode !== null) throw new Error(`pebble exited: ${started.output()}`);
       const res = await request(directoryUrl, { dispatcher: agent });
@@ -78,10 +84,10 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
   };
   let pebble = await start();
   const resolver = new Resolver({ timeout: 1000, tries: 1 });
-  resolver.setServers([`127.0.0.1:${dnsPort}`]);
+  resolver.setServers([dnsServer]);
   return {
     directoryUrl,
-    dnsServer: `127.0.0.1:${dnsPort}`,
+    dnsServer,
     async resolveHost(host) {
       const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
       const addresses = [v4, v6].flatMap((r) => (r.status === "fulfilled" ? r.value : []));
@@ -89,6 +95,7 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
       return addresses;
     },
     async setAddresses(host, ipv4) {
+      if (!dns) throw new Error("setAddresses needs pebble's own challtestsrv: start pebble without dnsServer");
       // /add-a adds to what the name had: clear it first, so a name can be pointed back.
       for (const [path, body] of [["/clear-a", { host }], ["/add-a", { host, addresses: ipv4 }]] as const) {
         const res = await request(`http://127.0.0.1:${dnsManagementPort}${path}`, { method: "POST", body: JSON.stringify(body) });
@@ -111,7 +118,7 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
       pebble = await start();
     },
     async stop() {
-      await Promise.all([pebble.stop(), dns.stop()]);
+      await Promise.all([pebble.stop(), dns?.stop()]);
     },
   };
 }
