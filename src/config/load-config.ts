@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
 import { isMap, isNode, LineCounter, parseDocument } from "yaml";
-import { canonicalIPv6, parseAddressRange } from "./address-range.js";
+import { canonicalIPv6, nonPublicAddressKind, parseAddressRange } from "./address-range.js";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
 import { DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
@@ -55,7 +55,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const acme = readAcme(read, top("acme"));
   const logs = readLogs(read, top("logs"), baseDir);
   const timeouts = readTimeouts(read, top("timeouts"));
-  const sites = readSites(read, top("sites"), baseDir);
+  const sites = readSites(read, top("sites"), baseDir, acme);
 
   const clash = admin && listenerOnPort(listen, admin);
   if (admin && clash) {
@@ -80,7 +80,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
     logs,
     timeouts,
     sites,
-    positions: { "listen.https": where("listen.https"), "listen.http": where("listen.http"), admin: where("admin"), "acme.directory": where("acme.directory") },
+    positions: { "listen.https": where("listen.https"), "listen.http": where("listen.http"), admin: where("admin"), "acme.directory": where("acme.directory"), "acme.profile": where("acme.profile") },
   };
 }
 
@@ -144,7 +144,7 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
   let email: string | null = null;
   let directoryUrl = new URL(ACME_DIRECTORIES[ACME.properties.directory.default] as string);
   const challengeDefault = ACME.properties.challenge.default;
-  if (!get) return { email, directoryUrl, challenge: challengeDefault, resolvers: [] };
+  if (!get) return { email, directoryUrl, challenge: challengeDefault, profile: null, resolvers: [] };
 
   const emailField = get("email");
   const emailValue = read.string(emailField, "use an inbox the CA can reach");
@@ -163,7 +163,15 @@ function readAcme(read: ConfigReader, field: Field): AcmeConfig {
   }
 
   const challenge = read.choice(get("challenge"), ACME.properties.challenge.enum) ?? challengeDefault;
-  return { email, directoryUrl, challenge, resolvers: readResolvers(read, get("resolvers")) };
+  return { email, directoryUrl, challenge, profile: readAcmeProfile(read, get("profile")) ?? null, resolvers: readResolvers(read, get("resolvers")) };
+}
+
+/** An ACME profile's name; whether the CA offers it is known only from its directory (check, and each order). */
+function readAcmeProfile(read: ConfigReader, field: Field): string | undefined {
+  const value = read.string(field, "write a profile the CA's directory lists, e.g. shortlived");
+  if (value === undefined || PATTERNS.acmeProfile.test(value)) return value;
+  read.fail(field.node, field.path, `must be a profile name of letters, digits, dots, hyphens and underscores (got ${quote(value)}); write one the CA lists, e.g. shortlived, tlsserver or classic`);
+  return undefined;
 }
 
 function readResolvers(read: ConfigReader, field: Field): string[] {
@@ -193,7 +201,7 @@ function isDnsServer(value: string): boolean {
   }
 }
 
-function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfig[] {
+function readSites(read: ConfigReader, field: Field, baseDir: string, acme: AcmeConfig): SiteConfig[] {
   const required = read.require(field, "add at least one site, e.g. sites: [{host: jupyter.example.com, upstream: \"http://127.0.0.1:8888\"}]");
   if (!required) return [];
   const items = read.list(required);
@@ -202,7 +210,7 @@ function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfi
   const siteOfHost = new Map<string, HostEntry>();
   const sites: SiteConfig[] = [];
   for (const item of items) {
-    const site = readSite(read, item, baseDir, siteOfHost);
+    const site = readSite(read, item, baseDir, siteOfHost, acme);
     if (site) sites.push(site);
   }
   return sites;
@@ -215,13 +223,16 @@ interface HostEntry {
 }
 
 /** `siteOfHost` holds each public name read so far. */
-function readSite(read: ConfigReader, field: Field, baseDir: string, siteOfHost: Map<string, HostEntry>): SiteConfig | undefined {
+function readSite(read: ConfigReader, field: Field, baseDir: string, siteOfHost: Map<string, HostEntry>, acme: AcmeConfig): SiteConfig | undefined {
   const get = read.map(field, keysOf(SITE));
   if (!get) return undefined;
   const position = read.where(field.node);
   const hosts = readHosts(read, get("host"), get("hosts"), field, position, siteOfHost);
   const upstream = readUpstream(read, get("upstream"), field);
-  const tls = readTls(read, get("tls"), baseDir, hosts);
+  const tls = readTls(read, get("tls"), baseDir, hosts, isPublicCa(acme.directoryUrl));
+  const profileField = get("acme_profile");
+  const ownProfile = readAcmeProfile(read, profileField);
+  if (ownProfile !== undefined && tls && tls.kind !== "acme") read.fail(profileField.node, profileField.path, `applies to tls: acme only, and this site's tls is ${tls.kind}; remove acme_profile, or write tls: acme`);
   const tunnel = readTunnel(read, get("tunnel"), baseDir, upstream);
   const frameAncestors = readFrameAncestors(read, get("frame_ancestors"));
   const allowUnprotectedUpstream = read.boolean(get("allow_unprotected_upstream")) ?? SITE.properties.allow_unprotected_upstream.default;
@@ -233,7 +244,8 @@ function readSite(read: ConfigReader, field: Field, baseDir: string, siteOfHost:
   const deny = readAddressList(read, get("deny"));
   const clientCertificatesRequired = (read.choice(get("client_certificates"), CLIENT_CERTIFICATES.enum) ?? CLIENT_CERTIFICATES.default) === "required";
   if (!hosts || !upstream || !tls || tunnel === undefined || !frameAncestors || !loginGuard || !allow || !deny) return undefined;
-  return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, baseUrl, loginGuard, allow, deny, clientCertificatesRequired, position };
+  const acmeProfile = tls.kind === "acme" ? (ownProfile ?? acme.profile) : null;
+  return { hosts, upstream, tls, acmeProfile, tunnel, frameAncestors, allowUnprotectedUpstream, baseUrl, loginGuard, allow, deny, clientCertificatesRequired, position };
 }
 
 /** Each name belongs to one site, once: as Host headers are looked up (lower-case, no trailing dot, IPv6 compressed). */
@@ -317,7 +329,13 @@ export function sshDestinationProblem(value: string): string | undefined {
   return undefined;
 }
 
-function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: readonly string[] | undefined): TlsSource | undefined {
+/** Let's Encrypt (production or staging, named or by URL): a public CA, which validates from the internet. Any other directory is the user's own. */
+function isPublicCa(directoryUrl: URL): boolean {
+  return Object.values(ACME_DIRECTORIES).includes(directoryUrl.href);
+}
+
+/** `publicCa`: whether acme.directory is a public CA, which cannot reach loopback, private or reserved addresses. */
+function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: readonly string[] | undefined, publicCa: boolean): TlsSource | undefined {
   if (isMap(field.node)) {
     const get = read.map(field, keysOf(TLS_FILES));
     if (!get) return undefined;
@@ -329,8 +347,13 @@ function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: reado
   if (value === "internal") return { kind: "internal" };
   if (value === "acme") {
     const local = hosts?.find((h) => PATTERNS.localName.test(h));
-    if (!local) return { kind: "acme" };
-    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(local)}; write tls: internal for local names`);
+    if (local) {
+      read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(local)}; write tls: internal for local names`);
+      return undefined;
+    }
+    const unreachable = publicCa ? hosts?.find((h) => isIP(h) !== 0 && nonPublicAddressKind(h) !== undefined) : undefined;
+    if (!unreachable) return { kind: "acme" };
+    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(unreachable)}, ${nonPublicAddressKind(unreachable) ?? ""} it cannot reach; write tls: internal, or set acme.directory to the URL of your own ACME CA`);
     return undefined;
   }
   if (value !== undefined) read.fail(field.node, field.path, `must be acme, internal, or {cert: FILE, key: FILE} (got ${describe(field.node)})`);

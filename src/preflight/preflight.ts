@@ -3,7 +3,7 @@ import { request } from "undici";
 import type { GatewayConfig, TunnelConfig } from "../config/gateway-config.js";
 import { findAccessLogProblem } from "../server/access-log.js";
 import { findStorageProblem } from "../tls/cert-store.js";
-import { checkAcmeDirectory } from "./acme-directory-check.js";
+import { checkAcmeDirectory, type RequestedProfile } from "./acme-directory-check.js";
 import { checkCertificateFiles } from "./certificate-files-check.js";
 import { checkDnsPointsHere, lookupHost, type ResolveHost } from "./dns-check.js";
 import { at, type Finding } from "./finding.js";
@@ -48,7 +48,7 @@ export async function runPreflight(config: GatewayConfig, deps: PreflightDeps): 
     findStorageProblem(config.storageDir).then((p) => (p ? { level: "problem", text: p.message } : { level: "ok", text: `storage ${config.storageDir} is usable` })),
     ...(config.logs.access ? [logCheck(config.logs.access)] : []),
     ...ports.map((use) => checkPort(use, own)),
-    ...(acmeSites.length > 0 ? [checkAcmeDirectory(config.acme.directoryUrl, at(config.positions["acme.directory"], config.file), PREFLIGHT_TIMEOUTS_MS.acmeDirectory, deps.dispatcher)] : []),
+    ...(acmeSites.length > 0 ? [checkAcmeDirectory(config.acme.directoryUrl, at(config.positions["acme.directory"], config.file), PREFLIGHT_TIMEOUTS_MS.acmeDirectory, deps.dispatcher, requestedProfiles(config))] : []),
     ...acmeSites.flatMap((site) => site.hosts.map((host) => checkDnsPointsHere(host, deps.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns, `${site.position}: `))),
     ...config.sites.flatMap((site) => [
       ...(site.tls.kind === "files" ? [checkCertificateFiles(site, site.tls.certFile, site.tls.keyFile, deps.now())] : []),
@@ -58,6 +58,16 @@ export async function runPreflight(config: GatewayConfig, deps: PreflightDeps): 
     ]),
   ];
   return (await Promise.all(checks)).flat();
+}
+
+/** acme.profile once, and each site's own acme_profile, where they are written. */
+function requestedProfiles(config: GatewayConfig): RequestedProfile[] {
+  const global = config.acme.profile;
+  const own = config.sites.filter((s) => s.acmeProfile !== null && s.acmeProfile !== global);
+  return [
+    ...(global !== null && config.sites.some((s) => s.acmeProfile === global) ? [{ profile: global, setting: "acme.profile", at: at(config.positions["acme.profile"], config.file) }] : []),
+    ...own.map((s) => ({ profile: s.acmeProfile as string, setting: "acme_profile", at: `${s.position}: ` })),
+  ];
 }
 
 async function sequence(...steps: Array<() => Promise<Finding>>): Promise<Finding[]> {
