@@ -16,6 +16,8 @@ const IP = "127.0.0.1";
 const NAME = "jupyter.example.test";
 
 interface ConfigLines {
+  /** listen.address; default 127.0.0.1 */
+  readonly address?: string;
   readonly https: number;
   readonly http: number | false;
   readonly directory: string;
@@ -35,7 +37,7 @@ const IP_SITE_AFTER_A_DNS_SITE = `  - host: ${NAME}
 
 function config(dir: string, name: string, lines: ConfigLines): string {
   const path = join(dir, `${name}.yaml`);
-  writeFileSync(path, `listen: { address: 127.0.0.1, https: ${lines.https}, http: ${lines.http} }
+  writeFileSync(path, `listen: { address: "${lines.address ?? "127.0.0.1"}", https: ${lines.https}, http: ${lines.http} }
 storage: ./storage-${name}
 admin: false
 acme: { directory: "${lines.directory}", challenge: ${lines.challenge ?? "http-01"}${lines.profile ? `, profile: ${lines.profile}` : ""} }
@@ -44,7 +46,8 @@ ${lines.sites ?? IP_SITE_AFTER_A_DNS_SITE}`);
   return path;
 }
 
-const bundlePath = (dir: string, name: string, site = IP): string => join(dir, `storage-${name}`, "certificates", `${site}.pem`);
+/** `file`: the site's file name in storage (":" becomes "_"). */
+const bundlePath = (dir: string, name: string, file = IP): string => join(dir, `storage-${name}`, "certificates", `${file}.pem`);
 
 describe("IP-address sites (RFC 8738) and ACME profiles, against real pebble", { timeout: 300_000 }, () => {
   let dir: string;
@@ -72,6 +75,21 @@ describe("IP-address sites (RFC 8738) and ACME profiles, against real pebble", {
     const cert = new X509Certificate(readFileSync(bundlePath(dir, "http")));
     assert.equal(cert.subjectAltName, "IP Address:127.0.0.1");
     assert.ok(cert.checkIP(IP));
+    assert.doesNotMatch(r.stderr, /self_check_failed/, "the gateway's own challenge check fetched the address itself, nothing to resolve");
+  });
+
+  it("IPv6: ::1 obtains over HTTP-01 and TLS-ALPN-01 (SNI 1.0.…ip6.arpa), and a second renew finds it not due", async () => {
+    for (const challenge of ["http-01", "tls-alpn-01"]) {
+      const sites = '  - host: "::1"\n    upstream: http://127.0.0.1:9\n';
+      // Listening on ::1, where pebble connects to validate the address.
+      const path = config(dir, `v6-${challenge}`, { address: "::1", https: ports.https, http: ports.http, directory: pebble.directoryUrl, challenge, sites });
+      const r = await runGateway(["renew", "--config", path], env);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /^renewed ::1: /m);
+      assert.equal(new X509Certificate(readFileSync(bundlePath(dir, `v6-${challenge}`, "__1"))).subjectAltName, "IP Address:0:0:0:0:0:0:0:1");
+      const again = await runGateway(["renew", "--config", path], env);
+      assert.match(again.stdout, /^ok {6}::1: not due until /m, "the certificate's uncompressed IPv6 SAN matches the site's ::1");
+    }
   });
 
   it("serve: a client that sends no SNI gets the IP site's certificate; Host 127.0.0.1:port reaches the site, a foreign Origin does not; :80 redirects to the address; renew --force swaps it live", async (t) => {
