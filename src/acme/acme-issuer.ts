@@ -126,6 +126,7 @@ export class AcmeIssuer implements Issuer {
       this.logger.warn("acme.replaces_refused", { site: hosts[0], error: describeError(err) });
       order = await this.call("creating the order", () => client.createOrder(payload));
     }
+    this.logger.info("acme.ordered", { site: hosts[0], identifiers: identifiers.map((i) => `${i.type}:${i.value}`), profile: profile ?? null });
 
     const authorizations = await this.call("fetching authorizations", () => client.getAuthorizations(order));
     for (const authz of authorizations) {

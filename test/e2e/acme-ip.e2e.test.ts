@@ -161,6 +161,8 @@ describe("IP-address sites (RFC 8738) and ACME profiles, against real pebble", {
       const ip = await runGateway(["renew", "--config", config(dir, "auto", { https: ports.https, http: ports.http, directory: ca.directoryUrl })], env);
       assert.equal(ip.status, 0, ip.stdout + ip.stderr);
       assert.deepEqual(ca.newOrders.at(-1), { identifiers: [{ type: "ip", value: IP }], profile: "shortlived" });
+      const ordered = ip.stderr.split("\n").filter((l) => l.includes('"acme.ordered"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(ordered.map((e) => [e.identifiers, e.profile]), [[["ip:127.0.0.1"], "shortlived"]], "the log says which profile was asked for");
 
       const dnsSite = `  - host: ${NAME}\n    upstream: http://127.0.0.1:9\n`;
       const chosen = await runGateway(["renew", "--config", config(dir, "chosen", { https: ports.https, http: ports.http, directory: ca.directoryUrl, profile: "tlsserver", sites: dnsSite })], env);
