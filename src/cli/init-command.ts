@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
-import { isIP } from "node:net";
 import { writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { createInterface } from "node:readline/promises";
 import { nonPublicAddressKind } from "../config/address-range.js";
 import { ConfigErrors } from "../config/config-error.js";

@@ -351,9 +351,9 @@ function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: reado
       read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(local)}; write tls: internal for local names`);
       return undefined;
     }
-    const unreachable = publicCa ? hosts?.find((h) => isIP(h) !== 0 && nonPublicAddressKind(h) !== undefined) : undefined;
+    const unreachable = publicCa ? hosts?.map((host) => ({ host, kind: isIP(host) !== 0 ? nonPublicAddressKind(host) : undefined })).find((h) => h.kind !== undefined) : undefined;
     if (!unreachable) return { kind: "acme" };
-    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(unreachable)}, ${nonPublicAddressKind(unreachable) ?? ""} it cannot reach; write tls: internal, or set acme.directory to the URL of your own ACME CA`);
+    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(unreachable.host)}, ${unreachable.kind ?? ""} it cannot reach; write tls: internal, or set acme.directory to the URL of your own ACME CA`);
     return undefined;
   }
   if (value !== undefined) read.fail(field.node, field.path, `must be acme, internal, or {cert: FILE, key: FILE} (got ${describe(field.node)})`);
