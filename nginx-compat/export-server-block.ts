@@ -14,13 +14,15 @@ const CERTBOT_WEBROOT = "/var/www/certbot";
  */
 export function exportServerBlocks(config: GatewayConfig): string {
   const listenHttps = listenAddress(config.listen.address, config.listen.httpsPort);
-  const acmeNames = config.sites.filter((s) => s.tls.kind === "acme").flatMap((s) => s.hosts);
+  const acmeSites = config.sites.filter((s) => s.tls.kind === "acme");
+  // Clients send no SNI for an IP address: nginx then picks the default_server, which must be that site's.
+  const ipSite = config.sites.find((s) => s.hosts.some((h) => isIP(h) !== 0));
   const out = [
     `# nginx configuration equivalent to ${config.file}, made by \`gateway export-nginx\`.`,
     "# Put it inside nginx's http block (e.g. /etc/nginx/conf.d/notebook.conf), then: nginx -t && systemctl reload nginx",
-    ...(acmeNames.length > 0
+    ...(acmeSites.length > 0
       ? [
-          ...certbotLines(config, `${acmeNames.map((n) => `-d ${n}`).join(" ")}${config.acme.email ? ` -m ${config.acme.email} --agree-tos` : " --register-unsafely-without-email --agree-tos"}`),
+          ...certbotLines(config, acmeSites),
           "# and renewed by cron (or certbot's own systemd timer), reloading nginx to use them:",
           '#   17 3,15 * * * certbot renew --quiet --deploy-hook "systemctl reload nginx"',
         ]
@@ -47,20 +49,41 @@ export function exportServerBlocks(config: GatewayConfig): string {
     "    default 0;",
     "}",
     "",
-    "# Any other name or an unknown TLS server name: refused, as the gateway does (421).",
-    "server {",
-    `    listen ${listenHttps} ssl default_server;`,
-    "    ssl_reject_handshake on;",
-    ...securityHeaderLines([]),
-    "    return 421;",
-    "}",
+    ...(ipSite
+      ? [`# No catch-all server: ${ipSite.hosts[0] ?? ""}'s server is the default (clients send no SNI for an IP address) and refuses other names (421).`]
+      : [
+          "# Any other name or an unknown TLS server name: refused, as the gateway does (421).",
+          "server {",
+          `    listen ${listenHttps} ssl default_server;`,
+          "    ssl_reject_handshake on;",
+          ...securityHeaderLines([]),
+          "    return 421;",
+          "}",
+        ]),
   ];
-  config.sites.forEach((site, i) => out.push("", ...siteServer(site, `site${i + 1}`, config)));
-  if (config.listen.httpPort !== null) out.push("", ...redirectServer(config, acmeNames.length > 0 && config.acme.challenge !== "dns-01"));
+  config.sites.forEach((site, i) => out.push("", ...siteServer(site, `site${i + 1}`, config, site === ipSite)));
+  if (config.listen.httpPort !== null) out.push("", ...redirectServer(config, acmeSites.length > 0 && config.acme.challenge !== "dns-01"));
   return `${out.join("\n")}\n`;
 }
 
-function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string[] {
+/**
+ * certbot's arguments for one site, its certificate named after the site's first name (the path
+ * ssl_certificate gives): IP addresses with --ip-address, and the site's profile, shortlived for
+ * IP addresses as the gateway asks for it.
+ */
+function certbotSiteArguments(site: SiteConfig, email: string | null): string {
+  const ip = site.hosts.some((h) => isIP(h) !== 0);
+  const profile = site.acmeProfile ?? (ip ? "shortlived" : null);
+  const names = site.hosts.map((h) => (isIP(h) !== 0 ? `--ip-address ${h}` : `-d ${h}`)).join(" ");
+  return `--cert-name ${site.hosts[0] ?? ""} ${names}${profile ? ` --preferred-profile ${profile}` : ""}${email ? ` -m ${email} --agree-tos` : " --register-unsafely-without-email --agree-tos"}`;
+}
+
+/** A name as nginx's server_name matches the Host header: an IPv6 address in brackets. */
+function serverName(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+function siteServer(site: SiteConfig, id: string, config: GatewayConfig, isDefault: boolean): string[] {
   const upstream = site.upstream;
   const upstreamOrigin = upstream.origin;
   const portSuffix = config.listen.httpsPort === 443 ? "" : `:${config.listen.httpsPort}`;
@@ -82,8 +105,16 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     "    keepalive 16;",
     "}",
     "server {",
-    `    listen ${listenAddress(config.listen.address, config.listen.httpsPort)} ssl;`,
-    `    server_name ${site.hosts.join(" ")};`,
+    `    listen ${listenAddress(config.listen.address, config.listen.httpsPort)} ssl${isDefault ? " default_server" : ""};`,
+    `    server_name ${site.hosts.map(serverName).join(" ")};`,
+    ...(isDefault
+      ? [
+          "    # The default server (no SNI for an IP address): any other name is refused, as the gateway does (421).",
+          `    if ($host !~* ^(?:${site.hosts.map((h) => serverName(h).replace(/[.[\]]/g, "\\$&")).join("|")})$) {`,
+          "        return 421;",
+          "    }",
+        ]
+      : []),
     ...certificateLines(site),
     `    ssl_protocols ${GATEWAY.sslProtocols};`,
     `    ssl_ciphers ${GATEWAY.sslCiphers};`,
@@ -176,15 +207,17 @@ function accessLines(site: SiteConfig): string[] {
   return [...site.deny.map((r) => `    deny ${plain(r)};`), ...site.allow.map((r) => `    allow ${plain(r)};`), ...(site.allow.length > 0 ? ["    deny all;"] : [])];
 }
 
-/** How certbot obtains the certificates: over the :80 server's webroot, or over DNS as acme.dns says (the same hooks; certbot's rfc2136 plugin). */
-function certbotLines(config: GatewayConfig, namesAndAccount: string): string[] {
+/** How certbot gets the acme sites' certificates, answering the challenge the way the gateway does: one command per site. */
+function certbotLines(config: GatewayConfig, acmeSites: readonly SiteConfig[]): string[] {
+  const commands = (how: string): string[] => acmeSites.map((site) => `#   certbot certonly ${how} ${certbotSiteArguments(site, config.acme.email)}`);
+  const version = acmeSites.some((s) => s.hosts.some((h) => isIP(h) !== 0)) ? " (5.3 or later for --ip-address)" : "";
   const dns = config.acme.dns;
   if (!dns) {
-    return ["# Certificates (tls: acme) come from certbot, answered by the :80 server below:", `#   mkdir -p ${CERTBOT_WEBROOT} && certbot certonly --webroot -w ${CERTBOT_WEBROOT} ${namesAndAccount}`];
+    return [`# Certificates (tls: acme) come from certbot${version}, answered by the :80 server below:`, `#   mkdir -p ${CERTBOT_WEBROOT}`, ...commands(`--webroot -w ${CERTBOT_WEBROOT}`)];
   }
   if (dns.kind === "hook") {
     const cleanup = dns.cleanupHook ? ` --manual-cleanup-hook ${dns.cleanupHook}` : "";
-    return ["# Certificates (tls: acme) come from certbot over DNS-01, with the same hooks:", `#   certbot certonly --manual --preferred-challenges dns --manual-auth-hook ${dns.authHook}${cleanup} ${namesAndAccount}`];
+    return ["# Certificates (tls: acme) come from certbot over DNS-01, with the same hooks:", ...commands(`--manual --preferred-challenges dns --manual-auth-hook ${dns.authHook}${cleanup}`)];
   }
   // certbot's plugin takes an IP address only.
   const server = isIP(dns.server.host) ? dns.server.host : `<the IP address of ${dns.server.host}>`;
@@ -192,7 +225,7 @@ function certbotLines(config: GatewayConfig, namesAndAccount: string): string[] 
     "# Certificates (tls: acme) come from certbot over DNS-01 with its rfc2136 plugin (apt-get install python3-certbot-dns-rfc2136),",
     `# given /etc/letsencrypt/rfc2136.ini (chmod 600): dns_rfc2136_server = ${server}, dns_rfc2136_port = ${dns.server.port},`,
     `# dns_rfc2136_name = ${dns.keyName ?? "<the key's name in " + dns.keyFile + ">"}, dns_rfc2136_secret = <its secret>, dns_rfc2136_algorithm = ${(dns.algorithm ?? "hmac-sha256").toUpperCase()}:`,
-    `#   certbot certonly --dns-rfc2136 --dns-rfc2136-credentials /etc/letsencrypt/rfc2136.ini ${namesAndAccount}`,
+    ...commands("--dns-rfc2136 --dns-rfc2136-credentials /etc/letsencrypt/rfc2136.ini"),
   ];
 }
 
@@ -202,7 +235,7 @@ function redirectServer(config: GatewayConfig, answersAcme: boolean): string[] {
     "# Port 80: ACME HTTP-01 answers, everything else redirected to https (308 keeps the method).",
     "server {",
     `    listen ${listenAddress(config.listen.address, config.listen.httpPort ?? 80)};`,
-    `    server_name ${config.sites.flatMap((s) => s.hosts).join(" ")};`,
+    `    server_name ${config.sites.flatMap((s) => s.hosts).map(serverName).join(" ")};`,
     ...(answersAcme ? ["    location /.well-known/acme-challenge/ {", `        root ${CERTBOT_WEBROOT};`, "    }"] : []),
     "    location / {",
     `        return 308 https://$host${portSuffix}$request_uri;`,

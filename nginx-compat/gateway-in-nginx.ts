@@ -32,4 +32,9 @@ export const GATEWAY_IN_NGINX = {
   crossSiteKey: "$origin_is_foreign:$request_method:$http_upgrade",
   /** Set by that map for requests the gateway refuses with 403: `if ($refuse_cross_site) { return 403; }`. */
   refuseCrossSite: "$refuse_cross_site",
+  /**
+   * The server of an IP-address site is nginx's default_server (clients send no SNI for an
+   * address) and refuses other names itself with 421: `if ($host !~* ^(?:NAMES)$) { return 421; }`.
+   */
+  otherNamesGuard: /^\(\$host !~\* \^\(\?:(.+)\)\$\)$/,
 } as const;

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { stringify } from "yaml";
 import { DEFAULT_TIMEOUTS } from "../src/config/gateway-config.js";
@@ -264,15 +265,17 @@ function readServer(server: NginxDirective, context: ServerContext, site: Site, 
     else return false;
     return true;
   };
+  const refusesOtherNames = (server.block ?? []).some(isOtherNamesGuard);
   for (const d of server.block ?? []) {
     if (readCommon(d)) continue;
     switch (d.name) {
       case "listen":
-        readListen(d, site, isSslOn, warn);
+        readListen(d, site, isSslOn, refusesOtherNames, warn);
         break;
       case "server_name":
-        for (const name of d.args) {
-          if (/^[a-z0-9.-]+$/i.test(name) && !name.startsWith(".")) site.names.push(name.toLowerCase());
+        for (const arg of d.args) {
+          const name = hostOfServerName(arg);
+          if ((/^[a-z0-9.-]+$/i.test(name) && !name.startsWith(".")) || isIP(name) !== 0) site.names.push(name);
           else warn(d, `${quoteIfNeeded(name)}: the gateway serves exact names only (no catch-all, wildcard or regex); list each name in hosts`);
         }
         break;
@@ -303,8 +306,9 @@ function readServer(server: NginxDirective, context: ServerContext, site: Site, 
         accessRules.push(d);
         break;
       case "if":
-        // export-nginx's Origin check: the gateway refuses cross-site requests itself.
-        if (d.args.join(" ") !== `(${GATEWAY.refuseCrossSite})`) warn(d, "no equivalent in the gateway; dropped");
+        // export-nginx's Origin check, and its refusal of other names on an IP-address site's
+        // default server: the gateway does both itself.
+        if (d.args.join(" ") !== `(${GATEWAY.refuseCrossSite})` && !isOtherNamesGuard(d)) warn(d, "no equivalent in the gateway; dropped");
         break;
       case "location":
         if (context.locations.includes(d)) readLocation(d, site, context.gatewayVariables, readCommon, warn);
@@ -334,8 +338,12 @@ function parseListen(d: NginxDirective, defaultPort: number): { host: string; po
   return { host: address === "*" ? "0.0.0.0" : address, port: defaultPort };
 }
 
-/** A `listen` of the notebook's server: TLS when it says `ssl`, or when the server has `ssl on`. */
-function readListen(d: NginxDirective, site: Site, isSslOn: boolean, warn: (d: NginxDirective, why: string) => void): void {
+/**
+ * A `listen` of the notebook's server: TLS when it says `ssl`, or when the server has `ssl on`.
+ * `refusesOtherNames`: the server answers other names with 421 (export-nginx's IP-address site),
+ * so its default_server is what the gateway does, not a catch-all.
+ */
+function readListen(d: NginxDirective, site: Site, isSslOn: boolean, refusesOtherNames: boolean, warn: (d: NginxDirective, why: string) => void): void {
   const params = d.args.slice(1);
   if (!params.includes("ssl") && !isSslOn) {
     warn(d, "a plain-HTTP listener serving the notebook; the gateway serves it over HTTPS only and redirects plain HTTP (listen.http) to it");
@@ -345,8 +353,9 @@ function readListen(d: NginxDirective, site: Site, isSslOn: boolean, warn: (d: N
   for (const p of params) {
     if (p === "ssl") continue;
     if (p === "http2") warn(d, "http2: the gateway speaks HTTP/1.1 to browsers (WebSockets need it); no setting");
-    else if (p === "default_server") warn(d, "default_server: the gateway answers only its hosts, and 421 for any other name");
-    else if (p === "ipv6only=on") warn(d, "ipv6only=on: the gateway's one listener on :: takes IPv4 and IPv6 (dual stack)");
+    else if (p === "default_server") {
+      if (!refusesOtherNames) warn(d, "default_server: the gateway answers only its hosts, and 421 for any other name");
+    } else if (p === "ipv6only=on") warn(d, "ipv6only=on: the gateway's one listener on :: takes IPv4 and IPv6 (dual stack)");
     else warn(d, `${p}: no equivalent in the gateway; dropped`);
   }
 }
@@ -459,7 +468,20 @@ function parseProxyPass(d: NginxDirective): URL {
 }
 
 function namesOf(server: NginxDirective): string[] {
-  return (server.block ?? []).filter((d) => d.name === "server_name").flatMap((d) => d.args.map((a) => a.toLowerCase()));
+  return (server.block ?? []).filter((d) => d.name === "server_name").flatMap((d) => d.args.map(hostOfServerName));
+}
+
+/** A server_name as a gateway host: lower-case, an IPv6 address without its brackets. */
+function hostOfServerName(arg: string): string {
+  const name = arg.toLowerCase();
+  const bracketed = /^\[(.+)\]$/.exec(name)?.[1];
+  return bracketed !== undefined && isIP(bracketed) === 6 ? bracketed : name;
+}
+
+/** export-nginx's `if ($host !~* ^(?:NAMES)$) { return 421; }` on an IP-address site's default server. */
+function isOtherNamesGuard(d: NginxDirective): boolean {
+  const body = d.block ?? [];
+  return d.name === "if" && GATEWAY.otherNamesGuard.test(d.args.join(" ")) && body.length === 1 && body[0]?.name === "return" && body[0].args.join(" ") === "421";
 }
 
 /** The `return` and `rewrite` directives of a server: at server level, in its locations and `if` blocks. */

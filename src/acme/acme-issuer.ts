@@ -8,12 +8,14 @@ import { UNTRUSTED_CERTIFICATE_CODES } from "../platform/untrusted-certificate.j
 import { parseBundle, type CertificateBundle } from "../tls/certificate-bundle.js";
 import type { FileCertStore } from "../tls/cert-store.js";
 import type { IssueRequest, Issuer, RenewalWindow } from "../tls/issuer.js";
+import { chooseProfile, offeredProfiles } from "./acme-profile.js";
 import { ariCertId, fetchRenewalWindow } from "./ari.js";
 import { describeChallengeProblem, type AcmeProblem } from "./challenge-problem.js";
 import type { DnsChallenge } from "./dns/dns-challenge.js";
 import { HookChallenge } from "./dns/hook-challenge.js";
 import { Rfc2136Challenge } from "./dns/rfc2136-challenge.js";
 import { selfCheckHttp01 } from "./http01-self-check.js";
+import { acmeIdentifier, tlsAlpnServerName } from "./ip-identifier.js";
 
 /**
  * acme-client (with axios, ~26 MB resident), loaded at the first order rather than at start: a
@@ -27,10 +29,11 @@ async function loadAcme(): Promise<typeof acme> {
   return module;
 }
 
-/** ACME directory resources the gateway uses beyond acme-client's (RFC 9773 adds renewalInfo). */
+/** ACME directory resources the gateway uses beyond acme-client's (RFC 9773 adds renewalInfo; meta.profiles, draft-ietf-acme-profiles). */
 interface Directory {
   readonly newOrder: string;
   readonly renewalInfo?: string;
+  readonly meta?: { readonly profiles?: Readonly<Record<string, string>> };
 }
 
 /** Thrown when the CA rate-limits: `retryAfter` is when the CA said to come back (RFC 8555 §6.6). */
@@ -114,25 +117,32 @@ export class AcmeIssuer implements Issuer {
     return client;
   }
 
-  private async order(library: typeof acme, client: acme.Client, directory: Directory, { hosts, replacing }: IssueRequest): Promise<CertificateBundle> {
-    const identifiers = hosts.map((value) => ({ type: "dns", value }));
+  private async order(library: typeof acme, client: acme.Client, directory: Directory, { hosts, replacing, profile: configured = null }: IssueRequest): Promise<CertificateBundle> {
+    // acme-client sends createOrder's argument as the newOrder payload as it is: `profile` passes through.
+    const identifiers = hosts.map(acmeIdentifier);
+    const profile = chooseProfile(configured, identifiers, offeredProfiles(directory), this.directoryUrl.href);
+    const payload = { identifiers, ...(profile ? { profile } : {}) };
     const replaces = replacing && directory.renewalInfo ? safeCertId(replacing.certPem) : undefined;
     let order;
     try {
-      order = await this.call("creating the order", () => client.createOrder({ identifiers, ...(replaces ? { replaces } : {}) }));
+      order = await this.call("creating the order", () => client.createOrder({ ...payload, ...(replaces ? { replaces } : {}) }));
     } catch (err) {
       if (!replaces || err instanceof RateLimitedError || (err instanceof GatewayError && err.code === "acme.account_missing")) throw err;
       // RFC 9773 §5: a CA may refuse `replaces` (e.g. already replaced); order without it.
       this.logger.warn("acme.replaces_refused", { site: hosts[0], error: describeError(err) });
-      order = await this.call("creating the order", () => client.createOrder({ identifiers }));
+      order = await this.call("creating the order", () => client.createOrder(payload));
     }
+    this.logger.info("acme.ordered", { site: hosts[0], identifiers: identifiers.map((i) => `${i.type}:${i.value}`), profile: profile ?? null });
 
     const authorizations = await this.call("fetching authorizations", () => client.getAuthorizations(order));
     for (const [index, authz] of authorizations.entries()) {
       await this.authorize(library, client, order, authz, { allNames: hosts, remaining: authorizations.length - index - 1 });
     }
     const key = await library.crypto.createPrivateEcdsaKey("P-256");
-    const [, csr] = await library.crypto.createCsr({ commonName: hosts[0], altNames: [...hosts] }, key);
+    // acme-client writes an IP address as an IP subjectAltName. No common name for an IP address:
+    // CAs issue IP certificates without one (Let's Encrypt's shortlived profile has none at all).
+    const commonName = identifiers[0]?.type === "dns" ? { commonName: hosts[0] } : {};
+    const [, csr] = await library.crypto.createCsr({ ...commonName, altNames: [...hosts] }, key);
     const finalized = await this.call("finalizing the order", () => client.finalizeOrder(order, csr));
     const certPem = await this.call("downloading the certificate", () => client.getCertificate(finalized));
     return parseBundle(certPem, key.toString(), `certificate from ${this.directoryUrl.host}`);
@@ -156,12 +166,15 @@ export class AcmeIssuer implements Issuer {
     }
     // For dns-01 this is already the TXT value, base64url(SHA-256(key authorization)) (RFC 8555 §8.4).
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
+    // Stored under the name the CA's handshake will carry, which the listener looks up.
+    const alpnName = tlsAlpnServerName(name);
     let removeDnsRecord: (() => Promise<void>) | undefined;
     if (this.dns) {
       removeDnsRecord = await this.dns.present({ name, value: keyAuthorization, ...position });
     } else if (isAlpn) {
+      // The challenge certificate names the identifier itself: an IP address as an IP subjectAltName (RFC 8738 §6).
       const [alpnKey, alpnCert] = await library.crypto.createAlpnCertificate(authz, keyAuthorization);
-      await this.store.putAlpnCertificate(name, alpnKey.toString() + alpnCert.toString());
+      await this.store.putAlpnCertificate(alpnName, alpnKey.toString() + alpnCert.toString());
     } else {
       await this.store.putChallenge(challenge.token, keyAuthorization);
       // A wrong answer found here costs seconds; found by the CA it costs a failed validation (rate-limited).
@@ -181,7 +194,7 @@ export class AcmeIssuer implements Issuer {
       }
     } finally {
       if (removeDnsRecord) await removeDnsRecord();
-      else await (isAlpn ? this.store.removeAlpnCertificate(name) : this.store.removeChallenge(challenge.token));
+      else await (isAlpn ? this.store.removeAlpnCertificate(alpnName) : this.store.removeChallenge(challenge.token));
     }
   }
 

@@ -1,5 +1,6 @@
 import { Resolver } from "node:dns/promises";
 import { request } from "node:http";
+import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { describePortHolder, findPortHolder } from "../platform/port-holder.js";
 import { CHALLENGE_PREFIX } from "./http01-responder.js";
@@ -20,7 +21,7 @@ export interface SelfCheckTarget {
 
 /**
  * Fetches `http://<name>/.well-known/acme-challenge/<token>` the way the CA is about to: the
- * name resolved over DNS (not /etc/hosts), each address asked directly. Returns what is wrong,
+ * name resolved over DNS (not /etc/hosts), each address asked directly; an IP address is asked as it is. Returns what is wrong,
  * one line per finding (e.g. "… answered 404 from 203.0.113.7: something else serves port 80
  * for this name"), or nothing when every address answered the key authorization. Never throws,
  * and gives up after SELF_CHECK_TIMEOUT_MS. From inside, a NAT or a firewall open only to the
@@ -28,11 +29,16 @@ export interface SelfCheckTarget {
  */
 export async function selfCheckHttp01(name: string, token: string, keyAuthorization: string, target: SelfCheckTarget, timeoutMs = SELF_CHECK_TIMEOUT_MS): Promise<string[]> {
   const signal = AbortSignal.timeout(timeoutMs);
-  const url = `http://${name}${target.port === 80 ? "" : `:${target.port}`}${CHALLENGE_PREFIX}${token}`;
+  // The Host header as the CA sends it (RFC 8738 §5: an IPv6 address in brackets).
+  const host = `${isIP(name) === 6 ? `[${name}]` : name}${target.port === 80 ? "" : `:${target.port}`}`;
+  const url = `http://${host}${CHALLENGE_PREFIX}${token}`;
   const resolver = new Resolver({ timeout: timeoutMs, tries: 1 });
   if (target.resolvers.length > 0) resolver.setServers([...target.resolvers]);
   const dnsServers = resolver.getServers().join(", ");
-  const lookups = await Promise.all([resolver.resolve4(name), resolver.resolve6(name)].map((p) => p.then((addresses) => ({ addresses, code: null }), (err: NodeJS.ErrnoException) => ({ addresses: [] as string[], code: err.code ?? "error" }))));
+  // An IP address is where the CA connects: nothing to look up.
+  const lookups = isIP(name) !== 0
+    ? [{ addresses: [name], code: null }]
+    : await Promise.all([resolver.resolve4(name), resolver.resolve6(name)].map((p) => p.then((addresses) => ({ addresses, code: null }), (err: NodeJS.ErrnoException) => ({ addresses: [] as string[], code: err.code ?? "error" }))));
   const addresses = lookups.flatMap((l) => l.addresses).slice(0, MAX_ADDRESSES);
   if (addresses.length === 0) {
     const failed = lookups.find((l) => l.code !== "ENODATA" && l.code !== "ENOTFOUND");
@@ -42,7 +48,7 @@ export async function selfCheckHttp01(name: string, token: string, keyAuthorizat
   }
   const local = new Set(Object.values(networkInterfaces()).flatMap((nics) => (nics ?? []).map((nic) => nic.address)));
   const findings = await Promise.all(addresses.map(async (address) => {
-    const answer = await fetchAt(address, target.port, `${CHALLENGE_PREFIX}${token}`, name, signal);
+    const answer = await fetchAt(address, target.port, `${CHALLENGE_PREFIX}${token}`, host, signal);
     if ("status" in answer && answer.status === 200 && answer.body.trim() === keyAuthorization) return null;
     const elsewhere = local.has(address) ? "" : `; ${address} is not an address of this server: does DNS point elsewhere (or is this server behind NAT)?`;
     if ("status" in answer) {
@@ -60,10 +66,10 @@ export async function selfCheckHttp01(name: string, token: string, keyAuthorizat
 
 type Answer = { readonly status: number; readonly body: string } | { readonly code: string };
 
-/** GET `path` from `address`, with the Host header naming the site; the body is read up to 4 KB. */
-function fetchAt(address: string, port: number, path: string, name: string, signal: AbortSignal): Promise<Answer> {
+/** GET `path` from `address`, with `host` (the site, and a port but 80) as the Host header; the body is read up to 4 KB. */
+function fetchAt(address: string, port: number, path: string, host: string, signal: AbortSignal): Promise<Answer> {
   return new Promise((resolve) => {
-    const req = request({ host: address, port, path, headers: { host: port === 80 ? name : `${name}:${port}` }, agent: false, signal }, (res) => {
+    const req = request({ host: address, port, path, headers: { host }, agent: false, signal }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => {

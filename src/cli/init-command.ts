@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { createInterface } from "node:readline/promises";
+import { nonPublicAddressKind } from "../config/address-range.js";
 import { ConfigErrors } from "../config/config-error.js";
 import { PATTERNS } from "../config/gateway-yaml-schema.js";
 import { hostProblem, loadConfig, sshDestinationProblem, upstreamProblem } from "../config/load-config.js";
@@ -53,9 +55,11 @@ export async function initCommand(args: InitArgs, deps: CliDeps, preflight: Pref
   try {
     const publicNameProblem = (value: string): string | undefined => {
       const problem = hostProblem(value);
-      return problem && `${problem} (got ${JSON.stringify(value)})`;
+      if (problem) return `${problem} (got ${JSON.stringify(value)})`;
+      const unreachable = isIP(value) !== 0 ? nonPublicAddressKind(value) : undefined;
+      return unreachable && `is ${unreachable}, which Let's Encrypt cannot reach (got ${JSON.stringify(value)}); give this server's public IP address or DNS name, or localhost`;
     };
-    host = (await answer("Public name of the notebook (DNS name pointing at this server)", "host", args.host, "localhost", publicNameProblem))?.toLowerCase() ?? null;
+    host = (await answer("Public name of the notebook (DNS name pointing at this server, or its public IP address)", "host", args.host, "localhost", publicNameProblem))?.toLowerCase() ?? null;
     local = host === "localhost" || Boolean(host?.endsWith(".localhost"));
     email = local ? "" : await answer("Email for Let's Encrypt (optional, press Enter to skip)", "email", args.email, "", emailProblem);
     upstream = await answer("Where the notebook listens on this server", "upstream", args.upstream, "http://127.0.0.1:8888", upstreamProblem);
@@ -69,7 +73,7 @@ export async function initCommand(args: InitArgs, deps: CliDeps, preflight: Pref
   }
   if (host === null || email === null || upstream === null || tunnel === null) return ExitCode.Usage;
 
-  if (!local) deps.stdout.write(`checking DNS for ${host}… ${(await checkDnsPointsHere(host, preflight.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns)).text}\n`);
+  if (!local) deps.stdout.write(`checking ${isIP(host) !== 0 ? "the address" : "DNS for"} ${host}… ${(await checkDnsPointsHere(host, preflight.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns)).text}\n`);
   const ports = local ? [8443, 8080] : [443, 80];
   const address = local ? "127.0.0.1" : "0.0.0.0";
   for (const [i, port] of ports.entries()) {
@@ -106,7 +110,7 @@ function renderConfig(a: { host: string; local: boolean; email: string; upstream
   }
   lines.push(
     "sites:",
-    `  - host: ${a.host}`,
+    `  - host: ${a.host.includes(":") ? JSON.stringify(a.host) : a.host}${isIP(a.host) !== 0 && !a.local ? "   # an IP address: Let's Encrypt's 6-day shortlived certificates, renewed every ~3 days" : ""}`,
     `    upstream: ${a.upstream}   # the notebook: password-protected, plain HTTP`,
     `    tls: ${a.local ? "internal        # a local CA: gateway trust makes this machine trust it" : "acme            # Let's Encrypt, renewed by gateway renew (cron) and serve"}`,
   );

@@ -1,4 +1,4 @@
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 import { quote } from "./config-reader.js";
 import type { AddressRange } from "./gateway-config.js";
 
@@ -63,4 +63,47 @@ function formatAddress(bytes: number[], family: 4 | 6): string {
 /** An IPv6 address isIP accepts, in its canonical compressed form (RFC 5952), as the WHATWG URL serializer (and so a browser's Host header) writes it. */
 export function canonicalIPv6(address: string): string {
   return new URL(`http://[${address}]`).hostname.slice(1, -1);
+}
+
+/**
+ * Special-purpose ranges (IANA's IPv4 and IPv6 registries, RFC 6890) that are not reachable from
+ * the internet, so no public CA can validate them: what each is, for messages. The documentation
+ * ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32) are left out so that
+ * examples load; a CA refuses them at order time.
+ */
+const NON_PUBLIC_RANGES: ReadonlyArray<readonly [network: string, prefixLength: number, what: string]> = [
+  ["0.0.0.0", 8, "a 'this network' address (RFC 791)"],
+  ["10.0.0.0", 8, "a private address (RFC 1918)"],
+  ["100.64.0.0", 10, "a carrier-grade NAT address (RFC 6598)"],
+  ["127.0.0.0", 8, "a loopback address"],
+  ["169.254.0.0", 16, "a link-local address"],
+  ["172.16.0.0", 12, "a private address (RFC 1918)"],
+  ["192.0.0.0", 24, "an IETF protocol address (RFC 6890)"],
+  ["192.168.0.0", 16, "a private address (RFC 1918)"],
+  ["198.18.0.0", 15, "a benchmarking address (RFC 2544)"],
+  ["224.0.0.0", 4, "a multicast address"],
+  ["240.0.0.0", 4, "a reserved address"],
+  ["::", 128, "the unspecified address"],
+  ["::1", 128, "a loopback address"],
+  ["::ffff:0:0", 96, "an IPv4-mapped address (write the IPv4 address itself)"],
+  ["100::", 64, "a discard-only address (RFC 6666)"],
+  ["fc00::", 7, "a unique local (private) address (RFC 4193)"],
+  ["fe80::", 10, "a link-local address"],
+  ["ff00::", 8, "a multicast address"],
+];
+
+const NON_PUBLIC = NON_PUBLIC_RANGES.map(([network, prefixLength, what]) => {
+  const type = isIP(network) === 4 ? "ipv4" : "ipv6";
+  const list = new BlockList();
+  list.addSubnet(network, prefixLength, type);
+  return { type, list, what };
+});
+
+/**
+ * What kind of address `address` (an IP literal) is when the internet cannot reach it, e.g.
+ * "a private address (RFC 1918)"; undefined for a public address. A public CA cannot issue for these.
+ */
+export function nonPublicAddressKind(address: string): string | undefined {
+  const type = isIP(address) === 4 ? "ipv4" : "ipv6";
+  return NON_PUBLIC.find((range) => range.type === type && range.list.check(address, type))?.what;
 }

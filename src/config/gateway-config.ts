@@ -20,7 +20,7 @@ export interface GatewayConfig {
 }
 
 /** Top-level settings whose place in gateway.yaml `gateway check` names when the machine disagrees with them. */
-export type PositionedSetting = "listen.https" | "listen.http" | "admin" | "acme.directory";
+export type PositionedSetting = "listen.https" | "listen.http" | "admin" | "acme.directory" | "acme.profile";
 
 export interface ListenConfig {
   /** Address both listeners bind. Default 0.0.0.0 (all interfaces). */
@@ -51,6 +51,13 @@ export interface AcmeConfig {
   readonly challenge: "http-01" | "tls-alpn-01" | "dns-01";
   /** How dns-01 publishes its TXT records: set exactly when `challenge` is dns-01. */
   readonly dns: DnsChallengeConfig | null;
+  /**
+   * The ACME profile (`profile` in newOrder, draft-ietf-acme-profiles) every ACME site asks for
+   * unless it names its own; null (the default) asks for none, so the CA's default applies, except
+   * that a site with an IP address asks for `shortlived` when the CA offers it (Let's Encrypt
+   * issues for IP addresses only with that profile). An order fails when the CA does not offer it.
+   */
+  readonly profile: string | null;
   /**
    * DNS servers for the gateway's own check of its HTTP-01 challenge URL before the CA's
    * (IP or IP:port, as dns.Resolver#setServers takes them). Empty (the default): the system's.
@@ -110,11 +117,20 @@ export type TlsSource =
 
 /** One public site: the names a browser uses and the notebook behind them. */
 export interface SiteConfig {
-  /** Lower-case DNS names (or IP literals), without a trailing dot, this site answers for; at least one, the first its primary name. */
+  /**
+   * Lower-case DNS names, or IP addresses (IPv6 in canonical form, without brackets), without a
+   * trailing dot, this site answers for; at least one, the first its primary name. With tls: acme,
+   * an IP address is ordered as an `ip` identifier (RFC 8738).
+   */
   readonly hosts: readonly string[];
   /** The notebook, usually the tunnel's local end: origin only (scheme, host, port). */
   readonly upstream: URL;
   readonly tls: TlsSource;
+  /**
+   * The ACME profile this site's orders ask for: `sites[].acme_profile`, else `acme.profile`, else
+   * null (see AcmeConfig.profile). Always null unless tls is acme.
+   */
+  readonly acmeProfile: string | null;
   /** Optional `ssh -N -L` the gateway keeps up to reach the upstream. */
   readonly tunnel: TunnelConfig | null;
   /**

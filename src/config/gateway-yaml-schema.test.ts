@@ -54,6 +54,9 @@ describe("gateway.yaml JSON Schema", () => {
       [`${site}    client_certificates: yes\n`, false],
       [`${site}    tunnel: { port: 22 }\n`, false],
       ["sites:\n  - hosts: [LocalHost]\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", true],
+      ["acme: { profile: shortlived }\nsites:\n  - hosts: [203.0.113.7, \"2001:db8::7\"]\n    upstream: http://127.0.0.1:8888\n    acme_profile: tlsserver\n", true],
+      [`acme: { profile: "short lived" }\n${site}`, false],
+      ["sites:\n  - host: localhost\n    upstream: http://127.0.0.1:8888\n", false],
     ];
     for (const [text, valid] of cases) assert.equal(schemaProblems(text).length === 0, valid, text);
   });

@@ -86,8 +86,13 @@ export const PATTERNS = {
   dnsName: new RegExp(`^${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`),
   /** acme.dns.server: IPv4, a DNS name, or [IPv6], each with an optional :port; or a bare IPv6 address. */
   dnsUpdateServer: new RegExp(`^(?:(?:${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?|\\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\\])(?::${PORT})?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$`),
-  /** Names no public CA issues for: localhost, *.localhost, single labels, IP literals. */
-  localName: new RegExp(`^(?:${anyCase("localhost")}|.*\\.${anyCase("localhost")}|[^.]*|[0-9.]+|.*:.*)$`),
+  /**
+   * Names no CA issues for: localhost, *.localhost, single labels. IP literals are not among them:
+   * a CA issues for an address it can reach (RFC 8738), which the loader decides.
+   */
+  localName: new RegExp(`^(?:${anyCase("localhost")}|.*\\.${anyCase("localhost")}|[^.:]*)$`),
+  /** An ACME profile name as a CA's directory lists it in meta.profiles (e.g. classic, tlsserver, shortlived). */
+  acmeProfile: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
 } as const;
 
 function object<P extends Record<string, SchemaNode>>(description: string, properties: P, extra: Omit<SchemaNode, "properties"> = {}) {
@@ -142,6 +147,11 @@ const ACME = object("The ACME certificate authority (Let's Encrypt by default)."
   },
   challenge: choice("How the CA checks control of a name: http-01 on listen.http, tls-alpn-01 on listen.https, or dns-01 with a TXT record (set acme.dns; ports 80 and 443 need not answer).", ["http-01", "tls-alpn-01", "dns-01"], "http-01"),
   dns: DNS,
+  profile: text(
+    "ACME profile (draft-ietf-acme-profiles) asked for in every order, e.g. shortlived, tlsserver or classic; it must be one the CA's directory lists (meta.profiles). Default: none, which is the CA's default profile, except that IP-address sites ask for shortlived when the CA offers it.",
+    PATTERNS.acmeProfile,
+    ["shortlived", "tlsserver", "classic"],
+  ),
   resolvers: list(
     "DNS servers (IP, or IP:port with IPv6 in brackets) the gateway asks for a site's address when it fetches its own HTTP-01 challenge before the CA does. Default: the system's (/etc/resolv.conf, not /etc/hosts). Set a public resolver when this server's DNS answers differently from the world's.",
     text("IP address, or IP:port", PATTERNS.dnsServer, ["1.1.1.1", "[2606:4700:4700::1111]:53"]),
@@ -203,7 +213,7 @@ const TUNNEL = object(
 );
 
 const ADDRESS_RANGE = text("An IP address or CIDR range, IPv4 or IPv6, e.g. 203.0.113.0/24, with no bit set past the prefix.", PATTERNS.addressRange);
-const HOST = text("A public DNS name (or IP literal) without scheme or port.", `${PATTERNS.dnsName.source}|^[0-9A-Fa-f:.]+$`, ["jupyter.example.com"]);
+const HOST = text("A public DNS name, or an IP address (IPv4, or IPv6 without brackets), without scheme or port.", `${PATTERNS.dnsName.source}|^[0-9A-Fa-f:.]+$`, ["jupyter.example.com"]);
 const LOCAL_HOSTS_NEED_LOCAL_TLS: SchemaNode = {
   if: { anyOf: [{ required: ["host"], properties: { host: { type: "string", pattern: PATTERNS.localName.source } } }, { required: ["hosts"], properties: { hosts: { type: "array", contains: { type: "string", pattern: PATTERNS.localName.source } } } }] },
   then: { required: ["tls"], properties: { tls: { not: { const: "acme" } } } },
@@ -241,6 +251,7 @@ const SITE = object(
     login_guard: LOGIN_GUARD,
     allow: list("Client addresses allowed to reach the site; empty allows every address not denied.", ADDRESS_RANGE, { uniqueItems: true, default: [] }),
     deny: list("Client addresses refused, even when also allowed.", ADDRESS_RANGE, { uniqueItems: true, default: [] }),
+    acme_profile: text("ACME profile for this site's orders, instead of acme.profile; only with tls: acme.", PATTERNS.acmeProfile, ["shortlived"]),
     client_certificates: choice("required: browsers must present a client certificate from `gateway client-cert add` (mutual TLS).", ["required", "off"], "off"),
   },
   {

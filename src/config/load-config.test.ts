@@ -55,18 +55,54 @@ describe("loadConfig results", () => {
     assert.equal(config.acme.directoryUrl.href, "https://acme-v02.api.letsencrypt.org/directory");
     assert.deepEqual(config.sites[0]?.tls, { kind: "acme" });
     assert.equal(config.sites[0]?.upstream.origin, "http://127.0.0.1:8888");
-    assert.deepEqual(config.positions, { "listen.https": null, "listen.http": null, admin: null, "acme.directory": null });
+    assert.deepEqual(config.positions, { "listen.https": null, "listen.http": null, admin: null, "acme.directory": null, "acme.profile": null });
   });
 
   it("knows where the ports, the admin endpoint and the ACME directory are written, for check's messages", () => {
     const config = parseConfig("listen:\n  https: 8443\n  http: 8080\nadmin: 127.0.0.1:2020\nsites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n", "/etc/gateway/gateway.yaml", "gateway.yaml");
-    assert.deepEqual(config.positions, { "listen.https": "gateway.yaml:2:10", "listen.http": "gateway.yaml:3:9", admin: "gateway.yaml:4:8", "acme.directory": null });
+    assert.deepEqual(config.positions, { "listen.https": "gateway.yaml:2:10", "listen.http": "gateway.yaml:3:9", admin: "gateway.yaml:4:8", "acme.directory": null, "acme.profile": null });
   });
 
   it("keeps host names as Host headers are looked up: lower-case, no trailing dot, IPv6 compressed", () => {
     const config = parseConfig("sites:\n  - hosts: [Lab.Example.COM., \"0:0:0::1\", 127.0.0.1]\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", "/etc/gateway/gateway.yaml", "gateway.yaml");
     assert.deepEqual(config.sites[0]?.hosts, ["lab.example.com", "::1", "127.0.0.1"]);
     assert.throws(() => parseConfig("sites:\n  - hosts: [\"::1\", \"0::1\"]\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", "/etc/gateway/gateway.yaml", "gateway.yaml"), /hosts\[1\] is the same name as sites\[0\]\.hosts\[0\] \(::1\)/);
+  });
+
+  it("an IP-address site takes tls: acme from its own CA; Let's Encrypt only for an address the internet reaches", () => {
+    const ipSite = (host: string, directory: string): string => `acme: { directory: "${directory}" }\nsites:\n  - host: "${host}"\n    upstream: http://127.0.0.1:8888\n`;
+    for (const host of ["127.0.0.1", "::1", "10.0.0.5", "203.0.113.7"]) {
+      assert.deepEqual(parseConfig(ipSite(host, "https://127.0.0.1:14000/dir"), "/etc/gateway/gateway.yaml", "gateway.yaml").sites[0]?.tls, { kind: "acme" }, host);
+    }
+    for (const host of ["203.0.113.7", "2001:db8::7", "198.51.100.1"]) {
+      assert.deepEqual(parseConfig(ipSite(host, "letsencrypt"), "/etc/gateway/gateway.yaml", "gateway.yaml").sites[0]?.hosts, [host]);
+    }
+    const refused: Array<[string, string]> = [
+      ["127.0.0.1", "a loopback address"],
+      ["192.168.1.20", "a private address (RFC 1918)"],
+      ["100.64.3.4", "a carrier-grade NAT address (RFC 6598)"],
+      ["fd00::1", "a unique local (private) address (RFC 4193)"],
+      ["fe80::1", "a link-local address"],
+      ["::ffff:8.8.8.8", "an IPv4-mapped address (write the IPv4 address itself)"],
+    ];
+    for (const [host, kind] of refused) {
+      for (const directory of ["letsencrypt", "https://acme-staging-v02.api.letsencrypt.org/directory"]) {
+        assert.throws(() => parseConfig(ipSite(host, directory), "/etc/gateway/gateway.yaml", "gateway.yaml"), (err: unknown) => {
+          assert.ok(err instanceof ConfigErrors);
+          assert.match(err.problems[0] ?? "", new RegExp(`^gateway\\.yaml:3:5: sites\\[0\\]\\.tls is acme, but a public CA cannot issue for "[^"]+", ${kind.replace(/[()]/g, "\\$&")} it cannot reach; write tls: internal, or set acme\\.directory to the URL of your own ACME CA$`));
+          return true;
+        }, `${host} with ${directory}`);
+      }
+    }
+  });
+
+  it("acme.profile applies to every ACME site; a site's acme_profile overrides it; no profile is null", () => {
+    const text = `acme: { profile: tlsserver }\nsites:\n  - host: a.example.com\n    upstream: http://127.0.0.1:8888\n  - host: b.example.com\n    upstream: http://127.0.0.1:8889\n    acme_profile: shortlived\n  - host: c.localhost\n    upstream: http://127.0.0.1:8890\n    tls: internal\n`;
+    const config = parseConfig(text, "/etc/gateway/gateway.yaml", "gateway.yaml");
+    assert.deepEqual(config.sites.map((s) => s.acmeProfile), ["tlsserver", "shortlived", null]);
+    assert.equal(config.acme.profile, "tlsserver");
+    assert.equal(config.positions["acme.profile"], "gateway.yaml:1:18");
+    assert.equal(parseConfig("sites:\n  - host: a.example.com\n    upstream: http://127.0.0.1:8888\n", "/g.yaml", "g.yaml").sites[0]?.acmeProfile, null);
   });
 
   it("the repository's gateway.yaml is valid and serves localhost with tls: internal", async () => {

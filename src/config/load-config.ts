@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
 import { isMap, isNode, LineCounter, parseDocument } from "yaml";
-import { canonicalIPv6, parseAddressRange } from "./address-range.js";
+import { canonicalIPv6, nonPublicAddressKind, parseAddressRange } from "./address-range.js";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
 import { DEFAULT_DNS_HOOK_TIMEOUT_MS, DEFAULT_DNS_PROPAGATION_TIMEOUT_MS, DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type DnsChallengeConfig, type DnsServer, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
@@ -56,7 +56,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const acme = readAcme(read, top("acme"), baseDir);
   const logs = readLogs(read, top("logs"), baseDir);
   const timeouts = readTimeouts(read, top("timeouts"));
-  const sites = readSites(read, top("sites"), baseDir);
+  const sites = readSites(read, top("sites"), baseDir, acme);
 
   const clash = admin && listenerOnPort(listen, admin);
   if (admin && clash) {
@@ -81,7 +81,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
     logs,
     timeouts,
     sites,
-    positions: { "listen.https": where("listen.https"), "listen.http": where("listen.http"), admin: where("admin"), "acme.directory": where("acme.directory") },
+    positions: { "listen.https": where("listen.https"), "listen.http": where("listen.http"), admin: where("admin"), "acme.directory": where("acme.directory"), "acme.profile": where("acme.profile") },
   };
 }
 
@@ -145,7 +145,7 @@ function readAcme(read: ConfigReader, field: Field, baseDir: string): AcmeConfig
   let email: string | null = null;
   let directoryUrl = new URL(ACME_DIRECTORIES[ACME.properties.directory.default] as string);
   const challengeDefault = ACME.properties.challenge.default;
-  if (!get) return { email, directoryUrl, challenge: challengeDefault, dns: null, resolvers: [] };
+  if (!get) return { email, directoryUrl, challenge: challengeDefault, dns: null, profile: null, resolvers: [] };
 
   const emailField = get("email");
   const emailValue = read.string(emailField, "use an inbox the CA can reach");
@@ -173,7 +173,7 @@ function readAcme(read: ConfigReader, field: Field, baseDir: string): AcmeConfig
   } else if (dnsField.node !== undefined) {
     read.fail(dnsField.node, dnsField.path, `is set, but acme.challenge is ${challenge}; write challenge: dns-01 to use it, or remove acme.dns`);
   }
-  return { email, directoryUrl, challenge, dns, resolvers: readResolvers(read, get("resolvers")) };
+  return { email, directoryUrl, challenge, dns, profile: readAcmeProfile(read, get("profile")) ?? null, resolvers: readResolvers(read, get("resolvers")) };
 }
 
 const UPDATE_KEYS = ["server", "zone", "key_name", "key_file", "algorithm", "propagation_timeout"] as const;
@@ -241,6 +241,14 @@ function parseDnsServer(text: string): DnsServer | undefined {
   return { host: host.toLowerCase().replace(/\.$/, ""), port: port === undefined ? 53 : Number(port) };
 }
 
+/** An ACME profile's name; whether the CA offers it is known only from its directory (check, and each order). */
+function readAcmeProfile(read: ConfigReader, field: Field): string | undefined {
+  const value = read.string(field, "write a profile the CA's directory lists, e.g. shortlived");
+  if (value === undefined || PATTERNS.acmeProfile.test(value)) return value;
+  read.fail(field.node, field.path, `must be a profile name of letters, digits, dots, hyphens and underscores (got ${quote(value)}); write one the CA lists, e.g. shortlived, tlsserver or classic`);
+  return undefined;
+}
+
 function readResolvers(read: ConfigReader, field: Field): string[] {
   const items = field.node === undefined ? [] : (read.list(field) ?? []);
   if (field.node !== undefined && items.length === 0) read.fail(field.node, field.path, "is empty; leave it out to use the system's DNS servers, or list some, e.g. [1.1.1.1]");
@@ -268,7 +276,7 @@ function isDnsServer(value: string): boolean {
   }
 }
 
-function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfig[] {
+function readSites(read: ConfigReader, field: Field, baseDir: string, acme: AcmeConfig): SiteConfig[] {
   const required = read.require(field, "add at least one site, e.g. sites: [{host: jupyter.example.com, upstream: \"http://127.0.0.1:8888\"}]");
   if (!required) return [];
   const items = read.list(required);
@@ -277,7 +285,7 @@ function readSites(read: ConfigReader, field: Field, baseDir: string): SiteConfi
   const siteOfHost = new Map<string, HostEntry>();
   const sites: SiteConfig[] = [];
   for (const item of items) {
-    const site = readSite(read, item, baseDir, siteOfHost);
+    const site = readSite(read, item, baseDir, siteOfHost, acme);
     if (site) sites.push(site);
   }
   return sites;
@@ -290,13 +298,16 @@ interface HostEntry {
 }
 
 /** `siteOfHost` holds each public name read so far. */
-function readSite(read: ConfigReader, field: Field, baseDir: string, siteOfHost: Map<string, HostEntry>): SiteConfig | undefined {
+function readSite(read: ConfigReader, field: Field, baseDir: string, siteOfHost: Map<string, HostEntry>, acme: AcmeConfig): SiteConfig | undefined {
   const get = read.map(field, keysOf(SITE));
   if (!get) return undefined;
   const position = read.where(field.node);
   const hosts = readHosts(read, get("host"), get("hosts"), field, position, siteOfHost);
   const upstream = readUpstream(read, get("upstream"), field);
-  const tls = readTls(read, get("tls"), baseDir, hosts);
+  const tls = readTls(read, get("tls"), baseDir, hosts, acme);
+  const profileField = get("acme_profile");
+  const ownProfile = readAcmeProfile(read, profileField);
+  if (ownProfile !== undefined && tls && tls.kind !== "acme") read.fail(profileField.node, profileField.path, `applies to tls: acme only, and this site's tls is ${tls.kind}; remove acme_profile, or write tls: acme`);
   const tunnel = readTunnel(read, get("tunnel"), baseDir, upstream);
   const frameAncestors = readFrameAncestors(read, get("frame_ancestors"));
   const allowUnprotectedUpstream = read.boolean(get("allow_unprotected_upstream")) ?? SITE.properties.allow_unprotected_upstream.default;
@@ -308,7 +319,8 @@ function readSite(read: ConfigReader, field: Field, baseDir: string, siteOfHost:
   const deny = readAddressList(read, get("deny"));
   const clientCertificatesRequired = (read.choice(get("client_certificates"), CLIENT_CERTIFICATES.enum) ?? CLIENT_CERTIFICATES.default) === "required";
   if (!hosts || !upstream || !tls || tunnel === undefined || !frameAncestors || !loginGuard || !allow || !deny) return undefined;
-  return { hosts, upstream, tls, tunnel, frameAncestors, allowUnprotectedUpstream, baseUrl, loginGuard, allow, deny, clientCertificatesRequired, position };
+  const acmeProfile = tls.kind === "acme" ? (ownProfile ?? acme.profile) : null;
+  return { hosts, upstream, tls, acmeProfile, tunnel, frameAncestors, allowUnprotectedUpstream, baseUrl, loginGuard, allow, deny, clientCertificatesRequired, position };
 }
 
 /** Each name belongs to one site, once: as Host headers are looked up (lower-case, no trailing dot, IPv6 compressed). */
@@ -392,7 +404,13 @@ export function sshDestinationProblem(value: string): string | undefined {
   return undefined;
 }
 
-function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: readonly string[] | undefined): TlsSource | undefined {
+/** Let's Encrypt (production or staging, named or by URL): a public CA, which validates from the internet. Any other directory is the user's own. */
+function isPublicCa(directoryUrl: URL): boolean {
+  return Object.values(ACME_DIRECTORIES).includes(directoryUrl.href);
+}
+
+/** `tls:`; `acme` decides what `tls: acme` can prove: a public CA cannot reach loopback, private or reserved addresses, dns-01 no address at all. */
+function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: readonly string[] | undefined, acme: AcmeConfig): TlsSource | undefined {
   if (isMap(field.node)) {
     const get = read.map(field, keysOf(TLS_FILES));
     if (!get) return undefined;
@@ -404,8 +422,18 @@ function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: reado
   if (value === "internal") return { kind: "internal" };
   if (value === "acme") {
     const local = hosts?.find((h) => PATTERNS.localName.test(h));
-    if (!local) return { kind: "acme" };
-    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(local)}; write tls: internal for local names`);
+    if (local) {
+      read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(local)}; write tls: internal for local names`);
+      return undefined;
+    }
+    const address = acme.challenge === "dns-01" ? hosts?.find((h) => isIP(h) !== 0) : undefined;
+    if (address) {
+      read.fail(field.node ?? field.anchor, field.path, `is acme with acme.challenge: dns-01, which cannot prove an IP address such as ${quote(address)} (RFC 8738); use challenge http-01 or tls-alpn-01 for IP-address sites`);
+      return undefined;
+    }
+    const unreachable = isPublicCa(acme.directoryUrl) ? hosts?.map((host) => ({ host, kind: isIP(host) !== 0 ? nonPublicAddressKind(host) : undefined })).find((h) => h.kind !== undefined) : undefined;
+    if (!unreachable) return { kind: "acme" };
+    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(unreachable.host)}, ${unreachable.kind ?? ""} it cannot reach; write tls: internal, or set acme.directory to the URL of your own ACME CA`);
     return undefined;
   }
   if (value !== undefined) read.fail(field.node, field.path, `must be acme, internal, or {cert: FILE, key: FILE} (got ${describe(field.node)})`);

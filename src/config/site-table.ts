@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import type { SiteConfig } from "./gateway-config.js";
 
 /** Finds the site a request is for by its public name. */
@@ -41,4 +42,13 @@ export function originOf(value: string): string {
   } catch {
     return "null";
   }
+}
+
+/**
+ * The site whose certificate answers TLS handshakes that carry no server name, or one the gateway
+ * does not serve: the first site with an IP address, since clients send no SNI for an address
+ * (RFC 6066 §3); else the first site.
+ */
+export function defaultSite(sites: readonly SiteConfig[]): SiteConfig | undefined {
+  return sites.find((site) => site.hosts.some((host) => isIP(host) !== 0)) ?? sites[0];
 }

@@ -48,6 +48,24 @@ it("decides requests and upgrades by Host and Origin", () => {
   }
 });
 
+it("an IP-address site is found by its address in Host (IPv6 in brackets, with or without a port), and Origin is checked against it", () => {
+  const ipSites = new SiteTable(parseConfig('sites:\n  - hosts: [203.0.113.7, "2001:DB8:0::7"]\n    upstream: http://127.0.0.1:8888\n', "/tmp/gateway.yaml", "gateway.yaml").sites);
+  const cases: Array<[string, Record<string, string>, number | string]> = [
+    ["IPv4 Host", { host: "203.0.113.7" }, "allow"],
+    ["IPv4 Host with port, same-site Origin", { host: "203.0.113.7:8443", origin: "https://203.0.113.7:8443" }, "allow"],
+    ["IPv6 Host with port, same-site Origin", { host: "[2001:db8::7]:8443", origin: "https://[2001:db8::7]:8443" }, "allow"],
+    ["IPv6 Host without port", { host: "[2001:db8::7]" }, "allow"],
+    ["the site's other address is another origin", { host: "[2001:db8::7]", origin: "https://203.0.113.7" }, 403],
+    ["cross-site Origin", { host: "203.0.113.7", origin: "https://evil.example.com" }, 403],
+    ["another address", { host: "203.0.113.8" }, 421],
+    ["an IPv6 address without brackets is a malformed Host", { host: "2001:db8::7" }, 400],
+  ];
+  for (const [name, headers, expected] of cases) {
+    const verdict = checkRequest(request("POST", headers), ipSites, false);
+    assert.equal(verdict.kind === "allow" ? "allow" : verdict.status, expected, name);
+  }
+});
+
 it("refuses what RFC 9112 says a server must refuse and Node's parser lets through, before the Host is read", () => {
   const host = { host: "jupyter.example.com" };
   const cases: Array<[string, IncomingMessage, number | string]> = [

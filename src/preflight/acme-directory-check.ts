@@ -1,13 +1,32 @@
 import { request, type Dispatcher } from "undici";
+import { describeProfileNotOffered, offeredProfiles } from "../acme/acme-profile.js";
 import { UNTRUSTED_CERTIFICATE_CODES } from "../platform/untrusted-certificate.js";
 import type { Finding } from "./finding.js";
 
+/** A profile the config asks for: its name, the setting ("acme.profile", "acme_profile") and where it is ("gateway.yaml:4:12: "). */
+export interface RequestedProfile {
+  readonly profile: string;
+  readonly setting: string;
+  readonly at: string;
+}
 
 /**
  * Whether the ACME directory answers a GET within `timeoutMs` with JSON naming newOrder
- * (RFC 8555 §7.1.1), as the issuer's first request will need.
+ * (RFC 8555 §7.1.1), as the issuer's first request will need, and lists every profile in
+ * `profiles` in meta.profiles, as each order will need (a problem per one it does not).
  */
-export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number, dispatcher?: Dispatcher): Promise<Finding> {
+export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number, dispatcher?: Dispatcher, profiles: readonly RequestedProfile[] = []): Promise<Finding[]> {
+  const answer = await checkDirectoryAnswers(url, at, timeoutMs, dispatcher);
+  if (!("directory" in answer)) return [answer];
+  const offered = offeredProfiles(answer.directory);
+  const missing = profiles.filter((p) => !offered.includes(p.profile));
+  return [
+    { level: "ok", text: `ACME directory ${url.href} answers${offered.length > 0 ? ` (profiles: ${offered.join(", ")})` : ""}` },
+    ...missing.map((p): Finding => ({ level: "problem", text: `${p.at}${p.setting}: ${describeProfileNotOffered(p.profile, offered, url.href)}` })),
+  ];
+}
+
+async function checkDirectoryAnswers(url: URL, at: string, timeoutMs: number, dispatcher?: Dispatcher): Promise<Finding | { directory: unknown }> {
   const subject = `${at}ACME directory ${url.href}`;
   try {
     const res = await request(url, { method: "GET", signal: AbortSignal.timeout(timeoutMs), ...(dispatcher ? { dispatcher } : {}) });
@@ -18,7 +37,7 @@ export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number
     } catch {
       directory = null;
     }
-    if (res.statusCode === 200 && typeof (directory as { newOrder?: unknown } | null)?.newOrder === "string") return { level: "ok", text: `ACME directory ${url.href} answers` };
+    if (res.statusCode === 200 && typeof (directory as { newOrder?: unknown } | null)?.newOrder === "string") return { directory };
     return { level: "problem", text: `${subject} answers HTTP ${res.statusCode} without a newOrder URL: not an ACME directory; fix acme.directory (e.g. letsencrypt, or the CA's …/directory URL)` };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;

@@ -3,7 +3,7 @@ import { request } from "undici";
 import type { GatewayConfig, TunnelConfig } from "../config/gateway-config.js";
 import { findAccessLogProblem } from "../server/access-log.js";
 import { findStorageProblem } from "../tls/cert-store.js";
-import { checkAcmeDirectory } from "./acme-directory-check.js";
+import { checkAcmeDirectory, type RequestedProfile } from "./acme-directory-check.js";
 import { checkCertificateFiles } from "./certificate-files-check.js";
 import { checkDnsPointsHere, lookupHost, type ResolveHost } from "./dns-check.js";
 import { checkDnsUpdates } from "./dns-update-check.js";
@@ -50,7 +50,7 @@ export async function runPreflight(config: GatewayConfig, deps: PreflightDeps): 
     findStorageProblem(config.storageDir).then((p) => (p ? { level: "problem", text: p.message } : { level: "ok", text: `storage ${config.storageDir} is usable` })),
     ...(config.logs.access ? [logCheck(config.logs.access)] : []),
     ...ports.map((use) => checkPort(use, own)),
-    ...(acmeSites.length > 0 ? [checkAcmeDirectory(config.acme.directoryUrl, at(config.positions["acme.directory"], config.file), PREFLIGHT_TIMEOUTS_MS.acmeDirectory, deps.dispatcher)] : []),
+    ...(acmeSites.length > 0 ? [checkAcmeDirectory(config.acme.directoryUrl, at(config.positions["acme.directory"], config.file), PREFLIGHT_TIMEOUTS_MS.acmeDirectory, deps.dispatcher, requestedProfiles(config))] : []),
     // dns-01 needs no address pointing here (the CA asks DNS, not this server): check the updates instead.
     ...(config.acme.dns?.kind === "rfc2136" && acmeSites.length > 0 ? [checkDnsUpdates(config.acme.dns, acmeSites.flatMap((s) => s.hosts), deps.now())] : []),
     ...(config.acme.challenge === "dns-01" ? [] : acmeSites.flatMap((site) => site.hosts.map((host) => checkDnsPointsHere(host, deps.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns, `${site.position}: `)))),
@@ -62,6 +62,16 @@ export async function runPreflight(config: GatewayConfig, deps: PreflightDeps): 
     ]),
   ];
   return (await Promise.all(checks)).flat();
+}
+
+/** acme.profile once, and each site's own acme_profile, where they are written. */
+function requestedProfiles(config: GatewayConfig): RequestedProfile[] {
+  const global = config.acme.profile;
+  const own = config.sites.filter((s) => s.acmeProfile !== null && s.acmeProfile !== global);
+  return [
+    ...(global !== null && config.sites.some((s) => s.acmeProfile === global) ? [{ profile: global, setting: "acme.profile", at: at(config.positions["acme.profile"], config.file) }] : []),
+    ...own.map((s) => ({ profile: s.acmeProfile as string, setting: "acme_profile", at: `${s.position}: ` })),
+  ];
 }
 
 async function sequence(...steps: Array<() => Promise<Finding>>): Promise<Finding[]> {

@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { AcmeIssuer } from "../acme/acme-issuer.js";
 import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import type { CertificateBundle } from "../tls/certificate-bundle.js";
-import { SiteTable } from "../config/site-table.js";
+import { defaultSite, SiteTable } from "../config/site-table.js";
 import { systemClock, type Clock } from "../platform/clock.js";
 import { describeError, type Logger } from "../platform/logger.js";
 import { LoginThrottle } from "../guard/login-throttle.js";
@@ -213,8 +213,9 @@ export class Gateway {
 
   private makeGeneration(config: GatewayConfig): Generation {
     const store = new FileCertStore(config.storageDir);
+    const noSni = defaultSite(config.sites);
     const certs = createCertManager(config, store, this.deps, (site, bundle) =>
-      this.sni.set(site.hosts, bundle, site === config.sites[0], site.clientCertificatesRequired ? this.clientCaPem : undefined),
+      this.sni.set(site.hosts, bundle, site === noSni, site.clientCertificatesRequired ? this.clientCaPem : undefined),
     );
     return { config, sites: new SiteTable(config.sites), store, certs };
   }

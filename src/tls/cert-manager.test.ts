@@ -7,10 +7,12 @@ import { after, it } from "node:test";
 import { parseConfig } from "../config/load-config.js";
 import type { SiteConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
-import type { CertificateBundle } from "./certificate-bundle.js";
+import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
 import type { Logger } from "../platform/logger.js";
 import { CertManager } from "./cert-manager.js";
 import { FileCertStore } from "./cert-store.js";
+import { makeCaCertificate, signCertificate } from "./forge-certificates.js";
+import type { IssueRequest, Issuer } from "./issuer.js";
 import { LocalCaIssuer } from "./local-ca-issuer.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -64,7 +66,7 @@ it("tls: internal issues a leaf from a private CA, keeps it across restarts, ren
   await first.start();
   const issued = (await first.status())[0]?.bundle;
   assert.ok(issued);
-  assert.deepEqual(issued.names, ["localhost", "notebook.lan", "127.0.0.1", "0:0:0:0:0:0:0:1"]);
+  assert.deepEqual(issued.names, ["localhost", "notebook.lan", "127.0.0.1", "::1"]);
   assert.match(issued.issuer, /notebook-gateway local CA/);
   assert.equal(statSync(storage).mode & 0o777, 0o700);
   assert.equal(statSync(join(storage, "certificates", "localhost.pem")).mode & 0o777, 0o600);
@@ -160,5 +162,70 @@ it("the renewal loop logs a failed pass (state file unreadable, lock held past i
   } finally {
     m.stop();
     process.off("unhandledRejection", onRejection);
+  }
+});
+
+/** A CA at the unit's edge that issues 160-hour certificates (Let's Encrypt's shortlived profile) and offers no ARI, recording what it was asked. */
+class ShortLivedCa implements Issuer {
+  readonly description = "short-lived test CA";
+  readonly requests: IssueRequest[] = [];
+  private readonly ca = makeCaCertificate("short-lived test CA", new Date());
+  constructor(private readonly clock: Clock) {}
+  async obtain(request: IssueRequest): Promise<CertificateBundle> {
+    this.requests.push(request);
+    const ca = await this.ca;
+    // signCertificate backdates notBefore by an hour: 159 hours ahead make a 160-hour lifetime.
+    const { certPem, keyPem } = await signCertificate(ca, request.hosts[0] ?? "", this.clock.now(), 159 * 3600_000, [{ name: "subjectAltName", altNames: request.hosts.map((ip) => ({ type: 7, ip })) }]);
+    return parseBundle(certPem + ca.certPem, keyPem, "short-lived test CA");
+  }
+  async renewalWindow(): Promise<null> {
+    return null;
+  }
+}
+
+it("an IP-address site's 160-hour certificate renews at half-life (80 hours), in renewDue (cron's renew) and in serve's loop alike", async () => {
+  const storage = join(dir, "short-lived");
+  const clock = new RacingClock(new Date(Date.UTC(2026, 0, 1)));
+  const HOUR = 3600_000;
+  const config = parseConfig("acme: { profile: shortlived }\nsites:\n  - host: 203.0.113.7\n    upstream: http://127.0.0.1:8888\n", join(dir, "gateway.yaml"), "gateway.yaml");
+  const store = new FileCertStore(storage);
+  const ca = new ShortLivedCa(clock);
+  const m = new CertManager(config.sites, store, { internal: new LocalCaIssuer(store, clock, logger), acme: ca }, () => undefined, clock, logger);
+  try {
+    await store.init();
+    const [first] = await m.renewDue();
+    assert.equal(first?.kind, "renewed");
+    assert.deepEqual(ca.requests[0], { hosts: ["203.0.113.7"], replacing: null, profile: "shortlived" });
+    // Half of the real lifetime (notBefore is backdated an hour, as Let's Encrypt does), not a fixed number of days.
+    const halfLife = async (): Promise<Date> => {
+      const status = (await m.status())[0];
+      const bundle = status?.bundle;
+      assert.ok(bundle);
+      assert.equal(bundle.notAfter.getTime() - bundle.notBefore.getTime(), 160 * HOUR);
+      assert.equal(status?.renewAt?.getTime(), bundle.notBefore.getTime() + 80 * HOUR);
+      return status.renewAt;
+    };
+    const due = await halfLife();
+    clock.current = new Date(due.getTime() - 1);
+    const notYet = (await m.renewDue())[0];
+    assert.equal(notYet?.kind === "fresh" && notYet.renewAt.getTime(), due.getTime());
+    clock.current = due;
+    assert.equal((await m.renewDue())[0]?.kind, "renewed");
+    assert.equal(ca.requests.length, 2);
+
+    // serve's loop renews the second certificate at its own half-life.
+    const nextDue = await halfLife();
+    await m.start();
+    const seen = events.length;
+    m.startRenewing();
+    clock.current = new Date(nextDue.getTime() - 1);
+    await sleep(100);
+    assert.equal(ca.requests.length, 2, "nothing due yet");
+    clock.current = nextDue;
+    for (let i = 0; i < 200 && !events.slice(seen).some((e) => e.event === "cert.renewed"); i++) await sleep(25);
+    assert.equal(ca.requests.length, 3, JSON.stringify(events.slice(seen)));
+    assert.equal(ca.requests[2]?.replacing?.notAfter.getTime(), nextDue.getTime() + 80 * HOUR, "replacing the second certificate");
+  } finally {
+    m.stop();
   }
 });

@@ -176,7 +176,7 @@ export class CertManager {
       const issuer = this.issuers[site.tls.kind];
       await options.beforeOrder?.(site);
       this.logger.info("cert.obtaining", { site: name, issuer: issuer.description, replacing: current?.fingerprint ?? null, dry_run: options.dryRun ?? false });
-      const bundle = await issuer.obtain({ hosts: site.hosts, replacing: current });
+      const bundle = await issuer.obtain({ hosts: site.hosts, replacing: current, profile: site.acmeProfile });
       if (options.dryRun) return { site: name, kind: "renewed", bundle };
       await this.store.save(name, bundle);
       await this.store.saveState(name, { lastAttempt: now.toISOString() });

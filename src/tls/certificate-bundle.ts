@@ -1,5 +1,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { canonicalIPv6 } from "../config/address-range.js";
 import { assertKeyFilePrivate } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
 
@@ -10,7 +12,7 @@ export interface CertificateBundle {
   readonly keyPem: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  /** DNS names and IP addresses the leaf covers (subjectAltName). */
+  /** DNS names and IP addresses (IPv6 canonical, as in SiteConfig.hosts) the leaf covers (subjectAltName). */
   readonly names: readonly string[];
   /** Issuer distinguished name of the leaf, for `gateway status`. */
   readonly issuer: string;
@@ -54,10 +56,19 @@ export function parseBundle(certPem: string, keyPem: string, source: string): Ce
     keyPem: `${key}\n`,
     notBefore: new Date(leaf.validFrom),
     notAfter: new Date(leaf.validTo),
-    names: (leaf.subjectAltName ?? "").split(", ").map((n) => n.replace(/^(DNS|IP Address):/, "").toLowerCase()).filter(Boolean),
+    names: (leaf.subjectAltName ?? "").split(", ").map(sanName).filter(Boolean),
     issuer: leaf.issuer.replace(/\n/g, ", "),
     fingerprint: leaf.fingerprint256,
   };
+}
+
+/**
+ * A subjectAltName entry as site hosts are written: lower-case, an IPv6 address in its canonical
+ * form (Node prints it uncompressed, 0:0:0:0:0:0:0:1, where gateway.yaml holds ::1).
+ */
+function sanName(entry: string): string {
+  const name = entry.replace(/^(DNS|IP Address):/, "").toLowerCase();
+  return isIP(name) === 6 ? canonicalIPv6(name) : name;
 }
 
 /** Reads a `tls: {cert, key}` pair as serve does: the key must not be readable by every user. */

@@ -6,6 +6,8 @@ export interface IssueRequest {
   readonly hosts: readonly string[];
   /** The certificate being renewed, if any (ACME sends it as `replaces`, RFC 9773 §5). */
   readonly replacing: CertificateBundle | null;
+  /** The ACME profile the site's config asks for; null or absent: none (ACME then picks for IP addresses, see AcmeConfig.profile). */
+  readonly profile?: string | null;
 }
 
 /** A CA's suggested renewal window for a certificate (RFC 9773 §4.2). */

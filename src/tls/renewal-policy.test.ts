@@ -10,6 +10,8 @@ it("renews with a third of the lifetime left, or half for lifetimes under 10 day
     [90, 60],
     [45, 30],
     [7, 3.5],
+    [160 / 24, 80 / 24], // Let's Encrypt's shortlived profile (IP addresses): 160 hours, renewed at 80
+    [100, 100 - 100 / 3], // whatever the real lifetime, not a fixed number of days
     [6, 3],
     [10, 10 - 10 / 3],
   ];

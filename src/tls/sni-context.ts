@@ -20,8 +20,10 @@ export class SniContexts {
   private readonly servers = new Set<Server>();
 
   /**
-   * Serves `bundle` for `hosts`; the first site set also answers handshakes without SNI or with an
-   * unknown name. `clientCa` (PEM) verifies client certificates for sites that require them.
+   * Serves `bundle` for `hosts`. With `isDefault` (config/site-table.ts defaultSite: an IP-address
+   * site first, since clients send no SNI for an address), it also answers handshakes without SNI
+   * or with an unknown name; until the default is set, the first site set does. `clientCa` (PEM)
+   * verifies client certificates for sites that require them.
    */
   set(hosts: readonly string[], bundle: CertificateBundle, isDefault: boolean, clientCa?: string): void {
     const options = { ...TLS_PROFILE, cert: bundle.certPem, key: bundle.keyPem, ...(clientCa ? { ca: clientCa } : {}) };

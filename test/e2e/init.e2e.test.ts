@@ -51,11 +51,23 @@ describe("gateway init writes a config that gateway check runs its preflight on"
     }
   });
 
+  it("--host with a public IP address writes an IP-address site with tls: acme; its check asks no DNS but whether the address is this server's", async () => {
+    const config = join(dir, "ip.yaml");
+    const r = await runGateway(["init", "--config", config, "--host", "203.0.113.7", "--email", "me@example.test"]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^checking the address 203\.0\.113\.7… 203\.0\.113\.7 is not an address of this server\. Fine if that address forwards ports 80 and 443 here/m);
+    const text = readFileSync(config, "utf8");
+    assert.match(text, /^ {2}- host: 203\.0\.113\.7 .*shortlived/m);
+    assert.match(text, /tls: acme/);
+    assert.deepEqual(schemaProblems(text), []);
+  });
+
   it("refuses an invalid --host, --upstream or --tunnel before writing anything, saying what to write", async () => {
     const config = join(dir, "refused.yaml");
     const cases: Array<[string[], RegExp]> = [
       [["--host", "https://jupyter.example.test"], /^gateway init: --host must be a bare name, not a URL; write e\.g\. jupyter\.example\.com \(got "https:\/\/jupyter\.example\.test"\); nothing was written$/m],
       [["--host", "jupyter_lab.example.test"], /^gateway init: --host must be a DNS name of letters, digits, hyphens and dots; write the name that points at this server, e\.g\. jupyter\.example\.com \(got "jupyter_lab\.example\.test"\)/],
+      [["--host", "192.168.1.20"], /^gateway init: --host is a private address \(RFC 1918\), which Let's Encrypt cannot reach \(got "192\.168\.1\.20"\); give this server's public IP address or DNS name, or localhost; nothing was written$/m],
       [["--upstream", "localhost:8888"], /^gateway init: --upstream must be an http:\/\/ URL of the notebook \(got "localhost:8888"\); write e\.g\. http:\/\/127\.0\.0\.1:8888/],
       [["--upstream", "http://127.0.0.1:8888/lab"], /^gateway init: --upstream must be scheme, host and port only .*; paths pass through unchanged, so write http:\/\/127\.0\.0\.1:8888/],
       [["--tunnel", "https://me@workstation.example.edu"], /^gateway init: --tunnel must be a destination as for ssh, \[user@\]host, not a URL \(got "https:\/\/me@workstation\.example\.edu"\); write e\.g\. me@workstation\.example\.edu/],
