@@ -212,7 +212,7 @@ export class Gateway {
   }
 
   private makeGeneration(config: GatewayConfig): Generation {
-    const store = new FileCertStore(config.storageDir);
+    const store = new FileCertStore(config.storageDir, this.deps.clock);
     const certs = createCertManager(config, store, this.deps, (site, bundle) =>
       this.sni.set(site.hosts, bundle, site === config.sites[0], site.clientCertificatesRequired ? this.clientCaPem : undefined),
     );

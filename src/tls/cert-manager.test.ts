@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import type { CertificateBundle } from "./certificate-bundle.js";
 import type { Logger } from "../platform/logger.js";
 import { CertManager } from "./cert-manager.js";
 import { FileCertStore } from "./cert-store.js";
+import { DEFAULT_LOCK_TIMING } from "./issuing-lock.js";
 import { LocalCaIssuer } from "./local-ca-issuer.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -35,12 +36,6 @@ class RacingClock extends FakeClock {
   }
 }
 
-/** The real store with a 300 ms lock wait instead of 120 s. */
-class ShortLockStore extends FileCertStore {
-  override lock(name: string): Promise<() => Promise<void>> {
-    return super.lock(name, 300);
-  }
-}
 
 const events: Array<{ event: string; fields: object }> = [];
 const logger: Logger = {
@@ -128,14 +123,16 @@ it("the renewal loop logs a failed pass (state file unreadable, lock held past i
   const storage = join(dir, "loop");
   const clock = new RacingClock(new Date());
   const config = parseConfig("sites:\n  - host: localhost\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", join(dir, "gateway.yaml"), "gateway.yaml");
-  const store = new ShortLockStore(storage);
+  const store = new FileCertStore(storage, clock, { ...DEFAULT_LOCK_TIMING, waitMs: 300 });
   const issuer = new LocalCaIssuer(store, clock, logger);
   const m = new CertManager(config.sites, store, { internal: issuer, acme: issuer }, () => undefined, clock, logger);
   await m.start();
   const serving = m.servingCertificates()[0]?.[1].fingerprint;
   clock.current = new Date(clock.current.getTime() + 4 * DAY); // due: past half of the 7-day lifetime
   writeFileSync(join(storage, "state", "localhost.json"), "{ torn");
-  writeFileSync(join(storage, "locks", "localhost.lock"), `${process.pid}\n`); // a live holder: cron's renew in a slow order
+  // A live holder (cron's renew in a slow order): its heartbeat is fresh by the clock that judges it.
+  writeFileSync(join(storage, "locks", "localhost.lock"), "0123456789abcdef01234567 pid 1 on another-container since 2026-01-01T00:00:00.000Z\n");
+  utimesSync(join(storage, "locks", "localhost.lock"), clock.current, clock.current);
   const rejections: unknown[] = [];
   const onRejection = (err: unknown): number => rejections.push(err);
   process.on("unhandledRejection", onRejection);

@@ -6,6 +6,7 @@ import { describeError, type Logger } from "../platform/logger.js";
 import { readCertificateFiles, type CertificateBundle } from "./certificate-bundle.js";
 import type { FileCertStore, RenewalState } from "./cert-store.js";
 import type { Issuer } from "./issuer.js";
+import type { IssuingLock } from "./issuing-lock.js";
 import { renewalTime } from "./renewal-policy.js";
 
 /** How often the manager looks for due certificates and changed files. */
@@ -157,7 +158,7 @@ export class CertManager {
     const now = this.clock.now();
     const force = options.force || options.dryRun;
     let state: RenewalState = {};
-    let release: (() => Promise<void>) | undefined;
+    let lock: IssuingLock | undefined;
     // Every failure on the way (state file, lock wait, order, store) ends as a "failed" outcome:
     // the serving certificate stays, and `serve`'s loop tries again later.
     try {
@@ -167,9 +168,13 @@ export class CertManager {
         const renewAt = await this.renewAt(site, current, state);
         if (renewAt && now < renewAt) return { site: name, kind: "fresh", renewAt };
       }
-      release = await this.store.lock(name);
+      lock = await this.store.lock(name, {
+        waiting: (holder, path) => this.logger.info("cert.lock_waiting", { site: name, holder, lock: path, reason: "another gateway process is ordering this certificate; waiting for it, then looking again" }),
+        tookOver: (holder, heartbeatAgeMs, path) => this.logger.warn("cert.lock_taken_over", { site: name, holder, lock: path, heartbeat_age_s: Math.round(heartbeatAgeMs / 1000), reason: "its holder stopped refreshing the lock (killed, or frozen)" }),
+      });
       const again = await this.loadStored(site);
-      if (!force && again && again.fingerprint !== current?.fingerprint) {
+      // Replaced while this process waited for the lock: that order was this one's, --force or not.
+      if (!options.dryRun && again && again.fingerprint !== current?.fingerprint) {
         if (this.serving.get(site)?.fingerprint !== again.fingerprint) this.serve(site, again);
         return { site: name, kind: "renewed-elsewhere" };
       }
@@ -178,6 +183,7 @@ export class CertManager {
       this.logger.info("cert.obtaining", { site: name, issuer: issuer.description, replacing: current?.fingerprint ?? null, dry_run: options.dryRun ?? false });
       const bundle = await issuer.obtain({ hosts: site.hosts, replacing: current });
       if (options.dryRun) return { site: name, kind: "renewed", bundle };
+      await lock.assertHeld();
       await this.store.save(name, bundle);
       await this.store.saveState(name, { lastAttempt: now.toISOString() });
       this.serve(site, bundle);
@@ -199,7 +205,7 @@ export class CertManager {
       }
       return { site: name, kind: "failed", error };
     } finally {
-      await release?.().catch((releaseErr: unknown) => this.logger.error("cert.unlock_failed", { site: name, error: describeError(releaseErr), hint: "renewals of this site wait for the lock to go stale (10 min)" }));
+      await lock?.release().catch((releaseErr: unknown) => this.logger.error("cert.unlock_failed", { site: name, error: describeError(releaseErr), hint: "renewals of this site take the lock over once its heartbeat is 15 s old" }));
     }
   }
 
