@@ -5,10 +5,12 @@ import type { Finding } from "./finding.js";
 
 /**
  * Whether the ACME directory answers a GET within `timeoutMs` with JSON naming newOrder
- * (RFC 8555 §7.1.1), as the issuer's first request will need.
+ * (RFC 8555 §7.1.1), as the issuer's first request will need. `setting` is where it is written:
+ * acme.directory, or acme.fallback for a fallback CA's.
  */
-export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number, dispatcher?: Dispatcher): Promise<Finding> {
-  const subject = `${at}ACME directory ${url.href}`;
+export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number, dispatcher?: Dispatcher, setting: "acme.directory" | "acme.fallback" = "acme.directory"): Promise<Finding> {
+  const role = setting === "acme.fallback" ? "fallback " : "";
+  const subject = `${at}${role}ACME directory ${url.href}`;
   try {
     const res = await request(url, { method: "GET", signal: AbortSignal.timeout(timeoutMs), ...(dispatcher ? { dispatcher } : {}) });
     const body = await res.body.text();
@@ -18,8 +20,8 @@ export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number
     } catch {
       directory = null;
     }
-    if (res.statusCode === 200 && typeof (directory as { newOrder?: unknown } | null)?.newOrder === "string") return { level: "ok", text: `ACME directory ${url.href} answers` };
-    return { level: "problem", text: `${subject} answers HTTP ${res.statusCode} without a newOrder URL: not an ACME directory; fix acme.directory (e.g. letsencrypt, or the CA's …/directory URL)` };
+    if (res.statusCode === 200 && typeof (directory as { newOrder?: unknown } | null)?.newOrder === "string") return { level: "ok", text: `${role}ACME directory ${url.href} answers` };
+    return { level: "problem", text: `${subject} answers HTTP ${res.statusCode} without a newOrder URL: not an ACME directory; fix ${setting === "acme.fallback" ? "this fallback's directory (the CA's …/directory URL)" : "acme.directory (e.g. letsencrypt, or the CA's …/directory URL)"}` };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
     if ((err as Error).name === "TimeoutError" || (err as Error).name === "AbortError") {

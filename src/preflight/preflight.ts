@@ -49,6 +49,7 @@ export async function runPreflight(config: GatewayConfig, deps: PreflightDeps): 
     ...(config.logs.access ? [logCheck(config.logs.access)] : []),
     ...ports.map((use) => checkPort(use, own)),
     ...(acmeSites.length > 0 ? [checkAcmeDirectory(config.acme.directoryUrl, at(config.positions["acme.directory"], config.file), PREFLIGHT_TIMEOUTS_MS.acmeDirectory, deps.dispatcher)] : []),
+    ...(acmeSites.length > 0 ? config.acme.fallbacks.map((ca) => checkAcmeDirectory(ca.directoryUrl, at(ca.position, config.file), PREFLIGHT_TIMEOUTS_MS.acmeDirectory, deps.dispatcher, "acme.fallback")) : []),
     ...acmeSites.flatMap((site) => site.hosts.map((host) => checkDnsPointsHere(host, deps.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns, `${site.position}: `))),
     ...config.sites.flatMap((site) => [
       ...(site.tls.kind === "files" ? [checkCertificateFiles(site, site.tls.certFile, site.tls.keyFile, deps.now())] : []),

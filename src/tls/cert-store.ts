@@ -229,6 +229,8 @@ export interface RenewalState {
   readonly retryAfter?: string;
   /** ISO time `serve` tries again after the last failure (absent when `renew` failed: cron decides). */
   readonly nextAttempt?: string;
+  /** Which CA issued the certificate the last success installed ("local CA", or the ACME directory URL: the primary's or a fallback's), and its fingerprint. */
+  readonly issued?: { readonly by: string; readonly fingerprint: string };
   /** ACME Renewal Information window (RFC 9773) and when to ask again. */
   readonly ari?: { readonly start: string; readonly end: string; readonly chosen: string; readonly fetchAgainAfter: string; readonly fingerprint: string };
 }

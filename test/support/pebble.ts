@@ -37,6 +37,8 @@ export interface PebbleOptions {
   readonly tlsPort: number;
   /** Extra PEBBLE_* fault-injection variables. */
   readonly env?: Record<string, string>;
+  /** External Account Binding keys (kid → base64url HMAC key): when given, pebble requires EAB for new accounts, as ZeroSSL does. */
+  readonly eabKeys?: Record<string, string>;
 }
 
 export async function startPebble(dir: string, options: PebbleOptions): Promise<Pebble> {
@@ -59,7 +61,8 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
       httpPort: options.httpPort,
       tlsPort: options.tlsPort,
       ocspResponderURL: "",
-      externalAccountBindingRequired: false,
+      externalAccountBindingRequired: options.eabKeys !== undefined,
+      ...(options.eabKeys ? { externalAccountMACKeys: options.eabKeys } : {}),
     },
   }));
   const env = { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0", ...options.env };
