@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,8 @@ import type { CertificateBundle } from "./certificate-bundle.js";
 import type { Logger } from "../platform/logger.js";
 import { CertManager } from "./cert-manager.js";
 import { FileCertStore } from "./cert-store.js";
-import { DEFAULT_LOCK_TIMING } from "./issuing-lock.js";
+import type { Issuer } from "./issuer.js";
+import { DEFAULT_LOCK_TIMING, type IssuingLock } from "./issuing-lock.js";
 import { LocalCaIssuer } from "./local-ca-issuer.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -158,4 +159,34 @@ it("the renewal loop logs a failed pass (state file unreadable, lock held past i
     m.stop();
     process.off("unhandledRejection", onRejection);
   }
+});
+
+it("a renewal whose lock another process took over meanwhile (its heartbeat looked stale) installs nothing, and leaves the other's lock", async () => {
+  const storage = join(dir, "lost");
+  const clock = new FakeClock(new Date());
+  const config = parseConfig("sites:\n  - host: localhost\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", join(dir, "gateway.yaml"), "gateway.yaml");
+  const store = new FileCertStore(storage, clock);
+  const local = new LocalCaIssuer(store, clock, logger);
+  const m = new CertManager(config.sites, store, { internal: local, acme: local }, () => undefined, clock, logger);
+  await m.start();
+  const installed = readFileSync(store.bundlePath("localhost"), "utf8");
+  let other: IssuingLock | undefined;
+  // The order outlasts the staleness bound without a heartbeat (a frozen process): another takes the lock over.
+  const slow: Issuer = {
+    description: "local CA, frozen mid-order",
+    obtain: async (request) => {
+      clock.current = new Date(clock.current.getTime() + DEFAULT_LOCK_TIMING.staleMs + 1_000);
+      other = await new FileCertStore(storage, clock, { ...DEFAULT_LOCK_TIMING, settleMs: 10 }).lock("localhost");
+      return local.obtain(request);
+    },
+    renewalWindow: async () => null,
+  };
+  const frozen = new CertManager(config.sites, store, { internal: slow, acme: slow }, () => undefined, clock, logger);
+  const [outcome] = await frozen.renewDue({ force: true });
+  assert.equal(outcome?.kind, "failed");
+  assert.match(outcome?.kind === "failed" ? outcome.error : "", /^localhost: another gateway process took the issuing lock over \(pid \d+ on .*\) because this one's heartbeat was over 15 s old; the certificate this process obtained is not installed$/);
+  assert.equal(readFileSync(store.bundlePath("localhost"), "utf8"), installed, "the certificate in storage is the one from before");
+  await other?.assertHeld(); // the failed renewal's release left the new holder's lock in place
+  await other?.release();
+  m.stop();
 });
