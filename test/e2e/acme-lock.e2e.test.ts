@@ -110,7 +110,7 @@ describe("the renewal lock across PID namespaces (containers on one storage)", {
     new X509Certificate(bundle());
   });
 
-  it("a holder killed with SIGKILL mid-order: the next renew waits out the staleness bound (15 s), takes the lock over and orders", async () => {
+  it("a holder killed with SIGKILL mid-order: the next renew waits out the staleness bound (15 s), takes the lock over and orders", async (t) => {
     gate.open = false;
     gate.tokens.clear();
     const killed = renewInNamespace(0);
@@ -131,6 +131,7 @@ describe("the renewal lock across PID namespaces (containers on one storage)", {
     assert.ok(Number(takenOver.heartbeat_age_s) >= 15, `taken over at a heartbeat ${String(takenOver.heartbeat_age_s)} s old`);
     assert.match(String(takenOver.holder), /^pid 2 on /);
     assert.ok(seconds >= 10 && seconds < 45, `renew finished ${seconds.toFixed(1)} s after it started`);
+    t.diagnostic(`taken over at a heartbeat ${String(takenOver.heartbeat_age_s)} s old; renew done ${seconds.toFixed(1)} s after it started`);
     assert.match(next.output(), new RegExp(`^renewed ${SITE.replace(/\./g, "\\.")}`, "m"));
   });
 });
