@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { scrapeMetric } from "../support/gateway-metrics.js";
-import { runGateway, startGateway } from "../support/gateway-process.js";
+import { loggedEvents, runGateway, startGateway } from "../support/gateway-process.js";
 import { startPebble, type Pebble } from "../support/pebble.js";
 import { freePort, settleAll } from "../support/processes.js";
 import { servedCertificate } from "../support/tls-probe.js";
@@ -59,7 +59,6 @@ ${key ? `      eab: { kid: ${KID}, hmac_key_file: ${name}.key }\n` : ""}sites:
 `);
     return path;
   }
-  const logged = (stderr: string, event: string): Array<Record<string, unknown>> => stderr.split("\n").filter((l) => l.includes(`"event":"${event}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
 
   it("the primary down: the fallback issues (EAB), the log says why the primary failed, status and metrics name the fallback; the next renewal tries the primary first again", async (t) => {
     const path = config("down", hmacKey, "admin: 127.0.0.1:0\n");
@@ -67,12 +66,12 @@ ${key ? `      eab: { kid: ${KID}, hmac_key_file: ${name}.key }\n` : ""}sites:
     const r = await runGateway(["renew", "--config", path], env);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^renewed jupyter\.example\.test: valid until \S+, issuer .*Pebble/m);
-    const [switched, ...more] = logged(r.stderr, "acme.fallback");
+    const [switched, ...more] = loggedEvents(r.stderr, "acme.fallback");
     assert.deepEqual(more, []);
     assert.equal(switched?.failed, primary?.directoryUrl);
     assert.equal(switched?.next, fallback?.directoryUrl);
     assert.match(String(switched?.reason), /^cannot reach the ACME directory https:\/\/127\.0\.0\.1:\d+\/dir \(ECONNREFUSED\); check acme\.directory/);
-    assert.equal(logged(r.stderr, "cert.renewed")[0]?.issued_by, fallback?.directoryUrl);
+    assert.equal(loggedEvents(r.stderr, "cert.renewed")[0]?.issued_by, fallback?.directoryUrl);
     const accounts = JSON.parse(readFileSync(join(dir, "storage-down", "acme", "accounts.json"), "utf8")) as Record<string, string>;
     assert.deepEqual(Object.keys(accounts), [fallback?.directoryUrl], "an account at the fallback, bound with EAB");
 
@@ -93,8 +92,8 @@ ${key ? `      eab: { kid: ${KID}, hmac_key_file: ${name}.key }\n` : ""}sites:
     await primary?.restart(); // the primary is back: the next order goes there
     const again = await runGateway(["renew", "--config", path, "--force"], env);
     assert.equal(again.status, 0, again.stdout + again.stderr);
-    assert.deepEqual(logged(again.stderr, "acme.fallback"), []);
-    assert.equal(logged(again.stderr, "cert.renewed")[0]?.issued_by, primary?.directoryUrl);
+    assert.deepEqual(loggedEvents(again.stderr, "acme.fallback"), []);
+    assert.equal(loggedEvents(again.stderr, "cert.renewed")[0]?.issued_by, primary?.directoryUrl);
     const back = await runGateway(["status", "--config", path], env);
     assert.match(back.stdout, new RegExp(`^  issued by: +${primary?.directoryUrl} \\(acme\\.directory\\)$`, "m"), back.stdout);
   });

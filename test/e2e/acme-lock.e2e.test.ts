@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { GATEWAY_MAIN, runGateway } from "../support/gateway-process.js";
+import { GATEWAY_MAIN, loggedEvents, runGateway } from "../support/gateway-process.js";
 import { startPebble, type Pebble } from "../support/pebble.js";
 import { freePort, startProcess, waitFor, type TestProcess } from "../support/processes.js";
 import { requireTool } from "../support/tools.js";
@@ -74,8 +74,7 @@ describe("the renewal lock across PID namespaces (containers on one storage)", {
     return startProcess("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", "/bin/sh", "-c", script, "sh", process.execPath, GATEWAY_MAIN, "renew", "--config", configPath, "--force"], { env });
   }
 
-  const events = (p: TestProcess, event: string): Array<Record<string, unknown>> =>
-    p.output().split("\n").filter((l) => l.includes(`"event":"${event}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const events = (p: TestProcess, event: string): Array<Record<string, unknown>> => loggedEvents(p.output(), event);
   const exited = (p: TestProcess): Promise<number | null> => (p.child.exitCode !== null ? Promise.resolve(p.child.exitCode) : new Promise((resolve) => p.child.once("exit", resolve)));
   const bundle = (): string => readFileSync(join(storage(), "certificates", `${SITE}.pem`), "utf8");
 
