@@ -1,13 +1,13 @@
 import type acme from "acme-client";
 import { request } from "undici";
-import type { AcmeConfig } from "../config/gateway-config.js";
+import type { AcmeCa, AcmeConfig } from "../config/gateway-config.js";
 import type { Clock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, type Logger } from "../platform/logger.js";
 import { UNTRUSTED_CERTIFICATE_CODES } from "../platform/untrusted-certificate.js";
 import { parseBundle, type CertificateBundle } from "../tls/certificate-bundle.js";
 import type { FileCertStore } from "../tls/cert-store.js";
-import type { IssueRequest, Issuer, RenewalWindow } from "../tls/issuer.js";
+import type { IssuedBundle, IssueRequest, Issuer, RenewalWindow } from "../tls/issuer.js";
 import { chooseProfile, offeredProfiles } from "./acme-profile.js";
 import { ariCertId, fetchRenewalWindow } from "./ari.js";
 import { describeChallengeProblem, type AcmeProblem } from "./challenge-problem.js";
@@ -64,13 +64,23 @@ export class AcmeIssuer implements Issuer {
     private readonly store: FileCertStore,
     private readonly clock: Clock,
     private readonly logger: Logger,
-    private readonly directoryUrl: URL = config.directoryUrl,
+    /** The CA this issuer orders from: acme's primary (the default), or one of acme.fallback. */
+    private readonly ca: AcmeCa = config,
   ) {
-    this.description = `ACME ${directoryUrl.href}`;
+    this.description = `ACME ${ca.directoryUrl.href}`;
     this.dns = config.dns && (config.dns.kind === "rfc2136" ? new Rfc2136Challenge(config.dns, clock, logger) : new HookChallenge(config.dns, logger));
   }
 
-  async obtain(request: IssueRequest): Promise<CertificateBundle> {
+  get directoryUrl(): URL {
+    return this.ca.directoryUrl;
+  }
+
+  /** Where gateway.yaml names this CA, for remedies. */
+  private get setting(): string {
+    return (this.config.fallbacks as readonly AcmeCa[]).includes(this.ca) ? `the directory of acme.fallback (${this.directoryUrl.href})` : "acme.directory";
+  }
+
+  async obtain(request: IssueRequest): Promise<IssuedBundle> {
     const library = await loadAcme();
     const directory = await this.loadDirectory();
     const accountKey = await this.store.accountKey(async () => (await library.crypto.createPrivateEcdsaKey("P-256")).toString());
@@ -93,6 +103,8 @@ export class AcmeIssuer implements Issuer {
       directoryUrl: this.directoryUrl.href,
       accountKey,
       ...(accountUrl ? { accountUrl } : {}),
+      // Signs the account registration only (RFC 8555 §7.3.4); acme-client takes the key as the CA gives it.
+      ...(this.ca.eab ? { externalAccountBinding: { kid: this.ca.eab.kid, hmacKey: this.ca.eab.hmacKey } } : {}),
       backoffAttempts: 12,
       backoffMin: 200,
       backoffMax: 2000,
@@ -102,22 +114,27 @@ export class AcmeIssuer implements Issuer {
   /** Registers `accountKey` with the CA (agreeing to its terms) and stores the account URL. */
   private async register(library: typeof acme, accountKey: string): Promise<acme.Client> {
     const client = this.client(library, accountKey);
-    await this.call("registering the ACME account", async () => {
-      try {
-        await client.createAccount({ termsOfServiceAgreed: true, ...(this.config.email ? { contact: [`mailto:${this.config.email}`] } : {}) });
-      } catch (err) {
-        // The CA answered with this key's existing account (a run cut off between registering and
-        // storing the URL), and acme-client's follow-up update failed: pebble refuses an update that
-        // changes nothing. The account is there and usable.
-        if (!knowsAccountUrl(client)) throw err;
-        this.logger.warn("acme.account_found", { directory: this.directoryUrl.href, account: client.getAccountUrl(), update_refused: err instanceof Error ? err.message : String(err) });
-      }
-    });
+    try {
+      await this.call("registering the ACME account", async () => {
+        try {
+          await client.createAccount({ termsOfServiceAgreed: true, ...(this.ca.email ? { contact: [`mailto:${this.ca.email}`] } : {}) });
+        } catch (err) {
+          // The CA answered with this key's existing account (a run cut off between registering and
+          // storing the URL), and acme-client's follow-up update failed: pebble refuses an update that
+          // changes nothing. The account is there and usable.
+          if (!knowsAccountUrl(client)) throw err;
+          this.logger.warn("acme.account_found", { directory: this.directoryUrl.href, account: client.getAccountUrl(), update_refused: err instanceof Error ? err.message : String(err) });
+        }
+      });
+    } catch (err) {
+      if (err instanceof GatewayError && isExternalAccountProblem(err.cause)) throw this.externalAccountFailure(err);
+      throw err;
+    }
     await this.store.saveAccountUrl(this.directoryUrl.href, client.getAccountUrl());
     return client;
   }
 
-  private async order(library: typeof acme, client: acme.Client, directory: Directory, { hosts, replacing, profile: configured = null }: IssueRequest): Promise<CertificateBundle> {
+  private async order(library: typeof acme, client: acme.Client, directory: Directory, { hosts, replacing, profile: configured = null }: IssueRequest): Promise<IssuedBundle> {
     // acme-client sends createOrder's argument as the newOrder payload as it is: `profile` passes through.
     const identifiers = hosts.map(acmeIdentifier);
     const profile = chooseProfile(configured, identifiers, offeredProfiles(directory), this.directoryUrl.href);
@@ -145,7 +162,15 @@ export class AcmeIssuer implements Issuer {
     const [, csr] = await library.crypto.createCsr({ ...commonName, altNames: [...hosts] }, key);
     const finalized = await this.call("finalizing the order", () => client.finalizeOrder(order, csr));
     const certPem = await this.call("downloading the certificate", () => client.getCertificate(finalized));
-    return parseBundle(certPem, key.toString(), `certificate from ${this.directoryUrl.host}`);
+    return { ...parseBundle(certPem, key.toString(), `certificate from ${this.directoryUrl.host}`), issuedBy: this.directoryUrl.href };
+  }
+
+  /** The CA refused the account's External Account Binding (RFC 8555 §7.3.4): missing, or a kid and key that are not its pair. */
+  private externalAccountFailure(err: GatewayError): GatewayError {
+    const remedy = this.ca.eab
+      ? `check eab for ${this.directoryUrl.href} in gateway.yaml: kid and the key in ${this.ca.eab.hmacKeyFile} must be the pair the CA gave (make a new pair in the CA's dashboard if in doubt)`
+      : `this CA requires External Account Binding: set eab: {kid, hmac_key_file} for ${this.directoryUrl.href} in gateway.yaml, with the credentials from the CA's dashboard`;
+    return new GatewayError("acme.eab_refused", `${err.message}; ${remedy}`, { cause: err });
   }
 
   async renewalWindow(bundle: CertificateBundle): Promise<RenewalWindow | null> {
@@ -227,10 +252,10 @@ export class AcmeIssuer implements Issuer {
         const text = (cause as { cause?: Error }).cause?.message ?? (cause as Error).message;
         throw new GatewayError("acme.untrusted", `the ACME directory ${url} presents a certificate this server does not trust (${code}: ${text}); for a private CA, start the gateway with NODE_EXTRA_CA_CERTS=/path/to/ca.pem (its root certificate, PEM) in serve's and renew's environment`, { cause });
       }
-      throw new GatewayError("acme.unreachable", `cannot reach the ACME directory ${url} (${code}); check acme.directory, DNS and outbound HTTPS from this server`, { cause });
+      throw new GatewayError("acme.unreachable", `cannot reach the ACME directory ${url} (${code}); check ${this.setting}, DNS and outbound HTTPS from this server`, { cause });
     }
     const text = await res.body.text();
-    if (res.statusCode !== 200) throw new GatewayError("acme.bad_directory", `the ACME directory ${url} answered ${res.statusCode}; check acme.directory`);
+    if (res.statusCode !== 200) throw new GatewayError("acme.bad_directory", `the ACME directory ${url} answered ${res.statusCode}; check ${this.setting}`);
     this.directory = JSON.parse(text) as Directory;
     return this.directory;
   }
@@ -252,6 +277,12 @@ export class AcmeIssuer implements Issuer {
       throw new GatewayError(code, `${step}: ${detail}`, { cause: err });
     }
   }
+}
+
+/** acme-client's error for a refused or missing External Account Binding (pebble, Boulder, ZeroSSL say "external account"). */
+function isExternalAccountProblem(err: unknown): boolean {
+  const data = (err as { response?: { data?: { type?: string; detail?: string } } }).response?.data;
+  return /externalAccountRequired|external ?account/i.test(`${data?.type ?? ""} ${data?.detail ?? ""} ${err instanceof Error ? err.message : ""}`);
 }
 
 function knowsAccountUrl(client: acme.Client): boolean {

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import type { SiteConfig } from "../config/gateway-config.js";
+import { caRole } from "../acme/fallback-issuer.js";
+import type { AcmeConfig, GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import { systemClock } from "../platform/clock.js";
 import { readFileIfExists } from "../platform/file-system.js";
 import { silentLogger } from "../platform/logger.js";
@@ -77,16 +78,16 @@ export async function statusCommand(args: StatusArgs, deps: CliDeps): Promise<Ex
     }),
   );
   const level = worstLevel(reports.flatMap((r) => r.problems));
-  if (args.json) deps.stdout.write(`${JSON.stringify({ level, sites: reports.map((r) => reportJson(r)) }, null, 2)}\n`);
+  if (args.json) deps.stdout.write(`${JSON.stringify({ level, sites: reports.map((r) => reportJson(r, config)) }, null, 2)}\n`);
   else {
-    for (const report of reports) deps.stdout.write(`${describeSite(report, now).join("\n")}\n`);
+    for (const report of reports) deps.stdout.write(`${describeSite(report, config, now).join("\n")}\n`);
     const count = reports.reduce((n, r) => n + r.problems.length, 0);
     deps.stdout.write(`status: ${level.toUpperCase()}${count > 0 ? ` (${count} problem${count === 1 ? "" : "s"})` : ""}\n`);
   }
   return EXIT_CODE_OF_LEVEL[level];
 }
 
-function describeSite({ site, cert, recorded, notebook, problems }: SiteReport, now: Date): string[] {
+function describeSite({ site, cert, recorded, notebook, problems }: SiteReport, config: GatewayConfig, now: Date): string[] {
   const lines = [`${site.hosts[0]} (tls: ${site.tls.kind})`];
   const bundle = cert?.bundle;
   if (!bundle) lines.push("  certificate: none yet");
@@ -103,6 +104,8 @@ function describeSite({ site, cert, recorded, notebook, problems }: SiteReport, 
   if (state?.lastAttempt) lines.push(`  last try:    ${state.lastAttempt}${state.lastError ? ` failed: ${state.lastError}` : " succeeded"}`);
   if (state?.retryAfter && new Date(state.retryAfter) > now) lines.push(`  waiting:     the CA asked to wait until ${state.retryAfter}`);
   if (state?.lastError && state.nextAttempt && new Date(state.nextAttempt) > now) lines.push(`  next try:    ${formatInstant(new Date(state.nextAttempt))} (in ${describeDuration(new Date(state.nextAttempt).getTime() - now.getTime())}), by gateway serve`);
+  // After the lines status printed before fallback CAs existed, which scripts may read in order.
+  if (bundle && cert.issuedBy && site.tls.kind === "acme") lines.push(`  issued by:   ${describeIssuedBy(config.acme, cert.issuedBy)}`);
   if (site.tunnel) {
     const t = recorded?.tunnel;
     const described = !t ? "no record: is gateway serve running?"
@@ -124,12 +127,14 @@ function describeSite({ site, cert, recorded, notebook, problems }: SiteReport, 
 }
 
 /** The site for `--json`: the keys of the admin endpoint's /status, plus the tunnel's record and the verdict. */
-function reportJson({ site, cert, recorded, notebook, problems }: SiteReport): Record<string, unknown> {
+function reportJson({ site, cert, recorded, notebook, problems }: SiteReport, config: GatewayConfig): Record<string, unknown> {
   const t = recorded?.tunnel;
   return {
     site: site.hosts[0],
     tls: site.tls.kind,
     issuer: cert?.bundle?.issuer ?? null,
+    issued_by: cert?.issuedBy ?? null,
+    issued_by_fallback: cert?.issuedBy ? caRole(config.acme, cert.issuedBy) === "fallback" : null,
     not_before: cert?.bundle?.notBefore ?? null,
     not_after: cert?.bundle?.notAfter ?? null,
     renew_at: cert?.renewAt ?? null,
@@ -156,6 +161,14 @@ function reportJson({ site, cert, recorded, notebook, problems }: SiteReport): R
     level: worstLevel(problems),
     problems,
   };
+}
+
+/** "https://acme.zerossl.com/v2/DV90 (acme.fallback: the primary CA failed)", or the primary's, or the local CA. */
+function describeIssuedBy(acme: AcmeConfig, issuedBy: string): string {
+  const role = caRole(acme, issuedBy);
+  if (role === "primary") return `${issuedBy} (acme.directory)`;
+  if (role === "fallback") return `${issuedBy} (acme.fallback: the primary CA had failed; the next renewal tries the primary first)`;
+  return issuedBy;
 }
 
 /** 2025-06-01 14:00 UTC: to the minute, which is what a renewal date needs. */

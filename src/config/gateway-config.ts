@@ -42,11 +42,42 @@ export interface LogsConfig {
   readonly access: string | null;
 }
 
-export interface AcmeConfig {
-  /** Account contact; optional for Let's Encrypt, which no longer sends expiry mail. */
+/** An ACME CA: its directory, the account's contact there, and the account binding it may require. */
+export interface AcmeCa {
+  /** Account contact; optional for Let's Encrypt, which no longer sends expiry mail. A fallback's defaults to acme.email. */
   readonly email: string | null;
   /** The ACME directory. Default Let's Encrypt production. */
   readonly directoryUrl: URL;
+  /** External Account Binding, for CAs that only issue to accounts bound to one of theirs (ZeroSSL, Google Trust Services); null: none. */
+  readonly eab: ExternalAccountBinding | null;
+}
+
+/**
+ * RFC 8555 §7.3.4: the new ACME account is bound to an account at the CA by a MAC over the
+ * account key, made with a key the CA hands out. Needed once, when the account is registered.
+ */
+export interface ExternalAccountBinding {
+  /** The key identifier the CA gave. */
+  readonly kid: string;
+  /** The HMAC key (base64url, as the CA gives it), read from `hmacKeyFile` at load. A secret: never in messages or logs. */
+  readonly hmacKey: string;
+  /** Absolute path of the file it was read from (0600). */
+  readonly hmacKeyFile: string;
+}
+
+/** A CA tried when the ones before it failed. */
+export interface FallbackCa extends AcmeCa {
+  /** Where its directory is written ("gateway.yaml:9:18"), for `gateway check`'s messages. */
+  readonly position: string;
+}
+
+export interface AcmeConfig extends AcmeCa {
+  /**
+   * CAs tried in order, for an order the primary (directoryUrl) could not fill after its retries:
+   * unreachable, 5xx, rate limited, refused. Not after a failed challenge, which says something
+   * about this server that every CA would find. Every order starts at the primary again. Default none.
+   */
+  readonly fallbacks: readonly FallbackCa[];
   /** Which challenge proves control of a name. Default http-01. */
   readonly challenge: "http-01" | "tls-alpn-01" | "dns-01";
   /** How dns-01 publishes its TXT records: set exactly when `challenge` is dns-01. */

@@ -57,6 +57,11 @@ describe("gateway.yaml JSON Schema", () => {
       ["acme: { profile: shortlived }\nsites:\n  - hosts: [203.0.113.7, \"2001:db8::7\"]\n    upstream: http://127.0.0.1:8888\n    acme_profile: tlsserver\n", true],
       [`acme: { profile: "short lived" }\n${site}`, false],
       ["sites:\n  - host: localhost\n    upstream: http://127.0.0.1:8888\n", false],
+      [`acme:\n  eab: { kid: k, hmac_key_file: /etc/gateway/eab.key }\n  fallback: { directory: "https://acme.zerossl.com/v2/DV90", eab: { kid: z, hmac_key_file: z.key } }\n${site}`, true],
+      [`acme:\n  fallback:\n    - { directory: "https://acme.zerossl.com/v2/DV90", email: you@example.com }\n    - directory: "https://dv.acme-v02.api.pki.goog/directory"\n${site}`, true],
+      [`acme:\n  fallback: { eab: { kid: z, hmac_key_file: z.key } }\n${site}`, false],
+      [`acme:\n  fallback: []\n${site}`, false],
+      [`acme:\n  eab: { kid: k }\n${site}`, false],
     ];
     for (const [text, valid] of cases) assert.equal(schemaProblems(text).length === 0, valid, text);
   });

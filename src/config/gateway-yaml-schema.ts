@@ -137,13 +137,39 @@ const DNS = object("How dns-01 publishes its TXT records: RFC 2136 dynamic updat
   cleanup_hook: text("Script that removes the record after validation, as certbot's --manual-cleanup-hook (also gets CERTBOT_AUTH_OUTPUT)."),
   hook_timeout: duration("How long each hook run may take before it is stopped and the order fails.", DEFAULT_DNS_HOOK_TIMEOUT_MS, "10s", "1h"),
 });
+const DIRECTORY = {
+  description: "letsencrypt, letsencrypt-staging, or the https URL of any ACME directory.",
+  anyOf: [{ type: "string", enum: Object.keys(ACME_DIRECTORIES) }, text("https URL of an ACME directory", /^https:\/\/\S+$/)],
+} as const satisfies SchemaNode;
+
+/** `eab:`, of the primary CA and of each fallback. */
+export const EAB = object(
+  "External Account Binding (RFC 8555 §7.3.4), for CAs that need it (ZeroSSL, Google Trust Services): the key ID and HMAC key the CA gives you.",
+  {
+    kid: text("The EAB key ID the CA gave you."),
+    hmac_key_file: text("File holding the EAB HMAC key, base64url as the CA gives it, readable by the gateway's user only (chmod 600); relative to this file."),
+  },
+  { required: ["kid", "hmac_key_file"] },
+);
+
+/** One of `acme.fallback:`. */
+export const FALLBACK_CA = object(
+  "An ACME CA tried when the ones before it fail.",
+  {
+    directory: DIRECTORY,
+    eab: EAB,
+    email: text("Account contact at this CA; default acme.email.", PATTERNS.email, ["you@example.com"]),
+  },
+  { required: ["directory"] },
+);
 
 const ACME = object("The ACME certificate authority (Let's Encrypt by default).", {
   email: text("Account contact; optional for Let's Encrypt.", PATTERNS.email, ["you@example.com"]),
-  directory: {
-    description: "letsencrypt, letsencrypt-staging, or the https URL of any ACME directory.",
-    anyOf: [{ type: "string", enum: Object.keys(ACME_DIRECTORIES) }, text("https URL of an ACME directory", /^https:\/\/\S+$/)],
-    default: "letsencrypt",
+  directory: { ...DIRECTORY, default: "letsencrypt" },
+  eab: EAB,
+  fallback: {
+    description: "Other ACME CAs (one, or a list), tried in order when the primary fails after its retries (unreachable, 5xx, rate limited); every order starts at the primary again.",
+    anyOf: [FALLBACK_CA, list("Fallback CAs, tried in order.", FALLBACK_CA, { minItems: 1 })],
   },
   challenge: choice("How the CA checks control of a name: http-01 on listen.http, tls-alpn-01 on listen.https, or dns-01 with a TXT record (set acme.dns; ports 80 and 443 need not answer).", ["http-01", "tls-alpn-01", "dns-01"], "http-01"),
   dns: DNS,

@@ -150,6 +150,33 @@ describe("loadConfig results", () => {
     }
   });
 
+  it("reads acme.eab and acme.fallback (one CA or a list): the HMAC key from its 0600 file, a fallback's email defaulting to acme's", () => {
+    const dir = mkdtempSync(join(tmpdir(), "load-config-eab-"));
+    try {
+      writeFileSync(join(dir, "zerossl.key"), "  c2VjcmV0LWhtYWMta2V5LWZvci10ZXN0cw  \n", { mode: 0o600 });
+      writeFileSync(join(dir, "gts.key"), "Z3RzLWtleQ==\n", { mode: 0o600 });
+      const site = "sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n";
+      const list = parseConfig(`acme:\n  email: you@example.com\n  eab: { kid: primary, hmac_key_file: gts.key }\n  fallback:\n    - directory: https://acme.zerossl.com/v2/DV90\n      eab: { kid: zerossl-kid, hmac_key_file: zerossl.key }\n    - { directory: https://dv.acme-v02.api.pki.goog/directory, email: other@example.com }\n${site}`, join(dir, "gateway.yaml"), "gateway.yaml");
+      assert.deepEqual(list.acme.eab, { kid: "primary", hmacKey: "Z3RzLWtleQ==", hmacKeyFile: join(dir, "gts.key") });
+      assert.deepEqual(list.acme.fallbacks.map((f) => [f.directoryUrl.href, f.eab, f.email, f.position]), [
+        ["https://acme.zerossl.com/v2/DV90", { kid: "zerossl-kid", hmacKey: "c2VjcmV0LWhtYWMta2V5LWZvci10ZXN0cw", hmacKeyFile: join(dir, "zerossl.key") }, "you@example.com", "gateway.yaml:5:18"],
+        ["https://dv.acme-v02.api.pki.goog/directory", null, "other@example.com", "gateway.yaml:7:20"],
+      ]);
+      const one = parseConfig(`acme:\n  fallback: { directory: https://acme.zerossl.com/v2/DV90 }\n${site}`, join(dir, "gateway.yaml"), "gateway.yaml");
+      assert.deepEqual(one.acme.fallbacks.map((f) => f.directoryUrl.href), ["https://acme.zerossl.com/v2/DV90"]);
+      assert.deepEqual(parseConfig(site, join(dir, "gateway.yaml"), "gateway.yaml").acme.fallbacks, []);
+      writeFileSync(join(dir, "zerossl.key"), "kid: zerossl-kid\nkey: c2VjcmV0\n");
+      assert.throws(() => parseConfig(`acme:\n  fallback: { directory: https://acme.zerossl.com/v2/DV90, eab: { kid: k, hmac_key_file: zerossl.key } }\n${site}`, join(dir, "gateway.yaml"), "gateway.yaml"), (err: unknown) => {
+        assert.ok(err instanceof ConfigErrors);
+        assert.deepEqual(err.problems, [`gateway.yaml:2:90: acme.fallback.eab.hmac_key_file must hold the HMAC key alone, base64url as the CA gives it (${join(dir, "zerossl.key")} holds something else); put only the key in it`]);
+        assert.doesNotMatch(err.problems[0] ?? "", /c2VjcmV0/, "the key never appears in a message");
+        return true;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("reports an unreadable file as a config problem with the fix", async () => {
     await assert.rejects(loadConfig("/nonexistent/gateway.yaml"), (err: unknown) => err instanceof ConfigErrors && /cannot read the configuration \(ENOENT\); pass --config FILE/.test(err.problems[0] ?? ""));
   });

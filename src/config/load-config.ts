@@ -1,5 +1,5 @@
 import { Resolver } from "node:dns";
-import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
@@ -7,8 +7,8 @@ import { isMap, isNode, LineCounter, parseDocument } from "yaml";
 import { canonicalIPv6, nonPublicAddressKind, parseAddressRange } from "./address-range.js";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
-import { DEFAULT_DNS_HOOK_TIMEOUT_MS, DEFAULT_DNS_PROPAGATION_TIMEOUT_MS, DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type DnsChallengeConfig, type DnsServer, type AddressRange, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
-import { ACME_DIRECTORIES, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
+import { DEFAULT_DNS_HOOK_TIMEOUT_MS, DEFAULT_DNS_PROPAGATION_TIMEOUT_MS, DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type DnsChallengeConfig, type DnsServer, type AddressRange, type ExternalAccountBinding, type FallbackCa, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
+import { ACME_DIRECTORIES, EAB, FALLBACK_CA, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
 
 const { listen: LISTEN, acme: ACME, logs: LOGS, timeouts: TIMEOUTS, sites: SITES, admin: ADMIN, storage: STORAGE } = GATEWAY_YAML.properties;
 const SITE = SITES.items;
@@ -142,27 +142,11 @@ function readLogs(read: ConfigReader, field: Field, baseDir: string): LogsConfig
 
 function readAcme(read: ConfigReader, field: Field, baseDir: string): AcmeConfig {
   const get = read.map(field, keysOf(ACME));
-  let email: string | null = null;
-  let directoryUrl = new URL(ACME_DIRECTORIES[ACME.properties.directory.default] as string);
+  const directoryUrl = new URL(ACME_DIRECTORIES[ACME.properties.directory.default] as string);
   const challengeDefault = ACME.properties.challenge.default;
-  if (!get) return { email, directoryUrl, challenge: challengeDefault, dns: null, profile: null, resolvers: [] };
-
-  const emailField = get("email");
-  const emailValue = read.string(emailField, "use an inbox the CA can reach");
-  if (emailValue !== undefined) {
-    if (PATTERNS.email.test(emailValue)) email = emailValue;
-    else read.fail(emailField.node, emailField.path, `must be an email address (got ${quote(emailValue)}); use an inbox the CA can reach, e.g. you@example.com`);
-  }
-
-  const directoryField = get("directory");
-  const directory = read.string(directoryField, "write letsencrypt, letsencrypt-staging, or the https URL of an ACME directory");
-  if (directory !== undefined) {
-    const known = ACME_DIRECTORIES[directory];
-    const url = known ?? parseUrl(directory);
-    if (url && new URL(url).protocol === "https:") directoryUrl = new URL(url);
-    else read.fail(directoryField.node, directoryField.path, `must be letsencrypt, letsencrypt-staging or an https:// URL of an ACME directory (got ${quote(directory)})`);
-  }
-
+  if (!get) return { email: null, directoryUrl, eab: null, challenge: challengeDefault, dns: null, profile: null, resolvers: [], fallbacks: [] };
+  const email = readEmail(read, get("email")) ?? null;
+  const primary = readDirectory(read, get("directory")) ?? directoryUrl;
   const challengeField = get("challenge");
   const challenge = read.choice(challengeField, ACME.properties.challenge.enum) ?? challengeDefault;
   const dnsField = get("dns");
@@ -173,7 +157,92 @@ function readAcme(read: ConfigReader, field: Field, baseDir: string): AcmeConfig
   } else if (dnsField.node !== undefined) {
     read.fail(dnsField.node, dnsField.path, `is set, but acme.challenge is ${challenge}; write challenge: dns-01 to use it, or remove acme.dns`);
   }
-  return { email, directoryUrl, challenge, dns, profile: readAcmeProfile(read, get("profile")) ?? null, resolvers: readResolvers(read, get("resolvers")) };
+  return {
+    email,
+    directoryUrl: primary,
+    eab: readEab(read, get("eab"), baseDir) ?? null,
+    challenge,
+    dns,
+    profile: readAcmeProfile(read, get("profile")) ?? null,
+    resolvers: readResolvers(read, get("resolvers")),
+    fallbacks: readFallbacks(read, get("fallback"), baseDir, primary, email),
+  };
+}
+
+function readEmail(read: ConfigReader, field: Field): string | undefined {
+  const value = read.string(field, "use an inbox the CA can reach");
+  if (value === undefined || PATTERNS.email.test(value)) return value;
+  read.fail(field.node, field.path, `must be an email address (got ${quote(value)}); use an inbox the CA can reach, e.g. you@example.com`);
+  return undefined;
+}
+
+function readDirectory(read: ConfigReader, field: Field): URL | undefined {
+  const directory = read.string(field, "write letsencrypt, letsencrypt-staging, or the https URL of an ACME directory");
+  if (directory === undefined) return undefined;
+  const url = ACME_DIRECTORIES[directory] ?? parseUrl(directory);
+  if (url && new URL(url).protocol === "https:") return new URL(url);
+  read.fail(field.node, field.path, `must be letsencrypt, letsencrypt-staging or an https:// URL of an ACME directory (got ${quote(directory)})`);
+  return undefined;
+}
+
+/** `acme.fallback`: one CA or a list of them, each with its own directory (not the primary's, nor another's). */
+function readFallbacks(read: ConfigReader, field: Field, baseDir: string, primary: URL, email: string | null): FallbackCa[] {
+  if (field.node === undefined) return [];
+  const items = isMap(field.node) ? [field] : read.list(field);
+  if (!items) return [];
+  if (items.length === 0) read.fail(field.node, field.path, "is empty; leave it out, or list the other CAs' directories, e.g. [{directory: https://acme.zerossl.com/v2/DV90, eab: {kid: …, hmac_key_file: …}}]");
+  const fallbacks: FallbackCa[] = [];
+  const seen = new Map<string, Field>();
+  for (const item of items) {
+    const get = read.map(item, keysOf(FALLBACK_CA));
+    if (!get) continue;
+    const directoryField = read.require(get("directory"), "write the other CA's ACME directory URL, e.g. https://acme.zerossl.com/v2/DV90");
+    const directoryUrl = directoryField && readDirectory(read, directoryField);
+    const isPrimary = directoryUrl?.href === primary.href;
+    if (isPrimary) read.fail(directoryField?.node, `${item.path}.directory`, `is the primary CA's directory (acme.directory, ${primary.href}); a fallback must be another CA`);
+    const isNew = directoryField && directoryUrl && !isPrimary && isFirst(read, seen, directoryUrl.href, directoryField, "directory");
+    const eab = readEab(read, get("eab"), baseDir);
+    const ownEmail = readEmail(read, get("email"));
+    if (!directoryField || !directoryUrl || eab === undefined || !isNew) continue;
+    fallbacks.push({ directoryUrl, eab, email: ownEmail ?? email, position: read.where(directoryField.node) });
+  }
+  return fallbacks;
+}
+
+/** `eab: {kid, hmac_key_file}`; null when absent, undefined when wrong (recorded). The key file is read now, so a missing or open one is a config error. */
+function readEab(read: ConfigReader, field: Field, baseDir: string): ExternalAccountBinding | null | undefined {
+  if (field.node === undefined) return null;
+  const get = read.map(field, keysOf(EAB));
+  if (!get) return undefined;
+  const kidField = read.require(get("kid"), "write the EAB key ID the CA gave you");
+  const kid = kidField && read.string(kidField, "write the EAB key ID the CA gave you");
+  const keyField = get("hmac_key_file");
+  const hmacKeyFile = readExistingFile(read, keyField, baseDir, "a file holding the EAB HMAC key the CA gave you");
+  const hmacKey = hmacKeyFile && readHmacKey(read, keyField, hmacKeyFile);
+  return kid && hmacKeyFile && hmacKey ? { kid, hmacKey, hmacKeyFile } : undefined;
+}
+
+/** The HMAC key in `path`: private to its owner, as a key file must be, and base64url alone. Its value never goes into a message. */
+function readHmacKey(read: ConfigReader, field: Field, path: string): string | undefined {
+  let text: string;
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    read.fail(field.node, field.path, `cannot be read (${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}); make it readable by the gateway's user`);
+    return undefined;
+  }
+  if ((mode & 0o004) !== 0) {
+    read.fail(field.node, field.path, `is readable by every user (${path}, mode ${(mode & 0o777).toString(8)}); it holds a secret: run chmod 600 ${path}`);
+    return undefined;
+  }
+  const key = text.trim();
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(key)) {
+    read.fail(field.node, field.path, `must hold the HMAC key alone, base64url as the CA gives it (${path} holds something else); put only the key in it`);
+    return undefined;
+  }
+  return key;
 }
 
 const UPDATE_KEYS = ["server", "zone", "key_name", "key_file", "algorithm", "propagation_timeout"] as const;

@@ -14,19 +14,21 @@ export interface RequestedProfile {
  * Whether the ACME directory answers a GET within `timeoutMs` with JSON naming newOrder
  * (RFC 8555 §7.1.1), as the issuer's first request will need, and lists every profile in
  * `profiles` in meta.profiles, as each order will need (a problem per one it does not).
+ * `setting` is where it is written: acme.directory, or acme.fallback for a fallback CA's.
  */
-export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number, dispatcher?: Dispatcher, profiles: readonly RequestedProfile[] = []): Promise<Finding[]> {
-  const answer = await checkDirectoryAnswers(url, at, timeoutMs, dispatcher);
+export async function checkAcmeDirectory(url: URL, at: string, timeoutMs: number, dispatcher?: Dispatcher, profiles: readonly RequestedProfile[] = [], setting: "acme.directory" | "acme.fallback" = "acme.directory"): Promise<Finding[]> {
+  const role = setting === "acme.fallback" ? "fallback " : "";
+  const answer = await checkDirectoryAnswers(url, `${at}${role}`, timeoutMs, setting, dispatcher);
   if (!("directory" in answer)) return [answer];
   const offered = offeredProfiles(answer.directory);
   const missing = profiles.filter((p) => !offered.includes(p.profile));
   return [
-    { level: "ok", text: `ACME directory ${url.href} answers${offered.length > 0 ? ` (profiles: ${offered.join(", ")})` : ""}` },
+    { level: "ok", text: `${role}ACME directory ${url.href} answers${offered.length > 0 ? ` (profiles: ${offered.join(", ")})` : ""}` },
     ...missing.map((p): Finding => ({ level: "problem", text: `${p.at}${p.setting}: ${describeProfileNotOffered(p.profile, offered, url.href)}` })),
   ];
 }
 
-async function checkDirectoryAnswers(url: URL, at: string, timeoutMs: number, dispatcher?: Dispatcher): Promise<Finding | { directory: unknown }> {
+async function checkDirectoryAnswers(url: URL, at: string, timeoutMs: number, setting: "acme.directory" | "acme.fallback", dispatcher?: Dispatcher): Promise<Finding | { directory: unknown }> {
   const subject = `${at}ACME directory ${url.href}`;
   try {
     const res = await request(url, { method: "GET", signal: AbortSignal.timeout(timeoutMs), ...(dispatcher ? { dispatcher } : {}) });
@@ -38,7 +40,7 @@ async function checkDirectoryAnswers(url: URL, at: string, timeoutMs: number, di
       directory = null;
     }
     if (res.statusCode === 200 && typeof (directory as { newOrder?: unknown } | null)?.newOrder === "string") return { directory };
-    return { level: "problem", text: `${subject} answers HTTP ${res.statusCode} without a newOrder URL: not an ACME directory; fix acme.directory (e.g. letsencrypt, or the CA's …/directory URL)` };
+    return { level: "problem", text: `${subject} answers HTTP ${res.statusCode} without a newOrder URL: not an ACME directory; fix ${setting === "acme.fallback" ? "this fallback's directory (the CA's …/directory URL)" : "acme.directory (e.g. letsencrypt, or the CA's …/directory URL)"}` };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
     if ((err as Error).name === "TimeoutError" || (err as Error).name === "AbortError") {

@@ -51,6 +51,7 @@ export async function runPreflight(config: GatewayConfig, deps: PreflightDeps): 
     ...(config.logs.access ? [logCheck(config.logs.access)] : []),
     ...ports.map((use) => checkPort(use, own)),
     ...(acmeSites.length > 0 ? [checkAcmeDirectory(config.acme.directoryUrl, at(config.positions["acme.directory"], config.file), PREFLIGHT_TIMEOUTS_MS.acmeDirectory, deps.dispatcher, requestedProfiles(config))] : []),
+    ...(acmeSites.length > 0 ? config.acme.fallbacks.map((ca) => checkAcmeDirectory(ca.directoryUrl, at(ca.position, config.file), PREFLIGHT_TIMEOUTS_MS.acmeDirectory, deps.dispatcher, requestedProfiles(config), "acme.fallback")) : []),
     // dns-01 needs no address pointing here (the CA asks DNS, not this server): check the updates instead.
     ...(config.acme.dns?.kind === "rfc2136" && acmeSites.length > 0 ? [checkDnsUpdates(config.acme.dns, acmeSites.flatMap((s) => s.hosts), deps.now())] : []),
     ...(config.acme.challenge === "dns-01" ? [] : acmeSites.flatMap((site) => site.hosts.map((host) => checkDnsPointsHere(host, deps.resolveHost, PREFLIGHT_TIMEOUTS_MS.dns, `${site.position}: `)))),

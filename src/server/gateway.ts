@@ -4,7 +4,8 @@ import { join } from "node:path";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { AcmeIssuer } from "../acme/acme-issuer.js";
-import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
+import { caRole, FallbackIssuer } from "../acme/fallback-issuer.js";
+import type { AcmeCa, GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import type { CertificateBundle } from "../tls/certificate-bundle.js";
 import { defaultSite, SiteTable } from "../config/site-table.js";
 import { systemClock, type Clock } from "../platform/clock.js";
@@ -183,6 +184,8 @@ export class Gateway {
         site: site.hosts[0],
         tls: site.tls.kind,
         issuer: cert?.bundle?.issuer ?? null,
+        issued_by: cert?.issuedBy ?? null,
+        issued_by_fallback: cert?.issuedBy ? caRole(this.generation.config.acme, cert.issuedBy) === "fallback" : null,
         not_after: cert?.bundle?.notAfter ?? null,
         renew_at: cert?.renewAt ?? null,
         last_attempt: cert?.state.lastAttempt ?? null,
@@ -198,6 +201,9 @@ export class Gateway {
     this.metrics.gauge("gateway_certificate_expiry_timestamp_seconds", "notAfter of the certificate each site serves, in Unix seconds.", () =>
       this.generation.certs.servingCertificates().map(([site, bundle]) => [{ site }, Math.floor(bundle.notAfter.getTime() / 1000)]),
     );
+    this.metrics.gauge("gateway_certificate_ca_info", "1 per site, labelled with the CA that issued the certificate it serves: the ACME directory URL (fallback=\"true\" for one of acme.fallback) or \"local CA\".", () =>
+      this.generation.certs.servingIssuers().map(([site, ca]) => [{ site, ca, fallback: String(caRole(this.generation.config.acme, ca) === "fallback") }, 1]),
+    );
     this.metrics.gauge("gateway_tunnel_up", "1 while the site's SSH tunnel is up, 0 otherwise.", () =>
       this.generation.config.sites.filter((s) => s.tunnel).map((s) => [{ site: s.hosts[0] ?? "" }, this.upstreams.health(s).tunnel?.kind === "up" ? 1 : 0]),
     );
@@ -212,7 +218,7 @@ export class Gateway {
   }
 
   private makeGeneration(config: GatewayConfig): Generation {
-    const store = new FileCertStore(config.storageDir);
+    const store = new FileCertStore(config.storageDir, this.deps.clock);
     const noSni = defaultSite(config.sites);
     const certs = createCertManager(config, store, this.deps, (site, bundle) =>
       this.sni.set(site.hosts, bundle, site === noSni, site.clientCertificatesRequired ? this.clientCaPem : undefined),
@@ -223,9 +229,11 @@ export class Gateway {
 
 /** Certificates for `config`: what `serve` runs, and what `renew` and `status` use on their own. */
 export function createCertManager(config: GatewayConfig, store: FileCertStore, deps: GatewayDeps, onCertificate: (site: SiteConfig, bundle: CertificateBundle) => void, acmeDirectory?: URL): CertManager {
+  const acme = (ca: AcmeCa): AcmeIssuer => new AcmeIssuer(config.acme, config.listen.httpPort, store, deps.clock, deps.logger, ca);
+  const primary = acme(acmeDirectory ? { ...config.acme, directoryUrl: acmeDirectory } : config.acme);
   const issuers = {
     internal: new LocalCaIssuer(store, deps.clock, deps.logger),
-    acme: new AcmeIssuer(config.acme, config.listen.httpPort, store, deps.clock, deps.logger, acmeDirectory),
+    acme: config.acme.fallbacks.length > 0 ? new FallbackIssuer([primary, ...config.acme.fallbacks.map(acme)], deps.logger) : primary,
   };
   return new CertManager(config.sites, store, issuers, onCertificate, deps.clock, deps.logger, deps.certTiming);
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,8 @@ import type { Logger } from "../platform/logger.js";
 import { CertManager } from "./cert-manager.js";
 import { FileCertStore } from "./cert-store.js";
 import { makeCaCertificate, signCertificate } from "./forge-certificates.js";
-import type { IssueRequest, Issuer } from "./issuer.js";
+import type { IssuedBundle, IssueRequest, Issuer } from "./issuer.js";
+import { DEFAULT_LOCK_TIMING, type IssuingLock } from "./issuing-lock.js";
 import { LocalCaIssuer } from "./local-ca-issuer.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -37,12 +38,6 @@ class RacingClock extends FakeClock {
   }
 }
 
-/** The real store with a 300 ms lock wait instead of 120 s. */
-class ShortLockStore extends FileCertStore {
-  override lock(name: string): Promise<() => Promise<void>> {
-    return super.lock(name, 300);
-  }
-}
 
 const events: Array<{ event: string; fields: object }> = [];
 const logger: Logger = {
@@ -130,14 +125,16 @@ it("the renewal loop logs a failed pass (state file unreadable, lock held past i
   const storage = join(dir, "loop");
   const clock = new RacingClock(new Date());
   const config = parseConfig("sites:\n  - host: localhost\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", join(dir, "gateway.yaml"), "gateway.yaml");
-  const store = new ShortLockStore(storage);
+  const store = new FileCertStore(storage, clock, { ...DEFAULT_LOCK_TIMING, waitMs: 300 });
   const issuer = new LocalCaIssuer(store, clock, logger);
   const m = new CertManager(config.sites, store, { internal: issuer, acme: issuer }, () => undefined, clock, logger);
   await m.start();
   const serving = m.servingCertificates()[0]?.[1].fingerprint;
   clock.current = new Date(clock.current.getTime() + 4 * DAY); // due: past half of the 7-day lifetime
   writeFileSync(join(storage, "state", "localhost.json"), "{ torn");
-  writeFileSync(join(storage, "locks", "localhost.lock"), `${process.pid}\n`); // a live holder: cron's renew in a slow order
+  // A live holder (cron's renew in a slow order): its heartbeat is fresh by the clock that judges it.
+  writeFileSync(join(storage, "locks", "localhost.lock"), "0123456789abcdef01234567 pid 1 on another-container since 2026-01-01T00:00:00.000Z\n");
+  utimesSync(join(storage, "locks", "localhost.lock"), clock.current, clock.current);
   const rejections: unknown[] = [];
   const onRejection = (err: unknown): number => rejections.push(err);
   process.on("unhandledRejection", onRejection);
@@ -171,12 +168,12 @@ class ShortLivedCa implements Issuer {
   readonly requests: IssueRequest[] = [];
   private readonly ca = makeCaCertificate("short-lived test CA", new Date());
   constructor(private readonly clock: Clock) {}
-  async obtain(request: IssueRequest): Promise<CertificateBundle> {
+  async obtain(request: IssueRequest): Promise<IssuedBundle> {
     this.requests.push(request);
     const ca = await this.ca;
     // signCertificate backdates notBefore by an hour: 159 hours ahead make a 160-hour lifetime.
     const { certPem, keyPem } = await signCertificate(ca, request.hosts[0] ?? "", this.clock.now(), 159 * 3600_000, [{ name: "subjectAltName", altNames: request.hosts.map((ip) => ({ type: 7, ip })) }]);
-    return parseBundle(certPem + ca.certPem, keyPem, "short-lived test CA");
+    return { ...parseBundle(certPem + ca.certPem, keyPem, "short-lived test CA"), issuedBy: this.description };
   }
   async renewalWindow(): Promise<null> {
     return null;
@@ -228,4 +225,34 @@ it("an IP-address site's 160-hour certificate renews at half-life (80 hours), in
   } finally {
     m.stop();
   }
+});
+
+it("a renewal whose lock another process took over meanwhile (its heartbeat looked stale) installs nothing, and leaves the other's lock", async () => {
+  const storage = join(dir, "lost");
+  const clock = new FakeClock(new Date());
+  const config = parseConfig("sites:\n  - host: localhost\n    upstream: http://127.0.0.1:8888\n    tls: internal\n", join(dir, "gateway.yaml"), "gateway.yaml");
+  const store = new FileCertStore(storage, clock);
+  const local = new LocalCaIssuer(store, clock, logger);
+  const m = new CertManager(config.sites, store, { internal: local, acme: local }, () => undefined, clock, logger);
+  await m.start();
+  const installed = readFileSync(store.bundlePath("localhost"), "utf8");
+  let other: IssuingLock | undefined;
+  // The order outlasts the staleness bound without a heartbeat (a frozen process): another takes the lock over.
+  const slow: Issuer = {
+    description: "local CA, frozen mid-order",
+    obtain: async (request) => {
+      clock.current = new Date(clock.current.getTime() + DEFAULT_LOCK_TIMING.staleMs + 1_000);
+      other = await new FileCertStore(storage, clock, { ...DEFAULT_LOCK_TIMING, settleMs: 10 }).lock("localhost");
+      return local.obtain(request);
+    },
+    renewalWindow: async () => null,
+  };
+  const frozen = new CertManager(config.sites, store, { internal: slow, acme: slow }, () => undefined, clock, logger);
+  const [outcome] = await frozen.renewDue({ force: true });
+  assert.equal(outcome?.kind, "failed");
+  assert.match(outcome?.kind === "failed" ? outcome.error : "", /^localhost: another gateway process took the issuing lock over \(pid \d+ on .*\) because this one's heartbeat was over 15 s old; the certificate this process obtained is not installed$/);
+  assert.equal(readFileSync(store.bundlePath("localhost"), "utf8"), installed, "the certificate in storage is the one from before");
+  await other?.assertHeld(); // the failed renewal's release left the new holder's lock in place
+  await other?.release();
+  m.stop();
 });

@@ -6,6 +6,7 @@ import { describeError, type Logger } from "../platform/logger.js";
 import { readCertificateFiles, type CertificateBundle } from "./certificate-bundle.js";
 import type { FileCertStore, RenewalState } from "./cert-store.js";
 import type { Issuer } from "./issuer.js";
+import type { IssuingLock } from "./issuing-lock.js";
 import { renewalTime } from "./renewal-policy.js";
 
 /** How often the manager looks for due certificates and changed files. */
@@ -57,6 +58,8 @@ export interface CertificateStatus {
   readonly bundle: CertificateBundle | null;
   readonly renewAt: Date | null;
   readonly state: RenewalState;
+  /** The CA that issued `bundle` ("local CA" or an ACME directory URL), when the state recorded it. */
+  readonly issuedBy: string | null;
 }
 
 /**
@@ -67,6 +70,8 @@ export interface CertificateStatus {
  */
 export class CertManager {
   private readonly serving = new Map<SiteConfig, CertificateBundle>();
+  /** Which CA issued what `serving` holds, where the state recorded it. */
+  private readonly servingIssuedBy = new Map<SiteConfig, string>();
   /** ACME sites served with a stand-in from the local CA until their first order succeeds. */
   private readonly temporary = new Set<SiteConfig>();
   private readonly stopping = new AbortController();
@@ -100,9 +105,10 @@ export class CertManager {
       // Local issuance takes milliseconds: do it now when missing, due, or short of a name.
       if (site.tls.kind === "internal") await this.renewSite(site, {});
       const stored = await this.loadStored(site);
-      if (stored && !this.serving.has(site)) this.serve(site, stored);
+      if (stored && !this.serving.has(site)) this.serve(site, stored, await this.recordedIssuer(site, stored));
       else if (!stored) {
-        this.serve(site, await this.issuers.internal.obtain({ hosts: site.hosts, replacing: null }));
+        const standIn = await this.issuers.internal.obtain({ hosts: site.hosts, replacing: null });
+        this.serve(site, standIn, standIn.issuedBy);
         this.temporary.add(site);
         this.logger.warn("cert.temporary", { site: name, reason: "no certificate yet; serving a temporary one from the local CA while ordering" });
       }
@@ -138,6 +144,11 @@ export class CertManager {
     return [...this.serving].map(([site, bundle]) => [primaryName(site), bundle]);
   }
 
+  /** Which CA issued each certificate being served ("local CA" or an ACME directory URL), where known, per site's first name. */
+  servingIssuers(): Array<[string, string]> {
+    return [...this.servingIssuedBy].map(([site, issuedBy]) => [primaryName(site), issuedBy]);
+  }
+
   async status(): Promise<CertificateStatus[]> {
     return Promise.all(
       this.sites.map(async (site) => {
@@ -145,7 +156,8 @@ export class CertManager {
         // An unreadable state file is shown as the site's last error (with its fix), not a crash.
         const state: RenewalState = await this.store.loadState(primaryName(site)).catch((err: unknown) => ({ lastError: describeError(err) }));
         const ari = bundle && state.ari?.fingerprint === bundle.fingerprint ? new Date(state.ari.chosen) : null;
-        return { site: primaryName(site), source: site.tls.kind, bundle, renewAt: bundle && site.tls.kind !== "files" ? (ari ?? renewalTime(bundle)) : null, state };
+        const issuedBy = bundle && state.issued?.fingerprint === bundle.fingerprint ? state.issued.by : null;
+        return { site: primaryName(site), source: site.tls.kind, bundle, renewAt: bundle && site.tls.kind !== "files" ? (ari ?? renewalTime(bundle)) : null, state, issuedBy };
       }),
     );
   }
@@ -157,7 +169,7 @@ export class CertManager {
     const now = this.clock.now();
     const force = options.force || options.dryRun;
     let state: RenewalState = {};
-    let release: (() => Promise<void>) | undefined;
+    let lock: IssuingLock | undefined;
     // Every failure on the way (state file, lock wait, order, store) ends as a "failed" outcome:
     // the serving certificate stays, and `serve`'s loop tries again later.
     try {
@@ -167,10 +179,14 @@ export class CertManager {
         const renewAt = await this.renewAt(site, current, state);
         if (renewAt && now < renewAt) return { site: name, kind: "fresh", renewAt };
       }
-      release = await this.store.lock(name);
+      lock = await this.store.lock(name, {
+        waiting: (holder, path) => this.logger.info("cert.lock_waiting", { site: name, holder, lock: path, reason: "another gateway process is ordering this certificate; waiting for it, then looking again" }),
+        tookOver: (holder, heartbeatAgeMs, path) => this.logger.warn("cert.lock_taken_over", { site: name, holder, lock: path, heartbeat_age_s: Math.round(heartbeatAgeMs / 1000), reason: "its holder stopped refreshing the lock (killed, or frozen)" }),
+      });
       const again = await this.loadStored(site);
-      if (!force && again && again.fingerprint !== current?.fingerprint) {
-        if (this.serving.get(site)?.fingerprint !== again.fingerprint) this.serve(site, again);
+      // Replaced while this process waited for the lock: that order was this one's, --force or not.
+      if (!options.dryRun && again && again.fingerprint !== current?.fingerprint) {
+        if (this.serving.get(site)?.fingerprint !== again.fingerprint) this.serve(site, again, await this.recordedIssuer(site, again));
         return { site: name, kind: "renewed-elsewhere" };
       }
       const issuer = this.issuers[site.tls.kind];
@@ -178,10 +194,11 @@ export class CertManager {
       this.logger.info("cert.obtaining", { site: name, issuer: issuer.description, replacing: current?.fingerprint ?? null, dry_run: options.dryRun ?? false });
       const bundle = await issuer.obtain({ hosts: site.hosts, replacing: current, profile: site.acmeProfile });
       if (options.dryRun) return { site: name, kind: "renewed", bundle };
+      await lock.assertHeld();
       await this.store.save(name, bundle);
-      await this.store.saveState(name, { lastAttempt: now.toISOString() });
-      this.serve(site, bundle);
-      this.logger.info("cert.renewed", { site: name, issuer: bundle.issuer, not_after: bundle.notAfter.toISOString() });
+      await this.store.saveState(name, { lastAttempt: now.toISOString(), issued: { by: bundle.issuedBy, fingerprint: bundle.fingerprint } });
+      this.serve(site, bundle, bundle.issuedBy);
+      this.logger.info("cert.renewed", { site: name, issuer: bundle.issuer, issued_by: bundle.issuedBy, not_after: bundle.notAfter.toISOString() });
       return { site: name, kind: "renewed", bundle };
     } catch (err) {
       const error = describeError(err);
@@ -199,7 +216,7 @@ export class CertManager {
       }
       return { site: name, kind: "failed", error };
     } finally {
-      await release?.().catch((releaseErr: unknown) => this.logger.error("cert.unlock_failed", { site: name, error: describeError(releaseErr), hint: "renewals of this site wait for the lock to go stale (10 min)" }));
+      await lock?.release().catch((releaseErr: unknown) => this.logger.error("cert.unlock_failed", { site: name, error: describeError(releaseErr), hint: "renewals of this site take the lock over once its heartbeat is 15 s old" }));
     }
   }
 
@@ -246,8 +263,10 @@ export class CertManager {
     }
   }
 
-  private serve(site: SiteConfig, bundle: CertificateBundle): void {
+  private serve(site: SiteConfig, bundle: CertificateBundle, issuedBy: string | null): void {
     this.serving.set(site, bundle);
+    if (issuedBy) this.servingIssuedBy.set(site, issuedBy);
+    else this.servingIssuedBy.delete(site);
     this.temporary.delete(site);
     this.onCertificate(site, bundle);
     this.logger.info("cert.loaded", { site: primaryName(site), source: site.tls.kind, issuer: bundle.issuer, not_after: bundle.notAfter.toISOString(), fingerprint: bundle.fingerprint });
@@ -264,7 +283,14 @@ export class CertManager {
 
   private async reloadStored(site: SiteConfig): Promise<void> {
     const stored = await this.loadStored(site);
-    if (stored && stored.fingerprint !== this.serving.get(site)?.fingerprint) this.serve(site, stored);
+    if (stored && stored.fingerprint !== this.serving.get(site)?.fingerprint) this.serve(site, stored, await this.recordedIssuer(site, stored));
+  }
+
+  /** The CA the state says issued `bundle` (another process may have installed it), or null. */
+  private async recordedIssuer(site: SiteConfig, bundle: CertificateBundle): Promise<string | null> {
+    // An unreadable state file is reported by status and the next renewal; here it only leaves the CA unknown.
+    const issued = (await this.store.loadState(primaryName(site)).catch(() => ({}) as RenewalState)).issued;
+    return issued?.fingerprint === bundle.fingerprint ? issued.by : null;
   }
 
   private async readFiles(site: SiteConfig): Promise<CertificateBundle> {
@@ -276,7 +302,7 @@ export class CertManager {
     const current = this.serving.get(site);
     try {
       const bundle = await this.readFiles(site);
-      if (bundle.fingerprint !== current?.fingerprint) this.serve(site, bundle);
+      if (bundle.fingerprint !== current?.fingerprint) this.serve(site, bundle, null);
     } catch (err) {
       this.logger.error("cert.load_failed", { site: primaryName(site), error: describeError(err), keeps_serving: current?.fingerprint ?? null });
     }

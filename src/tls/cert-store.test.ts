@@ -8,13 +8,6 @@ import { FileCertStore } from "./cert-store.js";
 const dir = mkdtempSync(join(tmpdir(), "cert-store-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-it("a lock file its holder has created but not yet written its PID into is not taken over", async () => {
-  const store = new FileCertStore(dir);
-  await store.init();
-  writeFileSync(join(dir, "locks", "localhost.lock"), ""); // between open("wx") and the PID write
-  await assert.rejects(store.lock("localhost", 300), /another gateway process has been issuing this certificate/);
-});
-
 it("a state file that does not parse is reported with its path and what to do", async () => {
   const store = new FileCertStore(dir);
   await store.init();

@@ -1,13 +1,13 @@
 import { constants } from "node:fs";
-import { access, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { access, readdir, rm, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { assertKeyFilePrivate, ensurePrivateDir, readFileIfExists, writeFileAtomic } from "../platform/file-system.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError } from "../platform/logger.js";
-import { isProcessRunning } from "../platform/process-status.js";
+import { systemClock, type Clock } from "../platform/clock.js";
 import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
+import { acquireIssuingLock, DEFAULT_LOCK_TIMING, type IssuingLock, type LockObserver, type LockTiming } from "./issuing-lock.js";
 
 /** A CA certificate and its key, PEM. */
 export interface CaKeyPair {
@@ -27,10 +27,15 @@ export interface CaKeyPair {
  *   acme/account.key          the ACME account key, made once
  *   acme/accounts.json        the account URL at each ACME directory
  *   state/<name>.json         renewal state: last attempt, last error, retry-after, ARI window
- *   locks/<name>.lock         held while one process issues for a name
+ *   locks/<name>.lock         held while one process issues for a name; its mtime is the holder's heartbeat
  */
 export class FileCertStore {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** Judges the issuing lock's heartbeat (time decides who may take it over). */
+    private readonly clock: Clock = systemClock,
+    private readonly lockTiming: LockTiming = DEFAULT_LOCK_TIMING,
+  ) {}
 
   async init(): Promise<void> {
     await ensurePrivateDir(this.dir);
@@ -144,27 +149,12 @@ export class FileCertStore {
   }
 
   /**
-   * Takes the issuing lock for `name` so `serve` and cron's `renew` never order twice at once,
-   * waiting up to `waitMs` for another holder. A lock whose holder died (kill -9) is taken over
-   * once its PID is gone or it is older than `staleMs`.
+   * Takes the issuing lock for `name` so that `serve`, cron's `renew`, and a `renew` in another
+   * container on the same storage never order at once. Its holder refreshes a heartbeat; a lock
+   * whose heartbeat stopped (kill -9) is taken over after `lockTiming.staleMs` (issuing-lock.ts).
    */
-  async lock(name: string, waitMs = 120_000, staleMs = 10 * 60_000): Promise<() => Promise<void>> {
-    const path = join(this.dir, "locks", `${fileName(name)}.lock`);
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      try {
-        const handle = await open(path, "wx", 0o600);
-        await handle.writeFile(`${process.pid}\n`);
-        await handle.close();
-        return () => rm(path, { force: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      }
-      if (await isStale(path, staleMs)) await rm(path, { force: true });
-      else if (Date.now() > deadline) {
-        throw new GatewayError("store.locked", `${name}: another gateway process has been issuing this certificate for over ${waitMs / 1000} s (${path}); if none runs, delete that file`);
-      } else await sleep(200);
-    }
+  lock(name: string, observer?: LockObserver): Promise<IssuingLock> {
+    return acquireIssuingLock(join(this.dir, "locks", `${fileName(name)}.lock`), name, this.clock, this.lockTiming, observer);
   }
 }
 
@@ -239,6 +229,8 @@ export interface RenewalState {
   readonly retryAfter?: string;
   /** ISO time `serve` tries again after the last failure (absent when `renew` failed: cron decides). */
   readonly nextAttempt?: string;
+  /** Which CA issued the certificate the last success installed ("local CA", or the ACME directory URL: the primary's or a fallback's), and its fingerprint. */
+  readonly issued?: { readonly by: string; readonly fingerprint: string };
   /** ACME Renewal Information window (RFC 9773) and when to ask again. */
   readonly ari?: { readonly start: string; readonly end: string; readonly chosen: string; readonly fetchAgainAfter: string; readonly fingerprint: string };
 }
@@ -247,17 +239,3 @@ function fileName(name: string): string {
   return name.replace(/[^a-z0-9.-]/gi, "_");
 }
 
-/**
- * A lock is stale when it is older than `staleMs` or names a PID that is gone. An empty one is
- * not: its holder may be between open("wx") and writing its PID, and age covers one that died there.
- */
-async function isStale(path: string, staleMs: number): Promise<boolean> {
-  try {
-    const { mtimeMs } = await stat(path);
-    const pid = Number((await readFile(path, "utf8")).trim());
-    return Date.now() - mtimeMs > staleMs || (Number.isInteger(pid) && pid > 0 && !isProcessRunning(pid));
-  } catch (err) {
-    // Gone: the holder released it meanwhile. Unreadable (another user's lock): not ours to break.
-    return (err as NodeJS.ErrnoException).code === "ENOENT";
-  }
-}

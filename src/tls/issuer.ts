@@ -18,12 +18,15 @@ export interface RenewalWindow {
   readonly fetchAgainAfter: Date;
 }
 
+/** A new certificate and which CA issued it ("local CA", or the ACME directory URL), for the renewal state and `gateway status`. */
+export type IssuedBundle = CertificateBundle & { readonly issuedBy: string };
+
 /** Where certificates come from: the local CA or an ACME CA. */
 export interface Issuer {
   /** For logs and `gateway status`, e.g. "local CA" or the ACME directory URL. */
   readonly description: string;
   /** Obtains a certificate; throws with the real cause and writes nothing on failure. */
-  obtain(request: IssueRequest): Promise<CertificateBundle>;
+  obtain(request: IssueRequest): Promise<IssuedBundle>;
   /** The CA's renewal window for `bundle`, or null when it offers none (then the lifetime policy applies). */
   renewalWindow(bundle: CertificateBundle): Promise<RenewalWindow | null>;
 }

@@ -1,10 +1,10 @@
 import { isIP } from "node:net";
 import type { Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/logger.js";
-import { parseBundle, type CertificateBundle } from "./certificate-bundle.js";
+import { parseBundle } from "./certificate-bundle.js";
 import type { CaKeyPair, FileCertStore } from "./cert-store.js";
 import { makeCaCertificate, signCertificate } from "./forge-certificates.js";
-import type { IssueRequest, Issuer, RenewalWindow } from "./issuer.js";
+import type { IssuedBundle, IssueRequest, Issuer, RenewalWindow } from "./issuer.js";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -25,7 +25,7 @@ export class LocalCaIssuer implements Issuer {
     private readonly logger: Logger,
   ) {}
 
-  async obtain({ hosts }: IssueRequest): Promise<CertificateBundle> {
+  async obtain({ hosts }: IssueRequest): Promise<IssuedBundle> {
     const ca = await this.loadOrCreateCa();
     const { certPem, keyPem } = await signCertificate(ca, hosts[0] ?? "localhost", this.clock.now(), LOCAL_LEAF_LIFETIME_MS, [
       { name: "basicConstraints", cA: false, critical: true },
@@ -33,7 +33,7 @@ export class LocalCaIssuer implements Issuer {
       { name: "extKeyUsage", serverAuth: true },
       { name: "subjectAltName", altNames: subjectAltNames(hosts) },
     ]);
-    return parseBundle(certPem + ca.certPem, keyPem, "local CA");
+    return { ...parseBundle(certPem + ca.certPem, keyPem, "local CA"), issuedBy: this.description };
   }
 
   /** The local CA offers no renewal window: the lifetime policy (half-life) applies. */

@@ -82,3 +82,8 @@ export function runGateway(args: readonly string[], env: Record<string, string> 
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.on("close", (status) => resolve({ status, stdout, stderr, ms: performance.now() - started })));
 }
+
+/** The JSON log lines of `event` in a gateway's output (stderr of renew, stdout of serve), parsed. */
+export function loggedEvents(output: string, event: string): Array<Record<string, unknown>> {
+  return output.split("\n").filter((l) => l.startsWith("{") && l.includes(`"event":"${event}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+}

@@ -42,6 +42,8 @@ export interface PebbleOptions {
    * authoritative server (test/support/bind9.ts) for DNS-01. setAddresses is not available then.
    */
   readonly dnsServer?: string;
+  /** External Account Binding keys (kid → base64url HMAC key): when given, pebble requires EAB for new accounts, as ZeroSSL does. */
+  readonly eabKeys?: Record<string, string>;
 }
 
 export async function startPebble(dir: string, options: PebbleOptions): Promise<Pebble> {
@@ -65,7 +67,8 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
       httpPort: options.httpPort,
       tlsPort: options.tlsPort,
       ocspResponderURL: "",
-      externalAccountBindingRequired: false,
+      externalAccountBindingRequired: options.eabKeys !== undefined,
+      ...(options.eabKeys ? { externalAccountMACKeys: options.eabKeys } : {}),
     },
   }));
   const env = { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0", ...options.env };
