@@ -134,7 +134,7 @@ async function measureTarget(browser: BrowserProcess, opened: Opened, kernelTrie
     const warm = await loadLab(page, opened.origin);
     const rtts = await page.evaluate(kernelRoundTrips, kernelTries);
     const values: Record<string, number> = { labCold: cold.ms, labWarm: warm.ms, kernelRtt: median(rtts) };
-    // Jupyter directly has no proxy whose CPU or memory would count.
+    // Jupyter directly has no proxy whose CPU or memory would count. The CPU runs until the ready moment is seen (polled every 50 ms).
     if (opened.pid !== undefined) Object.assign(values, { cpuCold, rss: rssKiB(opened.pid) / 1024 });
     return { values, protocols: new Set([...cold.protocols, ...warm.protocols]) };
   } finally {
@@ -171,7 +171,10 @@ async function logIn(browser: BrowserProcess, origin: string): Promise<Awaited<R
  */
 async function loadLab(page: Page, origin: string): Promise<{ ms: number; protocols: string[] }> {
   await page.goto(`${origin}/lab`, { waitUntil: "commit", timeout: LOAD_TIMEOUT_MS });
-  const handle = await page.waitForFunction(() => (window as unknown as { __labReadyMs?: number }).__labReadyMs, undefined, { timeout: LOAD_TIMEOUT_MS, polling: 50 });
+  const handle = await page.waitForFunction(() => (window as unknown as { __labReadyMs?: number }).__labReadyMs, undefined, { timeout: LOAD_TIMEOUT_MS, polling: 50 }).catch(async (err: Error) => {
+    const shows = await page.evaluate(() => `${document.title}: ${(document.body?.innerText ?? "").trim().slice(0, 300)}`).catch(() => "(nothing readable)");
+    throw new Error(`${origin}/lab was not ready (JupyterLab's shell, its splash fading, the launcher's notebook card) within ${LOAD_TIMEOUT_MS} ms; the page shows ${shows}`, { cause: err });
+  });
   const ms = (await handle.jsonValue()) as number;
   const protocols = await page.evaluate(() => [...new Set(performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource")).map((e) => (e as PerformanceResourceTiming).nextHopProtocol).filter(Boolean))]);
   return { ms, protocols };
