@@ -21,7 +21,7 @@ import { benchPageLoad, PAGE_LOAD_KERNEL_TRIES, PAGE_LOAD_OPTIONS } from "./page
  * change) as a peer named "baseline"; `--only gateway,baseline` measures just those systems.
  * Then the page load a user feels (page-load.ts: JupyterLab 4 in headless Chromium through each
  * system, 5 rounds, 1 with --quick, or --rounds) in a second table; `--page-load-only` runs just
- * that part, `--skip-page-load` leaves it out.
+ * that part, `--skip-page-load` leaves it out; `--only` names its reference "jupyter-direct".
  */
 const { values: args } = parseArgs({ options: { quick: { type: "boolean" }, rounds: { type: "string" }, out: { type: "string" }, baseline: { type: "string" }, only: { type: "string" }, ...PAGE_LOAD_OPTIONS } });
 if (args["page-load-only"] && args["skip-page-load"]) throw new Error("--page-load-only and --skip-page-load exclude each other; give one of them");
