@@ -36,10 +36,11 @@ export function renderTable(samples: Samples, metrics: readonly Metric[], subjec
       const theirs = median(samples.get(p)?.get(metric.key) ?? []);
       return metric.higherIsBetter ? ours / theirs : theirs / ours;
     };
-    const ratios = peers.map((p) => `${ratioTo(p).toFixed(2)}x`);
+    const format = (ratio: number): string => (Number.isNaN(ratio) ? "n/a" : `${ratio.toFixed(2)}x`);
+    const ratios = peers.map((p) => format(ratioTo(p)));
     // The best peer is the one the gateway compares worst against (the lowest ratio).
     const best = peers.filter((p) => !Number.isNaN(ratioTo(p))).sort((a, b) => ratioTo(a) - ratioTo(b))[0];
-    if (options.bestPeer) ratios.push(best === undefined ? "n/a" : `${ratioTo(best).toFixed(2)}x (${best})`);
+    if (options.bestPeer) ratios.push(best === undefined ? "n/a" : `${format(ratioTo(best))} (${best})`);
     lines.push(`| ${metric.label} | ${cells.join(" | ")} | ${ratios.join(" | ")} |`);
   }
   lines.push("", `Ratios above 1 mean ${subject} is better on that row (faster, or less CPU, latency or memory).`);

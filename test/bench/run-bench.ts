@@ -7,10 +7,10 @@ import { parseArgs } from "node:util";
 import { startProcess, stopStartedProcesses, waitFor } from "../support/processes.js";
 import { requireTool } from "../support/tools.js";
 import { BENCH_UPSTREAM_MAIN } from "./bench-upstream.js";
+import { benchPageLoad, PAGE_LOAD_KERNEL_TRIES, PAGE_LOAD_OPTIONS } from "./page-load.js";
 import { record, renderTable, type Samples } from "./report.js";
 import { CADDY, CHP, DIRECT, GATEWAY, gatewaySystem, NGINX, type BenchContext, type BenchSystem } from "./systems.js";
 import { FULL, measure, METRICS, QUICK } from "./workloads.js";
-import { benchPageLoad, PAGE_LOAD_KERNEL_TRIES, PAGE_LOAD_OPTIONS } from "./page-load.js";
 
 /**
  * `npm run bench [-- --quick] [--rounds N] [--out FILE] [--baseline MAIN_JS] [--only NAMES]`:
