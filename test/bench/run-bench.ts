@@ -85,7 +85,7 @@ try {
       rounds: pageRounds,
       kernelTries: args.quick ? PAGE_LOAD_KERNEL_TRIES.quick : PAGE_LOAD_KERNEL_TRIES.full,
       warmUp: !args.quick,
-      header: (pageMinutes, protocols) => `Page load: JupyterLab 4 in headless Chromium, ${pageRounds} interleaved round(s)${args.quick ? " (--quick)" : ""}, ${pageMinutes} min, ${cpus().length} cores; protocols: ${protocols}; medians (min-max).`,
+      header: (pageMinutes, protocols) => `Page load: JupyterLab 4 in headless Chromium, ${pageRounds} interleaved round(s)${args.quick ? " (--quick: proves it runs; no warm-up load, so the first system pays for Jupyter's first page)" : ""}, ${pageMinutes} min, ${cpus().length} cores; protocols: ${protocols}; medians (min-max).`,
     });
     process.stdout.write(`${table ? "\n" : ""}${pageTable}`);
     appendFileSync(out, `${table ? "\n" : ""}${pageTable}`);
