@@ -10,14 +10,15 @@ import { METRICS } from "./workloads.js";
 const RUN_BENCH = fileURLToPath(new URL("./run-bench.js", import.meta.url));
 
 // Speed lives in `npm run bench`, never in assertions: this only proves the bench runs and
-// measures every row for every system (nginx, Caddy, configurable-http-proxy, the gateway).
+// measures every row for every system (nginx, Caddy, configurable-http-proxy, the gateway). The
+// page-load rows (JupyterLab in Chromium) have a test of their own: page-load-quick.test.ts.
 describe("npm run bench -- --quick", { timeout: 240_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "bench-quick-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("measures every workload on every system and writes the markdown table", () => {
     const out = join(dir, "bench.md");
-    const run = spawnSync(process.execPath, [RUN_BENCH, "--quick", "--out", out], { encoding: "utf8", timeout: 220_000 });
+    const run = spawnSync(process.execPath, [RUN_BENCH, "--quick", "--skip-page-load", "--out", out], { encoding: "utf8", timeout: 220_000 });
     assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
     const table = readFileSync(out, "utf8");
     const header = table.split("\n").find((l) => l.startsWith("| workload"));

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { startProcess, stopStartedProcesses, waitFor } from "../support/processes.js";
 import { requireTool } from "../support/tools.js";
 import { BENCH_UPSTREAM_MAIN } from "./bench-upstream.js";
+import { benchPageLoad, PAGE_LOAD_KERNEL_TRIES, PAGE_LOAD_OPTIONS } from "./page-load.js";
 import { record, renderTable, type Samples } from "./report.js";
 import { CADDY, CHP, DIRECT, GATEWAY, gatewaySystem, NGINX, type BenchContext, type BenchSystem } from "./systems.js";
 import { FULL, measure, METRICS, QUICK } from "./workloads.js";
@@ -18,8 +19,12 @@ import { FULL, measure, METRICS, QUICK } from "./workloads.js";
  * ...) since this machine is shared and noisy: only ratios from one run mean something.
  * `--baseline` adds another build of the gateway (its dist/src/main.js, e.g. from before a
  * change) as a peer named "baseline"; `--only gateway,baseline` measures just those systems.
+ * Then the page load a user feels (page-load.ts: JupyterLab 4 in headless Chromium through each
+ * system, 5 rounds, 1 with --quick, or --rounds) in a second table; `--page-load-only` runs just
+ * that part, `--skip-page-load` leaves it out; `--only` names its reference "jupyter-direct".
  */
-const { values: args } = parseArgs({ options: { quick: { type: "boolean" }, rounds: { type: "string" }, out: { type: "string" }, baseline: { type: "string" }, only: { type: "string" } } });
+const { values: args } = parseArgs({ options: { quick: { type: "boolean" }, rounds: { type: "string" }, out: { type: "string" }, baseline: { type: "string" }, only: { type: "string" }, ...PAGE_LOAD_OPTIONS } });
+if (args["page-load-only"] && args["skip-page-load"]) throw new Error("--page-load-only and --skip-page-load exclude each other; give one of them");
 const effort = args.quick ? QUICK : FULL;
 const rounds = Number(args.rounds ?? (args.quick ? 1 : 3));
 const out = args.out ?? "bench-results.md";
@@ -27,7 +32,7 @@ const BASELINE = args.baseline ? [gatewaySystem("baseline", resolve(args.baselin
 const only = args.only?.split(",");
 const PEERS = [...BASELINE, NGINX, CADDY, CHP].filter((s) => !only || only.includes(s.name));
 const REFERENCES = [DIRECT].filter((s) => !only || only.includes(s.name));
-const SYSTEMS: readonly BenchSystem[] = [GATEWAY, ...PEERS, ...REFERENCES];
+const SYSTEMS: readonly BenchSystem[] = args["page-load-only"] ? [] : [GATEWAY, ...PEERS, ...REFERENCES];
 
 const dir = mkdtempSync(join(tmpdir(), "gateway-bench-"));
 const certificate = makeEcdsaCertificate(dir);
@@ -64,9 +69,27 @@ try {
   }
   const minutes = ((performance.now() - started) / 60_000).toFixed(1);
   const header = `${rounds} interleaved round(s)${args.quick ? " (--quick: proves it runs; numbers too short to mean much)" : ""}, ${minutes} min, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), medians (min-max).`;
-  const table = renderTable(samples, METRICS, GATEWAY.name, PEERS.map((s) => s.name), REFERENCES.map((s) => s.name), header);
+  const table = SYSTEMS.length > 0 ? renderTable(samples, METRICS, GATEWAY.name, PEERS.map((s) => s.name), REFERENCES.map((s) => s.name), header) : "";
   process.stdout.write(table);
   writeFileSync(out, table);
+
+  // The page load a user feels (page-load.ts), in a table of its own after the workloads'.
+  if (!args["skip-page-load"]) {
+    const pageRounds = Number(args.rounds ?? (args.quick ? 1 : 5));
+    const pageTable = await benchPageLoad({
+      ctx,
+      caPath: certificate.caPath,
+      subject: GATEWAY,
+      peers: PEERS,
+      withReference: !only || only.includes("jupyter-direct"),
+      rounds: pageRounds,
+      kernelTries: args.quick ? PAGE_LOAD_KERNEL_TRIES.quick : PAGE_LOAD_KERNEL_TRIES.full,
+      warmUp: !args.quick,
+      header: (pageMinutes, protocols) => `Page load: JupyterLab 4 in headless Chromium, ${pageRounds} interleaved round(s)${args.quick ? " (--quick: proves it runs; no warm-up load, so the first system pays for Jupyter's first page)" : ""}, ${pageMinutes} min, ${cpus().length} cores; protocols: ${protocols}; medians (min-max).`,
+    });
+    process.stdout.write(`${table ? "\n" : ""}${pageTable}`);
+    appendFileSync(out, `${table ? "\n" : ""}${pageTable}`);
+  }
   process.stderr.write(`written to ${out}\n`);
 } finally {
   await cleanUp();

@@ -53,7 +53,12 @@ sites:
 
 export const GATEWAY = gatewaySystem("gateway");
 
-/** The seed recipe's server block on loopback, plus what a tuned nginx has: upstream keepalive, a worker per core. */
+/**
+ * The seed recipe's server block on loopback, plus what a tuned nginx has: upstream keepalive, a
+ * worker per core. `Host $http_host` where Jupyter's nginx recipes write `$host`: the same on port
+ * 443, but on any other port `$host` drops the port, and Jupyter, which compares Origin with Host,
+ * then refuses the login form (checked with the page-load bench).
+ */
 export const NGINX: BenchSystem = {
   name: "nginx",
   async start(ctx) {
@@ -77,7 +82,7 @@ export const NGINX: BenchSystem = {
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
+      proxy_set_header Host $http_host;
       proxy_read_timeout 1d;
     }
   }
