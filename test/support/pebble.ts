@@ -1,6 +1,8 @@
 import { Resolver } from "node:dns/promises";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { request } from "undici";
 import { freePort, startProcess, waitFor, type TestProcess } from "./processes.js";
 import { trustingAgent } from "./notebook-client.js";
@@ -124,4 +126,31 @@ export async function startPebble(dir: string, options: PebbleOptions): Promise<
       await Promise.all([pebble.stop(), dns?.stop()]);
     },
   };
+}
+
+/** What a describe block that orders from one pebble has: set in its `before`, so read them inside tests. */
+export interface PebbleSuite {
+  /** A temporary folder for the suite's configs and storage, removed after it. */
+  dir: string;
+  pebble: Pebble;
+  /** Free ports for the gateway, where pebble validates HTTP-01 and TLS-ALPN-01. */
+  ports: { https: number; http: number };
+  /** The environment `gateway` runs with to trust pebble's HTTPS. */
+  env: Record<string, string>;
+}
+
+/** Starts pebble before the describe block it is called in (temp folder named `prefix`…) and stops it after. */
+export function pebbleSuite(prefix: string): PebbleSuite {
+  const suite = {} as PebbleSuite;
+  before(async () => {
+    suite.dir = mkdtempSync(join(tmpdir(), prefix));
+    suite.ports = { https: await freePort(), http: await freePort() };
+    suite.pebble = await startPebble(join(suite.dir, "pebble"), { httpPort: suite.ports.http, tlsPort: suite.ports.https });
+    suite.env = { NODE_EXTRA_CA_CERTS: suite.pebble.httpsCaPath };
+  });
+  after(async () => {
+    await suite.pebble?.stop();
+    rmSync(suite.dir, { recursive: true, force: true });
+  });
+  return suite;
 }
