@@ -32,7 +32,8 @@ export function renderTable(samples: Samples, metrics: readonly Metric[], subjec
     const ours = median(samples.get(subject)?.get(metric.key) ?? []);
     const ratios = peers.map((p) => {
       const theirs = median(samples.get(p)?.get(metric.key) ?? []);
-      return `${(metric.higherIsBetter ? ours / theirs : theirs / ours).toFixed(2)}x`;
+      const ratio = metric.higherIsBetter ? ours / theirs : theirs / ours;
+      return Number.isNaN(ratio) ? "n/a" : `${ratio.toFixed(2)}x`;
     });
     lines.push(`| ${metric.label} | ${cells.join(" | ")} | ${ratios.join(" | ")} |`);
   }

@@ -53,7 +53,7 @@ sites:
 
 export const GATEWAY = gatewaySystem("gateway");
 
-/** The seed recipe's server block on loopback, plus what a tuned nginx has: upstream keepalive, a worker per core. */
+/** The seed recipe's server block on loopback, plus what a tuned nginx has: upstream keepalive, a worker per core, HTTP/2. */
 export const NGINX: BenchSystem = {
   name: "nginx",
   async start(ctx) {
@@ -63,7 +63,9 @@ export const NGINX: BenchSystem = {
   upstream notebook { server 127.0.0.1:${ctx.upstreamHttpPort}; keepalive 64; }
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   server {
-    listen 127.0.0.1:${port} ssl;
+    listen 127.0.0.1:${port} ssl http2;
+    # Its default (1000 requests, then GOAWAY) fails h2load's in-flight streams, which it does not retry.
+    keepalive_requests 1000000;
     server_name localhost;
     ssl_certificate ${ctx.certPath};
     ssl_certificate_key ${ctx.keyPath};
