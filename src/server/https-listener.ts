@@ -1,6 +1,6 @@
 import { Server as HttpServer } from "node:http";
 import { createServer } from "node:https";
-import { createSecureServer, type Http2Session } from "node:http2";
+import { createSecureServer, Http2ServerRequest, type Http2Session } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { Server as TlsServer } from "node:tls";
 import { LIMITS, type TimeoutsConfig } from "../config/gateway-config.js";
@@ -85,9 +85,9 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
   server.on("request", (req: IncomingRequest, res: OutgoingResponse) => {
     const sent = requestAsSent(req);
     const verdict = checkRequest(req, sites(), false, clientCerts.revokedSerials());
-    // HTTP/1.1 only: an HTTP/2 request has a stream of its own and never shares it with an upgrade.
-    const socket = req.socket;
-    openResponses.set(socket, (openResponses.get(socket) ?? 0) + 1);
+    // HTTP/1.x only: an HTTP/2 request has a stream of its own, and upgrades come on HTTP/1.1 connections.
+    const socket = req instanceof Http2ServerRequest ? null : req.socket;
+    if (socket) openResponses.set(socket, (openResponses.get(socket) ?? 0) + 1);
     res.once("finish", () => {
       // Answered before the whole upload arrived (a refusal, a failure page after the notebook's
       // connection broke): read and drop the rest, as nginx does, or the client's next request
@@ -97,7 +97,7 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
     });
     // Finished or cut short: either way one line. A client gone before any answer is nginx's 499.
     res.once("close", () => {
-      openResponses.set(socket, (openResponses.get(socket) ?? 1) - 1);
+      if (socket) openResponses.set(socket, (openResponses.get(socket) ?? 1) - 1);
       const bodyBytes = req.method === "HEAD" ? 0 : (res as CountingResponse | CountingHttp2Response).bodyBytes;
       onResponse(sent, res.headersSent ? res.statusCode : 499, verdict.kind === "allow" ? (verdict.site.hosts[0] ?? "") : "", bodyBytes);
     });
