@@ -49,7 +49,7 @@ export function exportServerBlocks(config: GatewayConfig): string {
     "",
     "# Any other name or an unknown TLS server name: refused, as the gateway does (421).",
     "server {",
-    `    listen ${listenHttps} ssl default_server;`,
+    `    listen ${listenHttps} ssl${config.listen.http2 ? " http2" : ""} default_server;`,
     "    ssl_reject_handshake on;",
     ...securityHeaderLines([]),
     "    return 421;",
@@ -82,7 +82,8 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig): string
     "    keepalive 16;",
     "}",
     "server {",
-    `    listen ${listenAddress(config.listen.address, config.listen.httpsPort)} ssl;`,
+    // nginx 1.22's spelling (1.25 takes `http2 on;` and warns about this one).
+    `    listen ${listenAddress(config.listen.address, config.listen.httpsPort)} ssl${config.listen.http2 ? " http2" : ""};`,
     `    server_name ${site.hosts.join(" ")};`,
     ...certificateLines(site),
     `    ssl_protocols ${GATEWAY.sslProtocols};`,
