@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { once } from "node:events";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -147,6 +148,36 @@ sites:
       assert.equal(answer.status, 200);
     } finally {
       await off.stop();
+    }
+  });
+
+  it("on SIGTERM an idle HTTP/2 connection gets GOAWAY at once, so the stop does not wait out timeouts.drain", async () => {
+    const drainDir = join(dir, "drain");
+    mkdirSync(drainDir);
+    const draining = await startGateway(drainDir, `listen: { address: 127.0.0.1, https: 0, http: false }
+storage: ./storage
+admin: false
+timeouts: { drain: 20s }
+sites:
+  - host: ${SITE}
+    upstream: http://127.0.0.1:${jupyter?.port}
+    ${tls}
+`);
+    const session = await connectH2(draining.httpsPort, SITE, ca.certPem);
+    try {
+      assert.equal((await h2Request(session, "/login")).status, 200);
+      let goawayCode: number | null = null;
+      session.once("goaway", (code: number) => (goawayCode = code));
+      const closed = once(session, "close");
+      const started = Date.now();
+      // stop() kills with SIGKILL after 5 s: a stop under 4 s is the gateway's own.
+      await draining.stop();
+      assert.ok(Date.now() - started < 4_000, `the stop took ${Date.now() - started} ms: the idle HTTP/2 connection held it`);
+      await closed;
+      assert.equal(goawayCode, 0, "GOAWAY with NO_ERROR before the close");
+    } finally {
+      session.destroy();
+      await draining.stop();
     }
   });
 
