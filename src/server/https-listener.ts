@@ -168,6 +168,16 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
 }
 
 /**
+ * How much of an upload a client may send ahead of the gateway's reading, per request (the
+ * SETTINGS_INITIAL_WINDOW_SIZE) and per connection (RFC 9113 §6.9). HTTP/2's default of 64 KiB
+ * for both would cap an upload at 64 KiB per round trip (about 1.3 MB/s at 50 ms), where HTTP/1.1
+ * has the whole TCP window; 1 MiB per stream is Go's (Caddy's) default, and 4 MiB per connection
+ * stays within Node's 10 MB per-session memory cap. Backpressure from the notebook still holds.
+ */
+const HTTP2_STREAM_WINDOW_BYTES = 1024 * 1024;
+const HTTP2_CONNECTION_WINDOW_BYTES = 4 * 1024 * 1024;
+
+/**
  * ALPN h2 and http/1.1 on one port (node:http2 with allowHTTP1): HTTP/1.1 connections get the
  * same timers and response class as the HTTP/1.1-only listener; HTTP/2 connections (sessions)
  * are closed after timeouts.client_idle without traffic, like a kept-alive HTTP/1.1 connection.
@@ -182,7 +192,7 @@ function createHttp2Listener(tlsOptions: object, sni: SniContexts, timeouts: Tim
     noDelay: true,
     Http1ServerResponse: CountingResponse,
     Http2ServerResponse: CountingHttp2Response,
-    settings: { maxConcurrentStreams: LIMITS.http2StreamsPerConnection, enableConnectProtocol: false },
+    settings: { maxConcurrentStreams: LIMITS.http2StreamsPerConnection, enableConnectProtocol: false, initialWindowSize: HTTP2_STREAM_WINDOW_BYTES },
   });
   // node:http2 takes the HTTP/1.1 timers as properties, not options (Node 20).
   Object.assign(server, { ...connectionTimers(timeouts), requestTimeout: 0 });
@@ -191,6 +201,7 @@ function createHttp2Listener(tlsOptions: object, sni: SniContexts, timeouts: Tim
     if (sessions.get(session) === 0 && !session.closed) session.close();
   };
   server.on("session", (session: Http2Session) => {
+    session.setLocalWindowSize(HTTP2_CONNECTION_WINDOW_BYTES);
     sessions.set(session, 0);
     session.once("close", () => sessions.delete(session));
   });

@@ -9,7 +9,7 @@ import { CuttableConnection } from "../support/cuttable-connection.js";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { connectH2, h2Request } from "../support/h2-client.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
-import { settleAll } from "../support/processes.js";
+import { settleAll, waitFor } from "../support/processes.js";
 import { createTestBed, type TestCa } from "../support/test-ca.js";
 import { requireTool } from "../support/tools.js";
 
@@ -117,6 +117,15 @@ sites:
       assert.equal(answer.status, 400, JSON.stringify(answer));
       assert.match(answer.body, /:authority/);
       assert.equal((await h2Request(session, "/login")).status, 200, "the session serves on");
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("lets a client send 1 MiB of an upload per request and 4 MiB per connection ahead of a WINDOW_UPDATE, not HTTP/2's 64 KiB", async () => {
+    const session = await connectH2(gateway?.httpsPort ?? 0, SITE, ca.certPem);
+    try {
+      await waitFor("the gateway's SETTINGS and WINDOW_UPDATE", () => (session.remoteSettings.initialWindowSize === 1024 * 1024 && (session.state.remoteWindowSize ?? 0) >= 4 * 1024 * 1024 ? true : undefined), 5_000);
     } finally {
       session.destroy();
     }
