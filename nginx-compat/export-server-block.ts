@@ -54,7 +54,7 @@ export function exportServerBlocks(config: GatewayConfig): string {
       : [
           "# Any other name or an unknown TLS server name: refused, as the gateway does (421).",
           "server {",
-          `    listen ${listenHttps} ssl default_server;`,
+          `    listen ${listenHttps} ssl${config.listen.http2 ? " http2" : ""} default_server;`,
           "    ssl_reject_handshake on;",
           ...securityHeaderLines([]),
           "    return 421;",
@@ -105,7 +105,8 @@ function siteServer(site: SiteConfig, id: string, config: GatewayConfig, isDefau
     "    keepalive 16;",
     "}",
     "server {",
-    `    listen ${listenAddress(config.listen.address, config.listen.httpsPort)} ssl${isDefault ? " default_server" : ""};`,
+    // nginx 1.22's spelling (1.25 takes `http2 on;` and warns about this one).
+    `    listen ${listenAddress(config.listen.address, config.listen.httpsPort)} ssl${config.listen.http2 ? " http2" : ""}${isDefault ? " default_server" : ""};`,
     `    server_name ${site.hosts.map(serverName).join(" ")};`,
     ...(isDefault
       ? [

@@ -351,9 +351,9 @@ function readListen(d: NginxDirective, site: Site, isSslOn: boolean, refusesOthe
   }
   site.listens.push({ d, ...parseListen(d, 443) });
   for (const p of params) {
-    if (p === "ssl") continue;
-    if (p === "http2") warn(d, "http2: the gateway speaks HTTP/1.1 to browsers (WebSockets need it); no setting");
-    else if (p === "default_server") {
+    // http2: the gateway offers HTTP/2 next to HTTP/1.1 by default (listen.http2).
+    if (p === "ssl" || p === "http2") continue;
+    if (p === "default_server") {
       if (!refusesOtherNames) warn(d, "default_server: the gateway answers only its hosts, and 421 for any other name");
     } else if (p === "ipv6only=on") warn(d, "ipv6only=on: the gateway's one listener on :: takes IPv4 and IPv6 (dual stack)");
     else warn(d, `${p}: no equivalent in the gateway; dropped`);

@@ -29,6 +29,11 @@ export interface ListenConfig {
   readonly httpsPort: number;
   /** Port for ACME HTTP-01 answers and the redirect to https; null when `http: false`. Default 80. */
   readonly httpPort: number | null;
+  /**
+   * Whether listen.https offers HTTP/2 (ALPN h2) next to HTTP/1.1. Default true: every browser
+   * speaks it, and many small requests share one connection. WebSockets always use HTTP/1.1.
+   */
+  readonly http2: boolean;
 }
 
 /** Where and how the gateway logs. */
@@ -279,6 +284,8 @@ export const LIMITS = {
   webSocketsPerSite: 256,
   /** Header fields in one request (Apache's LimitRequestFields; a browser sends ~20); more get 431. Their total size is Node's 16 KiB. */
   requestHeaders: 100,
+  /** Requests in flight on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS; nginx's default is 128). */
+  http2StreamsPerConnection: 128,
 } as const;
 
 /** acme.dns.propagation_timeout and hook_timeout defaults: certbot's DNS plugins wait 60-120 s, and hooks often sleep as long. */

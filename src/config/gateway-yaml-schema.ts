@@ -121,6 +121,7 @@ const LISTEN = object("Where the gateway listens.", {
   address: { ...text("Address both listeners bind: 0.0.0.0 for every interface, :: for IPv6 too, 127.0.0.1 for this machine only.", undefined, ["0.0.0.0", "127.0.0.1"]), default: "0.0.0.0" },
   https: port("HTTPS port; 443 needs root or CAP_NET_BIND_SERVICE; 0 picks a free port.", 443, 0),
   http: { anyOf: [port("Port for ACME HTTP-01 answers and the redirect to https; 0 picks a free port.", 80, 0), OFF] as const, description: "Port for ACME HTTP-01 answers and the redirect to https, or false to turn it off.", default: 80 },
+  http2: { description: "Offer HTTP/2 (ALPN h2) on listen.https, next to HTTP/1.1; false: HTTP/1.1 only.", type: "boolean", default: true },
 });
 
 /** The TSIG algorithms the gateway signs with; `TsigAlgorithm` in gateway-config.ts spells the same. */

@@ -49,13 +49,19 @@ describe("loadConfig results", () => {
 
   it("applies PRODUCT.md defaults to a minimal config", () => {
     const config = parseConfig("sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n", "/etc/gateway/gateway.yaml", "gateway.yaml");
-    assert.deepEqual(config.listen, { address: "0.0.0.0", httpsPort: 443, httpPort: 80 });
+    assert.deepEqual(config.listen, { address: "0.0.0.0", httpsPort: 443, httpPort: 80, http2: true });
     assert.equal(config.storageDir, "/var/lib/gateway");
     assert.deepEqual(config.admin, { host: "127.0.0.1", port: 2019 });
     assert.equal(config.acme.directoryUrl.href, "https://acme-v02.api.letsencrypt.org/directory");
     assert.deepEqual(config.sites[0]?.tls, { kind: "acme" });
     assert.equal(config.sites[0]?.upstream.origin, "http://127.0.0.1:8888");
     assert.deepEqual(config.positions, { "listen.https": null, "listen.http": null, admin: null, "acme.directory": null, "acme.profile": null });
+  });
+
+  it("turns HTTP/2 off with listen.http2: false, and says what listen.http2 takes", () => {
+    const sites = "sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n";
+    assert.equal(parseConfig(`listen:\n  http2: false\n${sites}`, "/etc/gateway/gateway.yaml", "gateway.yaml").listen.http2, false);
+    assert.throws(() => parseConfig(`listen:\n  http2: h2\n${sites}`, "/etc/gateway/gateway.yaml", "gateway.yaml"), /gateway\.yaml:2:10: listen\.http2 must be true or false/);
   });
 
   it("knows where the ports, the admin endpoint and the ACME directory are written, for check's messages", () => {

@@ -102,7 +102,8 @@ function readListen(read: ConfigReader, field: Field): ListenConfig {
       read.fail(httpField.node, "listen.http", `is the same port as listen.https (${httpPort}); give each its own port, or write http: false`);
     }
   }
-  return { address: address ?? LISTEN.properties.address.default, httpsPort: httpsPort ?? LISTEN.properties.https.default, httpPort: httpPort === undefined ? LISTEN.properties.http.default : httpPort };
+  const http2 = get ? read.boolean(get("http2")) : undefined;
+  return { address: address ?? LISTEN.properties.address.default, httpsPort: httpsPort ?? LISTEN.properties.https.default, httpPort: httpPort === undefined ? LISTEN.properties.http.default : httpPort, http2: http2 ?? LISTEN.properties.http2.default };
 }
 
 /** The listener (listen.https or listen.http) that would take the admin endpoint's address and port, if any. */

@@ -1,8 +1,8 @@
-import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { SiteConfig } from "../config/gateway-config.js";
 import { originOf, type SiteTable } from "../config/site-table.js";
 import { isAddressPermitted } from "./address-rules.js";
+import type { IncomingRequest } from "./incoming-request.js";
 import { normaliseRequest } from "./request-hygiene.js";
 
 /** The one decision every request and every WebSocket upgrade goes through. */
@@ -22,7 +22,7 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  * Without this the notebook would see only the rewritten, loopback Origin and could not refuse
  * cross-site requests itself (CSWSH: a foreign page opening a kernel WebSocket with the user's cookies).
  */
-export function checkRequest(req: IncomingMessage, sites: SiteTable, isUpgrade: boolean, revokedSerials: ReadonlySet<string> = new Set()): GuardVerdict {
+export function checkRequest(req: IncomingRequest, sites: SiteTable, isUpgrade: boolean, revokedSerials: ReadonlySet<string> = new Set()): GuardVerdict {
   const malformed = normaliseRequest(req);
   if (malformed) return { kind: "deny", ...malformed };
   const host = req.headers.host;

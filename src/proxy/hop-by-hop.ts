@@ -8,14 +8,18 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set(["connection", "keep-alive", "pr
 
 /**
  * A copy of a message's headers without hop-by-hop ones (the fixed list plus those its Connection
- * header names), in one pass: deleting from a copy was a visible share of a small request's time.
+ * header names) and without HTTP/2's pseudo-header fields (:method, :path, ...; the upstream
+ * request is HTTP/1.1, where they do not exist), in one pass: deleting from a copy was a visible
+ * share of a small request's time.
  */
 export function withoutHopByHop(headers: Readonly<Record<string, string | string[] | undefined>>): IncomingHttpHeaders {
   const named = namedBy(headers.connection);
   const kept: IncomingHttpHeaders = {};
-  for (const name in headers) if (!HOP_BY_HOP.has(name) && !named?.includes(name)) kept[name] = headers[name];
+  for (const name in headers) if (!HOP_BY_HOP.has(name) && name.charCodeAt(0) !== COLON && !named?.includes(name)) kept[name] = headers[name];
   return kept;
 }
+
+const COLON = 0x3a;
 
 /**
  * undici's raw response headers (name, value, name, value, ... as latin1 bytes) as Node's server

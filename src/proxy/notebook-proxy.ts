@@ -1,9 +1,11 @@
-import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import { ServerResponse, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { Http2ServerRequest } from "node:http2";
 import { Socket } from "node:net";
 import { PassThrough, type Duplex } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import { Pool, type Dispatcher } from "undici";
 import { LIMITS, type SiteConfig, type TimeoutsConfig } from "../config/gateway-config.js";
+import type { IncomingRequest, OutgoingResponse } from "../guard/incoming-request.js";
 import { applySecurityHeaders } from "../guard/security-headers.js";
 import type { Logger } from "../platform/logger.js";
 import { isUnauthenticatedApiCall, type UpstreamHealth } from "../tunnel/upstream-monitor.js";
@@ -78,7 +80,7 @@ export class NotebookProxy {
     private readonly logger: Logger,
     private readonly upstreams: UpstreamGate,
     /** Sees every answer from a notebook (the login guard counts failed logins here). */
-    private readonly observe: (req: IncomingMessage, site: SiteConfig, clientAddress: string, status: number) => void,
+    private readonly observe: (req: IncomingRequest, site: SiteConfig, clientAddress: string, status: number) => void,
     private readonly timeouts: TimeoutsConfig,
   ) {
     // http-proxy-3 re-emits client-socket errors here; with no listener it throws them (GUIDE example 7).
@@ -86,8 +88,8 @@ export class NotebookProxy {
     this.wsProxy.on("proxyReqWs", (proxyReq, _req, socket) => this.watchUpgrade(proxyReq, socket));
   }
 
-  web(req: IncomingMessage, res: ServerResponse, site: SiteConfig, publicOrigin: string): void {
-    const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+  web(req: IncomingRequest, res: OutgoingResponse, site: SiteConfig, publicOrigin: string): void {
+    const hasBody = hasRequestBody(req);
     const exchange = this.exchangeOf(req, site, publicOrigin);
     // Hop-by-hop headers go first, so a client's Connection header cannot name (and so remove) the ones the gateway sets.
     const headers = withoutHopByHop(req.headers);
@@ -116,7 +118,7 @@ export class NotebookProxy {
    * the first request after a start or a notebook restart waits), or `refuse` with the page that
    * says why not: no password, not reachable, too busy.
    */
-  private whenAdmitted(site: SiteConfig, req: IncomingMessage, proceed: () => void, refuse: (refusal: Refusal) => void): void {
+  private whenAdmitted(site: SiteConfig, req: IncomingRequest, proceed: () => void, refuse: (refusal: Refusal) => void): void {
     const decide = (): void => {
       if (req.socket.destroyed) return; // the client left while the notebook was being probed
       const refusal = upstreamRefusal(site, this.upstreams.health(site), new Date()) ?? this.overload(site, req);
@@ -131,7 +133,7 @@ export class NotebookProxy {
   }
 
   /** Past the limits (README: limits) a one-person notebook never meets: answer 503 at once instead of queueing. */
-  private overload(site: SiteConfig, req: IncomingMessage): Refusal | null {
+  private overload(site: SiteConfig, req: IncomingRequest): Refusal | null {
     const waiting = req.headers.upgrade ? (this.openWebSockets.get(site.hosts[0] ?? "") ?? 0) >= LIMITS.webSocketsPerSite : this.poolFor(site.upstream).inFlight >= LIMITS.upstreamConnections + LIMITS.queuedRequestsPerUpstream;
     if (!waiting) return null;
     return {
@@ -145,7 +147,7 @@ export class NotebookProxy {
     };
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, headers: IncomingHttpHeaders, hasBody: boolean, mayRetry: boolean): void {
+  private forward(req: IncomingRequest, res: OutgoingResponse, exchange: Exchange, headers: IncomingHttpHeaders, hasBody: boolean, mayRetry: boolean): void {
     const site = exchange.site;
     const options: Dispatcher.DispatchOptions = {
       path: req.url ?? "/",
@@ -179,7 +181,8 @@ export class NotebookProxy {
         }
         // The notebook answered before reading the whole upload: close the connection after this
         // answer rather than read the rest of an upload nobody wants.
-        if (hasBody && !req.complete) res.shouldKeepAlive = false;
+        // (HTTP/2 needs nothing: the listener drops the rest of that stream alone.)
+        if (hasBody && !req.complete && res instanceof ServerResponse) res.shouldKeepAlive = false;
         presentToBrowser(responseHeaders, exchange);
         applySecurityHeaders(responseHeaders, site);
         res.writeHead(statusCode, responseHeaders);
@@ -306,7 +309,7 @@ export class NotebookProxy {
     socket.destroy();
   }
 
-  private exchangeOf(req: IncomingMessage, site: SiteConfig, publicOrigin: string): Exchange {
+  private exchangeOf(req: IncomingRequest, site: SiteConfig, publicOrigin: string): Exchange {
     return { site, publicOrigin, upstream: site.upstream, clientAddress: req.socket.remoteAddress ?? "" };
   }
 
@@ -329,8 +332,18 @@ export class NotebookProxy {
 }
 
 /** The request path without its query: query strings may hold tokens (`?token=`), which never reach the log. */
-function pathOf(req: IncomingMessage): string {
+function pathOf(req: IncomingRequest): string {
   return (req.url ?? "").split("?")[0] ?? "";
+}
+
+/**
+ * Whether a body follows the request head: HTTP/1.x says so with Transfer-Encoding or a nonzero
+ * Content-Length (RFC 9112 §6.3); HTTP/2 by not ending the stream with its HEADERS frame, and
+ * may send DATA without any Content-Length (RFC 9113 §8.1), which undici then sends chunked.
+ */
+function hasRequestBody(req: IncomingRequest): boolean {
+  if (req instanceof Http2ServerRequest) return !req.stream.endAfterHeaders;
+  return req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
 }
 
 /**
@@ -338,7 +351,7 @@ function pathOf(req: IncomingMessage): string {
  * given, and destroying the request itself would close the client's kept-alive connection. An
  * upload the client abandons ends the upstream request too.
  */
-function bodyOf(req: IncomingMessage): PassThrough {
+function bodyOf(req: IncomingRequest): PassThrough {
   const body = new PassThrough();
   req.once("aborted", () => body.destroy(new Error("client aborted the upload")));
   return req.pipe(body);

@@ -1,5 +1,6 @@
-import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
+import type { OutgoingResponse } from "../guard/incoming-request.js";
 import { responseHeadersOf } from "./hop-by-hop.js";
 
 /** What the proxy does with a notebook's answer. */
@@ -29,7 +30,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private bodiless = false;
 
   constructor(
-    private readonly res: ServerResponse,
+    private readonly res: OutgoingResponse,
     private readonly events: RelayEvents,
   ) {
     res.once("close", this.onClientClose);
@@ -57,7 +58,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    return this.res.write(chunk);
+    // Both response kinds take a Buffer; their typings' overloads do not unify.
+    return (this.res as { write(chunk: Buffer): boolean }).write(chunk);
   }
 
   onComplete(): void {

@@ -1,6 +1,7 @@
-import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { STATUS_CODES, type OutgoingHttpHeaders } from "node:http";
 import type { Duplex } from "node:stream";
 import type { SiteConfig } from "../config/gateway-config.js";
+import type { OutgoingResponse } from "../guard/incoming-request.js";
 import { applySecurityHeaders } from "../guard/security-headers.js";
 
 /** A short page the gateway answers itself with: what happened and what to do; never a stack. */
@@ -21,7 +22,7 @@ function escapeHtml(text: string): string {
 }
 
 /** Answers an HTTP request with a status page and the site's security headers. */
-export function sendStatusPage(res: ServerResponse, status: number, title: string, hint: string, site: SiteConfig | undefined, extraHeaders: OutgoingHttpHeaders = {}): void {
+export function sendStatusPage(res: OutgoingResponse, status: number, title: string, hint: string, site: SiteConfig | undefined, extraHeaders: OutgoingHttpHeaders = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -1,7 +1,9 @@
 import { constants, createWriteStream, openSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { ServerResponse, type IncomingMessage } from "node:http";
+import { Http2ServerResponse } from "node:http2";
 import { dirname } from "node:path";
+import type { IncomingRequest } from "../guard/incoming-request.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, type Logger } from "../platform/logger.js";
 
@@ -126,7 +128,7 @@ export interface WebSocketSession {
   readonly durationMs: number;
 }
 
-export function requestAsSent(req: IncomingMessage): RequestAsSent {
+export function requestAsSent(req: IncomingRequest): RequestAsSent {
   return { client: req.socket.remoteAddress, method: req.method, target: req.url, httpVersion: req.httpVersion, referer: req.headers.referer, userAgent: req.headers["user-agent"] };
 }
 
@@ -173,17 +175,27 @@ export class CountingResponse<Request extends IncomingMessage = IncomingMessage>
   bodyBytes = 0;
 
   override write(chunk: unknown, ...rest: unknown[]): boolean {
-    this.count(chunk);
+    this.bodyBytes += byteLengthOf(chunk);
     return (ServerResponse.prototype.write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   }
 
   override end(...args: unknown[]): this {
-    if (typeof args[0] !== "function") this.count(args[0]);
+    if (typeof args[0] !== "function") this.bodyBytes += byteLengthOf(args[0]);
     return (ServerResponse.prototype.end as (...args: unknown[]) => this).apply(this, args);
   }
+}
 
-  private count(chunk: unknown): void {
-    if (typeof chunk === "string") this.bodyBytes += Buffer.byteLength(chunk);
-    else if (chunk instanceof Uint8Array) this.bodyBytes += chunk.byteLength;
+/** The same for an HTTP/2 response, whose end(chunk) hands the chunk to write(). */
+export class CountingHttp2Response extends Http2ServerResponse {
+  bodyBytes = 0;
+
+  override write(chunk: unknown, ...rest: unknown[]): boolean {
+    this.bodyBytes += byteLengthOf(chunk);
+    return (Http2ServerResponse.prototype.write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   }
+}
+
+function byteLengthOf(chunk: unknown): number {
+  if (typeof chunk === "string") return Buffer.byteLength(chunk);
+  return chunk instanceof Uint8Array ? chunk.byteLength : 0;
 }

@@ -1,7 +1,6 @@
 import type { Server as HttpServer } from "node:http";
 import { unwatchFile, watchFile } from "node:fs";
 import { join } from "node:path";
-import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { AcmeIssuer } from "../acme/acme-issuer.js";
 import { caRole, FallbackIssuer } from "../acme/fallback-issuer.js";
@@ -23,7 +22,7 @@ import { CountingLogger, Metrics } from "../platform/metrics.js";
 import { AccessLog } from "./access-log.js";
 import { createAdminListener } from "./admin-listener.js";
 import { createHttpListener } from "./http-listener.js";
-import { createHttpsListener } from "./https-listener.js";
+import { createHttpsListener, type HttpsListener } from "./https-listener.js";
 import { drain, listen } from "./lifecycle.js";
 
 export interface GatewayDeps {
@@ -62,7 +61,7 @@ export class Gateway {
   private readonly logins: LoginThrottle;
   private readonly upgraded = new Set<Duplex>();
   private generation: Generation;
-  private httpsServer: HttpsServer | undefined;
+  private httpsServer: HttpsListener | undefined;
   private httpServer: HttpServer | undefined;
   private adminServer: HttpServer | undefined;
   private readonly accessLog: AccessLog | null;
@@ -113,6 +112,7 @@ export class Gateway {
       clientCerts: { requested: clientCertsRequested, revokedSerials: () => this.revokedSerials },
       upgraded: this.upgraded,
       timeouts: config.timeouts,
+      http2: config.listen.http2,
       onResponse: (request, status, site, bodyBytes, session) => {
         this.metrics.count("gateway_requests_total", "HTTP responses sent (a WebSocket counts when it closes), by site and status.", { site, status: String(status) });
         this.accessLog?.write(request, status, bodyBytes, this.deps.clock.now(), session);

@@ -80,15 +80,22 @@ export class SniContexts {
   constructor(private readonly alpnChallenge: (name: string) => Promise<string | null> = async () => null) {}
 
   /**
-   * ALPN: http/1.1 for browsers; acme-tls/1 for a CA validating TLS-ALPN-01 (RFC 8737). In Node 20
-   * this runs just before SNICallback within the same handshake (TLS 1.3, which CAs use), so the
-   * name it records is the one SNICallback sees next.
+   * ALPN for a listener that serves `served` (HTTP protocols, in the server's order of preference:
+   * h2 before http/1.1, as nginx and Caddy pick), plus acme-tls/1 for a CA validating TLS-ALPN-01
+   * (RFC 8737). In Node 20 this runs just before SNICallback within the same handshake (TLS 1.3,
+   * which CAs use), so the name it records is the one SNICallback sees next. No protocol in
+   * common: no ALPN (RFC 7301 §3.2 would alert; Node then serves HTTP/1.1, as to a client without ALPN).
    */
-  readonly ALPNCallback = ({ servername, protocols }: { servername: string; protocols: string[] }): string | undefined => {
-    this.acmeHandshake = protocols.includes("acme-tls/1") ? servername.toLowerCase() : undefined;
-    if (this.acmeHandshake) return "acme-tls/1";
-    return protocols.includes("http/1.1") ? "http/1.1" : undefined;
-  };
+  alpnCallback(served: readonly string[]): (offer: { servername: string; protocols: string[] }) => string | undefined {
+    return ({ servername, protocols }) => {
+      this.acmeHandshake = protocols.includes("acme-tls/1") ? servername.toLowerCase() : undefined;
+      if (this.acmeHandshake) return "acme-tls/1";
+      return served.find((protocol) => protocols.includes(protocol));
+    };
+  }
+
+  /** ALPN for an HTTP/1.1-only listener (and `gateway renew`'s TLS-ALPN-01 responder). */
+  readonly ALPNCallback = this.alpnCallback(["http/1.1"]);
 
   readonly SNICallback = (servername: string, callback: (err: Error | null, ctx?: SecureContext) => void): void => {
     const name = servername.toLowerCase();

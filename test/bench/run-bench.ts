@@ -13,23 +13,27 @@ import { CADDY, CHP, DIRECT, GATEWAY, gatewaySystem, NGINX, type BenchContext, t
 import { FULL, measure, METRICS, QUICK } from "./workloads.js";
 
 /**
- * `npm run bench [-- --quick] [--rounds N] [--out FILE] [--baseline MAIN_JS] [--only NAMES]`:
+ * `npm run bench [-- --quick] [--rounds N] [--out FILE] [--baseline MAIN_JS] [--only NAMES] [--rows KEYS]`:
  * the gateway, nginx, Caddy and configurable-http-proxy, each terminating TLS with one ECDSA
  * P-256 certificate in front of one upstream, measured in interleaved rounds (A B C D, A B C D,
  * ...) since this machine is shared and noisy: only ratios from one run mean something.
  * `--baseline` adds another build of the gateway (its dist/src/main.js, e.g. from before a
- * change) as a peer named "baseline"; `--only gateway,baseline` measures just those systems.
+ * change) as a peer named "baseline"; `--only gateway,baseline` measures just those systems, and
+ * `--rows h2Rps,h2Cpu` just those rows (metric keys, workloads.ts).
  * Then the page load a user feels (page-load.ts: JupyterLab 4 in headless Chromium through each
  * system, 5 rounds, 1 with --quick, or --rounds) in a second table; `--page-load-only` runs just
  * that part, `--skip-page-load` leaves it out; `--only` names its reference "jupyter-direct".
  */
-const { values: args } = parseArgs({ options: { quick: { type: "boolean" }, rounds: { type: "string" }, out: { type: "string" }, baseline: { type: "string" }, only: { type: "string" }, ...PAGE_LOAD_OPTIONS } });
+const { values: args } = parseArgs({ options: { quick: { type: "boolean" }, rounds: { type: "string" }, out: { type: "string" }, baseline: { type: "string" }, only: { type: "string" }, rows: { type: "string" }, ...PAGE_LOAD_OPTIONS } });
 if (args["page-load-only"] && args["skip-page-load"]) throw new Error("--page-load-only and --skip-page-load exclude each other; give one of them");
 const effort = args.quick ? QUICK : FULL;
 const rounds = Number(args.rounds ?? (args.quick ? 1 : 3));
 const out = args.out ?? "bench-results.md";
 const BASELINE = args.baseline ? [gatewaySystem("baseline", resolve(args.baseline))] : [];
 const only = args.only?.split(",");
+const rows = args.rows?.split(",");
+const unknownRow = rows?.find((key) => !METRICS.some((m) => m.key === key));
+if (unknownRow) throw new Error(`--rows: no row ${unknownRow}; the rows are ${METRICS.map((m) => m.key).join(", ")}`);
 const PEERS = [...BASELINE, NGINX, CADDY, CHP].filter((s) => !only || only.includes(s.name));
 const REFERENCES = [DIRECT].filter((s) => !only || only.includes(s.name));
 const SYSTEMS: readonly BenchSystem[] = args["page-load-only"] ? [] : [GATEWAY, ...PEERS, ...REFERENCES];
@@ -60,7 +64,7 @@ try {
       const running = await system.start(ctx);
       try {
         await sleep(500);
-        record(samples, system.name, await measure(running, client, effort));
+        record(samples, system.name, await measure(running, client, effort, rows));
       } finally {
         await running.stop();
       }
@@ -69,7 +73,7 @@ try {
   }
   const minutes = ((performance.now() - started) / 60_000).toFixed(1);
   const header = `${rounds} interleaved round(s)${args.quick ? " (--quick: proves it runs; numbers too short to mean much)" : ""}, ${minutes} min, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), medians (min-max).`;
-  const table = SYSTEMS.length > 0 ? renderTable(samples, METRICS, GATEWAY.name, PEERS.map((s) => s.name), REFERENCES.map((s) => s.name), header) : "";
+  const table = SYSTEMS.length > 0 ? renderTable(samples, METRICS.filter((m) => !rows || rows.includes(m.key)), GATEWAY.name, PEERS.map((s) => s.name), REFERENCES.map((s) => s.name), header) : "";
   process.stdout.write(table);
   writeFileSync(out, table);
 

@@ -55,9 +55,9 @@ export const GATEWAY = gatewaySystem("gateway");
 
 /**
  * The seed recipe's server block on loopback, plus what a tuned nginx has: upstream keepalive, a
- * worker per core. `Host $http_host` where Jupyter's nginx recipes write `$host`: the same on port
- * 443, but on any other port `$host` drops the port, and Jupyter, which compares Origin with Host,
- * then refuses the login form (checked with the page-load bench).
+ * worker per core, HTTP/2. `Host $http_host` where Jupyter's nginx recipes write `$host`: the same
+ * on port 443, but on any other port `$host` drops the port, and Jupyter, which compares Origin
+ * with Host, then refuses the login form (checked with the page-load bench).
  */
 export const NGINX: BenchSystem = {
   name: "nginx",
@@ -68,7 +68,9 @@ export const NGINX: BenchSystem = {
   upstream notebook { server 127.0.0.1:${ctx.upstreamHttpPort}; keepalive 64; }
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   server {
-    listen 127.0.0.1:${port} ssl;
+    listen 127.0.0.1:${port} ssl http2;
+    # Its default (1000 requests, then GOAWAY) fails h2load's in-flight streams, which it does not retry.
+    keepalive_requests 1000000;
     server_name localhost;
     ssl_certificate ${ctx.certPath};
     ssl_certificate_key ${ctx.keyPath};

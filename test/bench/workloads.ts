@@ -28,12 +28,16 @@ export interface Metric {
   readonly key: string;
   readonly label: string;
   readonly higherIsBetter: boolean;
+  /** Measured over HTTP/2: "n/a" for a system that does not offer h2 (configurable-http-proxy, node-direct). */
+  readonly http2?: boolean;
 }
 
 export const METRICS: readonly Metric[] = [
   { key: "rps", label: "small GET, wrk -c32: req/s", higherIsBetter: true },
   { key: "p99", label: "same: p99 ms", higherIsBetter: false },
   { key: "cpu", label: "same: proxy CPU µs/req", higherIsBetter: false },
+  { key: "h2Rps", label: "small GET over HTTP/2, h2load -c8 -m16: req/s", higherIsBetter: true, http2: true },
+  { key: "h2Cpu", label: "same over HTTP/2: proxy CPU µs/req", higherIsBetter: false, http2: true },
   { key: "download", label: "32 MiB download MiB/s", higherIsBetter: true },
   { key: "upload", label: "32 MiB upload MiB/s", higherIsBetter: true },
   { key: "wsRtt", label: "WebSocket 200 B echo RTT p50 µs", higherIsBetter: false },
@@ -51,17 +55,22 @@ export interface Client {
   readonly name: string;
 }
 
-/** Runs every workload against one running system; returns metric key → value. */
-export async function measure(system: Running, client: Client, effort: Effort): Promise<Record<string, number>> {
-  const result: Record<string, number> = { rss: rssKiB(system.pid) / 1024 };
-  Object.assign(result, await smallGets(system, effort));
-  result.download = await download(system, client, effort);
-  result.upload = await upload(system, client, effort);
-  result.wsRtt = await webSocketRtt(system, client, effort);
-  result.wsBulk = await webSocketBulk(system, client, effort);
-  result.tlsNew = await handshakes(system, client, effort, false);
-  result.tlsResumed = await handshakes(system, client, effort, true);
-  result.idleWs = await idleWebSockets(system, client, effort);
+/**
+ * Runs the workloads against one running system; returns metric key → value. `rows` (metric
+ * keys) runs only the workloads that measure them (`npm run bench -- --rows h2Rps,h2Cpu`).
+ */
+export async function measure(system: Running, client: Client, effort: Effort, rows?: readonly string[]): Promise<Record<string, number>> {
+  const wanted = (...keys: string[]): boolean => !rows || keys.some((k) => rows.includes(k));
+  const result: Record<string, number> = wanted("rss") ? { rss: rssKiB(system.pid) / 1024 } : {};
+  if (wanted("rps", "p99", "cpu")) Object.assign(result, await smallGets(system, effort));
+  if (wanted("h2Rps", "h2Cpu")) Object.assign(result, await http2SmallGets(system, effort));
+  if (wanted("download")) result.download = await download(system, client, effort);
+  if (wanted("upload")) result.upload = await upload(system, client, effort);
+  if (wanted("wsRtt")) result.wsRtt = await webSocketRtt(system, client, effort);
+  if (wanted("wsBulk")) result.wsBulk = await webSocketBulk(system, client, effort);
+  if (wanted("tlsNew")) result.tlsNew = await handshakes(system, client, effort, false);
+  if (wanted("tlsResumed")) result.tlsResumed = await handshakes(system, client, effort, true);
+  if (wanted("idleWs")) result.idleWs = await idleWebSockets(system, client, effort);
   return result;
 }
 
@@ -77,6 +86,26 @@ async function smallGets(system: Running, effort: Effort): Promise<Record<string
   if (!requests || !p99 || errors) throw new Error(`wrk against port ${system.port} did not measure cleanly:\n${out}`);
   const unit = { us: 0.001, ms: 1, s: 1000 }[p99[2] as "us" | "ms" | "s"];
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p99: Number(p99[1]) * unit, cpu: cpu / requests };
+}
+
+/**
+ * Small GETs over HTTP/2 as a browser sends them: few connections, many streams on each (8 x 16
+ * in flight). Nothing for a system that does not negotiate h2. Zero failed or errored requests
+ * and nothing but 2xx, or the run stops.
+ */
+async function http2SmallGets(system: Running, effort: Effort): Promise<Record<string, number>> {
+  const h2load = requireTool("/usr/bin/h2load", "nghttp2-client");
+  const args = ["-t2", "-c8", "-m16", `https://localhost:${system.port}/small`];
+  if (effort.warmupSeconds > 0) await run(h2load, ["-D", String(effort.warmupSeconds), ...args]);
+  const cpuBefore = cpuMicros(system.pid);
+  const out = await run(h2load, ["-D", String(effort.wrkSeconds), ...args]);
+  const cpu = cpuMicros(system.pid) - cpuBefore;
+  if (!/Application protocol: h2/.test(out)) return {};
+  const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
+  // With -D, responses still arriving at the end count in the status codes but not in "done".
+  const others = /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+  if (!done || done[3] !== "0" || done[4] !== "0" || !others || others.slice(1).some((n) => n !== "0")) throw new Error(`h2load against port ${system.port} did not measure cleanly:\n${out}`);
+  return { h2Rps: Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out)?.[1]), h2Cpu: cpu / Number(done[1]) };
 }
 
 async function download(system: Running, client: Client, effort: Effort): Promise<number> {

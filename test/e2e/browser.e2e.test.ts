@@ -38,7 +38,7 @@ describe("the classic notebook UI in headless Chromium through the gateway", { t
     if (!process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("logs in, creates a notebook, runs print(6*7) and shows 42", async (t) => {
+  it("logs in over HTTP/2, creates a notebook, runs print(6*7) over the kernel WebSocket and shows 42", async (t) => {
     const started = performance.now();
     const context = await launchBrowser(dir, home, [SITE]);
     try {
@@ -48,6 +48,8 @@ describe("the classic notebook UI in headless Chromium through the gateway", { t
       assert.match(page.url(), /\/login\?next=/);
       await page.fill("input#password_input", jupyter.password ?? "");
       await Promise.all([page.waitForURL(/\/tree/), page.click("button#login_submit")]);
+      // Chromium speaks HTTP/2 when offered (listen.http2, on by default); the kernel's WebSocket below still upgrades over HTTP/1.1.
+      assert.equal(await page.evaluate(() => (performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming).nextHopProtocol), "h2");
 
       await page.click("#new-buttons button, #new-dropdown-button");
       const [notebook] = await Promise.all([context.waitForEvent("page"), page.click("#kernel-python3 a")]);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { rmSync } from "node:fs";
 import { connect as connectTls } from "node:tls";
 import { after, before, describe, it } from "node:test";
@@ -12,6 +13,7 @@ import { describeFds, newFds, openFdCount, settledFdCount } from "../support/pro
 import { freePort, waitFor } from "../support/processes.js";
 import { isProcessRunning } from "../../src/platform/process-status.js";
 import { createTestBed } from "../support/test-ca.js";
+import { connectH2, h2Request, h2SessionOver, h2Stream } from "../support/h2-client.js";
 
 const SITE = "fault.example.test";
 /** A site whose upstream port has nothing listening. */
@@ -151,6 +153,99 @@ const clientCases: FaultCase[] = CLIENT_PHASES.flatMap(({ phase, reach }) =>
     },
   })),
 );
+
+/** An HTTP/2 session over a connection the case can cut. */
+async function h2Connection(bed: Bed): Promise<{ connection: CuttableConnection; session: ClientHttp2Session }> {
+  const connection = await CuttableConnection.open(bed.gateway.httpsPort, SITE, bed.ca, { alpn: ["h2"] });
+  bed.defer(() => connection.destroy());
+  assert.equal(connection.tls.alpnProtocol, "h2", "the gateway did not negotiate HTTP/2");
+  const session = await h2SessionOver(connection, SITE, bed.gateway.httpsPort);
+  bed.defer(() => session.destroy());
+  return { connection, session };
+}
+
+/** HTTP/2 phases: the stream opened and then left in each phase; the TCP connection under it is then cut. */
+type H2Reach = (bed: Bed, session: ClientHttp2Session) => Promise<ClientHttp2Stream>;
+const H2_PHASES: ReadonlyArray<{ phase: string; reach: H2Reach }> = [
+  { phase: "waiting for the response", reach: async (bed, session) => {
+    const held = signal(bed, "held");
+    const stream = h2Stream(session, "/hold");
+    await held;
+    return stream;
+  } },
+  { phase: "mid request body", reach: async (bed, session) => {
+    const started = signal(bed, "body-started");
+    const stream = h2Stream(session, "/upload-hold", { ":method": "POST", "content-length": String(1024 * 1024) }, false);
+    stream.write(Buffer.alloc(64 * 1024, "u"));
+    await started;
+    return stream;
+  } },
+  { phase: "mid response body", reach: async (bed, session) => {
+    const sent = signal(bed, "body-sent");
+    const stream = h2Stream(session, "/slow-body");
+    let received = 0;
+    const enough = new Promise<void>((resolve) => stream.on("data", (chunk: Buffer) => (received += chunk.length) > 16 * 1024 && resolve()));
+    await sent;
+    await withDeadline(enough, ANSWER_WITHIN_MS, "16 KiB of the response body over HTTP/2");
+    return stream;
+  } },
+];
+
+/** Ends a case's session the way a browser does when done (GOAWAY, then close), so no client connection is left. */
+async function closeSession(session: ClientHttp2Session): Promise<void> {
+  if (session.closed) return;
+  const closed = once(session, "close");
+  session.close();
+  await withDeadline(closed, ANSWER_WITHIN_MS, "the HTTP/2 session to close");
+}
+
+/** A stream reset in `phase`; the same session must then serve another request. */
+function h2ResetCase(phase: string, reach: H2Reach): FaultCase {
+  return {
+    name: `HTTP/2 client resets its stream (RST_STREAM) ${phase}; the session serves on`,
+    run: async (bed) => {
+      const { session } = await h2Connection(bed);
+      (await reach(bed, session)).close(h2.NGHTTP2_CANCEL);
+      const next = await h2Request(session, "/ok");
+      assert.equal(next.status, 200, JSON.stringify(next));
+      await closeSession(session);
+    },
+  };
+}
+
+const h2Cases: FaultCase[] = [
+  ...H2_PHASES.flatMap(({ phase, reach }) => [
+    ...CUTS.map((cut: Cut) => ({
+      name: `HTTP/2 client cuts the connection ${phase} (${cut})`,
+      run: async (bed: Bed) => {
+        const { connection, session } = await h2Connection(bed);
+        await reach(bed, session);
+        connection.cut(cut);
+      },
+    })),
+    h2ResetCase(phase, reach),
+    {
+      name: `HTTP/2 client sends GOAWAY and closes ${phase}`,
+      run: async (bed: Bed) => {
+        const { session } = await h2Connection(bed);
+        await reach(bed, session);
+        session.goaway(h2.NGHTTP2_CANCEL);
+        session.destroy();
+      },
+    },
+  ]),
+  h2ResetCase("right after its HEADERS, before the gateway answered", async (_bed, session) => h2Stream(session, "/ok")),
+  {
+    name: "HTTP/2 client sends 64 KiB of headers: the stream is refused, the process serves on",
+    run: async (bed) => {
+      const session = await connectH2(bed.gateway.httpsPort, SITE, bed.ca);
+      bed.defer(() => session.destroy());
+      const big = await h2Request(session, "/ok", { "x-big": "b".repeat(64 * 1024) });
+      assert.ok(big.status === 431 || big.error !== null, `64 KiB of headers were accepted: ${JSON.stringify({ ...big, body: big.body.slice(0, 100) })}`);
+      session.destroy();
+    },
+  },
+];
 
 /** A handshake the upstream refuses or never answers gets an HTTP error page, not a hang or a reset. */
 async function expectRefusedUpgrade(bed: Bed, site: string, path: string, statuses: readonly number[]): Promise<void> {
@@ -383,7 +478,7 @@ describe("fault matrix: every phase cut by the client or the upstream; the gatew
   });
 
   let previous = "start";
-  for (const faultCase of [...clientCases, ...upstreamCases]) {
+  for (const faultCase of [...clientCases, ...h2Cases, ...upstreamCases]) {
     it(faultCase.name, async () => {
       if (!isAlive()) {
         lateDeaths.push(`after "${previous}": ${crashSummary(bed.gateway.process.output())}`);

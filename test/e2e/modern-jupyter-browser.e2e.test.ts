@@ -484,6 +484,10 @@ describe("JupyterLab 4.6 and Notebook 7 in headless Chromium, through the gatewa
     }
     assert.ok(direct && !direct.failure, "the direct run did not finish, so there is no baseline to compare with");
     assert.equal(onlyThroughGateway.length, 0, `browser errors through the gateway that the direct run did not have:\n${formatFindings(onlyThroughGateway)}\nthe direct run's own (baseline):\n${formatFindings(direct.findings)}\naccess log, status >= 400:\n${gatewayAccessLogErrors()}`);
+    // Chromium took HTTP/2 (listen.http2, on by default) for the pages and API calls; kernel WebSockets upgraded over HTTP/1.1.
+    const log = readFileSync(join(dir, "access.log"), "utf8");
+    assert.match(log, /"GET \/lab\S* HTTP\/2\.0" 200 /, "JupyterLab's page did not come over HTTP/2");
+    assert.match(log, /"GET \/api\/kernels\/[^/]+\/channels\S* HTTP\/1\.1" 101 /, "no kernel WebSocket (HTTP/1.1 upgrade, 101) in the access log");
   });
 
   it("the gateway's security headers let the notebook show /files in an IFrame", () => {

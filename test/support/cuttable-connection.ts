@@ -34,7 +34,8 @@ export class CuttableConnection {
     });
   }
 
-  static async open(port: number, servername: string, ca: string, options: { holdHandshake?: boolean } = {}): Promise<CuttableConnection> {
+  /** `alpn`: the protocols to offer (e.g. ["h2"], to run an HTTP/2 session over `tls`); none by default. */
+  static async open(port: number, servername: string, ca: string, options: { holdHandshake?: boolean; alpn?: string[] } = {}): Promise<CuttableConnection> {
     const raw = netConnect(port, "127.0.0.1");
     raw.on("error", () => {});
     await once(raw, "connect");
@@ -57,7 +58,7 @@ export class CuttableConnection {
     });
     raw.on("end", () => shim.push(null));
     raw.on("close", () => shim.destroy());
-    const tls = tlsConnect({ socket: shim, servername, ca });
+    const tls = tlsConnect({ socket: shim, servername, ca, ...(options.alpn ? { ALPNProtocols: options.alpn } : {}) });
     tls.on("error", () => {});
     connection = new CuttableConnection(raw, tls);
     if (options.holdHandshake) await waitFor("the server's first TLS flight", () => (connection.serverBytes > 0 ? true : undefined), 10_000, 5);
