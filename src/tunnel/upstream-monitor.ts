@@ -142,6 +142,12 @@ export class UpstreamMonitor {
     /** How long a probe that requests wait for may take: timeouts.upstream_idle. */
     private readonly probeTimeoutMs: number,
     private readonly sshPath = "ssh",
+    /**
+     * false in a worker (`workers:` 2 or more): the primary runs the tunnels and writes what
+     * `gateway status` shows; a worker's monitor only proves the notebook for its own
+     * connections, whose staying open is what keeps a proof valid.
+     */
+    private readonly supervises = true,
   ) {}
 
   /** Starts (or, after a reload, adjusts) tunnels and probes for `sites`. */
@@ -159,7 +165,7 @@ export class UpstreamMonitor {
         continue;
       }
       const watched: Watched = { key, site, tunnel: null, notebook: "unknown", probeError: null, checkedAt: null, proven: false, refusedAt: null, epoch: 0, probing: null };
-      if (site.tunnel) {
+      if (site.tunnel && this.supervises) {
         const pidFile = join(this.runDir, `ssh-${tunnelLocalPort(site)}.pid`);
         const tunnel = new SshTunnel(site, this.clock, this.logger, (state) => {
           // A tunnel that came up (again) may reach another notebook: prove it before anything passes.
@@ -248,6 +254,7 @@ export class UpstreamMonitor {
 
   /** Writes what `gateway status` (another process) shows: storage/upstreams/<site>.json. */
   private record(w: Watched): void {
+    if (!this.supervises) return;
     const health = { tunnel: w.tunnel?.state ?? null, notebook: w.notebook, checkedAt: w.checkedAt, updatedAt: this.clock.now() };
     writeFileAtomic(upstreamStatePath(this.runDir, w.site), JSON.stringify(health), 0o600).catch((err: unknown) =>
       this.logger.warn("upstream.state_unwritable", { site: w.site.hosts[0], error: describeError(err) }),

@@ -1,0 +1,178 @@
+import cluster, { type Worker } from "node:cluster";
+import type { GatewayConfig } from "../config/gateway-config.js";
+import type { SiteTable } from "../config/site-table.js";
+import type { LoginThrottle } from "../guard/login-throttle.js";
+import { GatewayError } from "../platform/gateway-error.js";
+import type { Logger } from "../platform/logger.js";
+import type { MetricsSnapshot } from "../platform/metrics.js";
+import type { CertificateMessage, FromWorker, ToWorker } from "./worker-messages.js";
+
+/** What the pool needs of the primary. */
+export interface WorkerPoolDeps {
+  /** The one login throttle: workers reserve and settle attempts through it. */
+  readonly logins: LoginThrottle;
+  /** The primary's current sites, to find the site a worker names. */
+  readonly sites: () => SiteTable;
+  readonly logger: Logger;
+}
+
+/** A worker that dies before it is ready is forked again after this pause, not in a tight loop. */
+const RESTART_AFTER_EARLY_EXIT_MS = 1_000;
+/** How long the primary waits for a worker's metrics before rendering without them. */
+const METRICS_TIMEOUT_MS = 2_000;
+/** After timeouts.drain, a worker that has not exited is killed after this much more. */
+const DRAIN_GRACE_MS = 3_000;
+
+/** A worker's process and whether it has started serving. */
+interface Member {
+  readonly worker: Worker;
+  ready: boolean;
+}
+
+/**
+ * The primary's side of `workers:` (node:cluster): forks the workers, which share the HTTPS
+ * port, gives each the config, certificates and session ticket keys, pushes every change to all
+ * of them, answers their login checks from the one LoginThrottle, gathers their metrics, replaces
+ * a worker that dies, and drains them all at shutdown. The primary itself never proxies.
+ */
+export class WorkerPool {
+  private readonly members = new Map<number, Member>();
+  private readonly certificates = new Map<string, CertificateMessage>();
+  private config: GatewayConfig;
+  private ticketKeys = "";
+  private revokedSerials: readonly string[] = [];
+  private stopping = false;
+  private nextRequestId = 0;
+  private readonly metricsReplies = new Map<number, (snapshot: MetricsSnapshot) => void>();
+
+  constructor(
+    config: GatewayConfig,
+    private readonly deps: WorkerPoolDeps,
+  ) {
+    this.config = config;
+  }
+
+  /** Forks the workers and returns the HTTPS port once all of them listen on it. */
+  async start(ticketKeys: Buffer): Promise<number> {
+    this.ticketKeys = ticketKeys.toString("base64");
+    // Workers listen on listen.https as configured: node:cluster gives every worker the primary's
+    // one listening handle for that address and port (port 0 too: all share the port it got).
+    const ports = await Promise.all(Array.from({ length: this.config.workers }, () => this.fork()));
+    return ports[0] ?? 0;
+  }
+
+  setCertificate(certificate: CertificateMessage): void {
+    this.certificates.set(certificate.hosts.join(" "), certificate);
+    this.broadcast({ type: "certificate", ...certificate });
+  }
+
+  setTicketKeys(ticketKeys: Buffer): void {
+    this.ticketKeys = ticketKeys.toString("base64");
+    this.broadcast({ type: "ticket-keys", ticketKeys: this.ticketKeys });
+  }
+
+  setRevocations(serials: ReadonlySet<string>): void {
+    this.revokedSerials = [...serials];
+    this.broadcast({ type: "revocations", revokedSerials: this.revokedSerials });
+  }
+
+  /** After the primary applied a reload: workers parse the same text and reopen the access log. */
+  reload(config: GatewayConfig): void {
+    this.config = config;
+    for (const key of this.certificates.keys()) {
+      if (!config.sites.some((s) => s.hosts.join(" ") === key)) this.certificates.delete(key);
+    }
+    this.broadcast({ type: "reload", configText: config.text });
+  }
+
+  /** Every ready worker's metrics; one that does not answer in time is left out. */
+  async metrics(): Promise<MetricsSnapshot[]> {
+    const ready = [...this.members.values()].filter((m) => m.ready);
+    const answers = await Promise.all(ready.map((m) => new Promise<MetricsSnapshot | null>((resolve) => {
+      const id = this.nextRequestId++;
+      const timer = setTimeout(() => {
+        this.metricsReplies.delete(id);
+        resolve(null);
+      }, METRICS_TIMEOUT_MS);
+      this.metricsReplies.set(id, (snapshot) => {
+        clearTimeout(timer);
+        this.metricsReplies.delete(id);
+        resolve(snapshot);
+      });
+      this.send(m.worker, { type: "metrics-request", id });
+    })));
+    return answers.filter((a): a is MetricsSnapshot => a !== null);
+  }
+
+  pids(): number[] {
+    return [...this.members.values()].flatMap((m) => (m.worker.process.pid ? [m.worker.process.pid] : []));
+  }
+
+  /** Tells every worker to drain and waits until all exited; one that hangs is killed. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const exits = [...this.members.values()].map(({ worker }) => new Promise<void>((resolve) => {
+      if (worker.isDead()) return resolve();
+      const timer = setTimeout(() => worker.process.kill("SIGKILL"), this.config.timeouts.drainMs + DRAIN_GRACE_MS);
+      worker.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.send(worker, { type: "drain" });
+    }));
+    await Promise.all(exits);
+  }
+
+  /** Forks one worker; resolves with the port it listens on, rejects when it could not start. */
+  private fork(): Promise<number> {
+    const started = performance.now();
+    const worker = cluster.fork();
+    const member: Member = { worker, ready: false };
+    this.members.set(worker.id, member);
+    return new Promise<number>((resolve, reject) => {
+      worker.on("message", (message: FromWorker) => {
+        if (message.type === "hello") this.send(worker, { type: "start", configFile: this.config.file, configText: this.config.text, httpsPort: this.config.listen.httpsPort, ticketKeys: this.ticketKeys, certificates: [...this.certificates.values()], revokedSerials: this.revokedSerials });
+        else if (message.type === "ready") {
+          member.ready = true;
+          this.deps.logger.info("gateway.worker_started", { pid: worker.process.pid ?? null, https: message.httpsPort, ms: Math.round(performance.now() - started) });
+          resolve(message.httpsPort);
+        } else if (message.type === "failed") reject(new GatewayError(message.code, message.error));
+        else this.answer(worker, message);
+      });
+      worker.on("exit", (code, signal) => {
+        this.members.delete(worker.id);
+        if (!member.ready) reject(new GatewayError("workers.start_failed", `a worker exited (${signal ?? `code ${code}`}) before serving; see the lines above for why`));
+        if (this.stopping) return;
+        this.deps.logger.error("gateway.worker_exited", { pid: worker.process.pid ?? null, code, signal, hint: "a new worker is started; the others keep their connections" });
+        const restart = (): void => {
+          if (!this.stopping) this.fork().catch(() => undefined);
+        };
+        if (member.ready) restart();
+        else setTimeout(restart, RESTART_AFTER_EARLY_EXIT_MS).unref();
+      });
+    });
+  }
+
+  private answer(worker: Worker, message: Exclude<FromWorker, { type: "hello" | "ready" | "failed" }>): void {
+    if (message.type === "metrics") {
+      this.metricsReplies.get(message.id)?.(message.snapshot);
+      return;
+    }
+    const site = this.deps.sites().lookup(message.site);
+    if (message.type === "login-check") {
+      // A site the primary no longer has (a reload raced the request): refuse, closed by default.
+      const lockout = site ? this.deps.logins.check(site, message.address) : { retryAfterS: 5, scope: "site" as const };
+      this.send(worker, { type: "login-verdict", id: message.id, lockout });
+    } else if (site && message.type === "login-settle") this.deps.logins.settle(site, message.address, message.clientLeftFirst);
+    else if (site && message.type === "login-record") this.deps.logins.record(site, message.address, message.status);
+  }
+
+  private broadcast(message: ToWorker): void {
+    for (const { worker } of this.members.values()) this.send(worker, message);
+  }
+
+  private send(worker: Worker, message: ToWorker): void {
+    // A worker that is exiting cannot take messages; its replacement gets the state at start.
+    if (worker.isConnected()) worker.send(message, undefined, () => undefined);
+  }
+}

@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { after, before, describe, it } from "node:test";
+import { Agent } from "undici";
+import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
+import { metricSample } from "../support/gateway-metrics.js";
+import { openWebSocket } from "../support/gateway-client.js";
+import { startJupyter, type Jupyter } from "../support/jupyter.js";
+import { loopbackLookup, NotebookClient } from "../support/notebook-client.js";
+import { connectionHolder } from "../support/process-resources.js";
+import { settleAll, waitFor } from "../support/processes.js";
+import { startRecordingUpstream, type RecordingUpstream } from "../support/recording-upstream.js";
+import { createTestBed, replaceFile, type TestCa } from "../support/test-ca.js";
+import { isProcessRunning } from "../../src/platform/process-status.js";
+
+const SITE = "jupyter.example.test";
+const ECHO_SITE = "echo.example.test";
+
+/**
+ * One TLS 1.3 connection for `name`, offering `session`. Without one, it resolves once the
+ * server's ticket arrived (sent after the handshake); a resumed session gets no new ticket.
+ */
+function handshake(port: number, name: string, ca: string, session?: Buffer): Promise<{ socket: TLSSocket; reused: boolean; ticket: Buffer | undefined; fingerprint: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port, servername: name, ca, session, minVersion: "TLSv1.3" });
+    const done = (ticket?: Buffer): void => {
+      clearTimeout(timer);
+      resolve({ socket, reused: socket.isSessionReused(), ticket, fingerprint: socket.getPeerX509Certificate()?.fingerprint256 ?? "" });
+    };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no TLS handshake with ${name} within 10 s`));
+    }, 10_000);
+    if (session) socket.once("secureConnect", () => done());
+    else socket.once("session", (ticket: Buffer) => done(ticket));
+    socket.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+describe("workers: 2 (node:cluster): one primary, two workers sharing the HTTPS port", { timeout: 240_000 }, () => {
+  let dir: string;
+  let ca: TestCa;
+  let certPath: string;
+  let keyPath: string;
+  let jupyter: Jupyter | undefined;
+  let echo: RecordingUpstream | undefined;
+  let gateway: GatewayProcess | undefined;
+  let workers: number[] = [];
+  const currentWorkers = (): number[] => workers.filter((pid) => isProcessRunning(pid));
+
+  before(async () => {
+    const bed = createTestBed("gateway-workers-", [SITE, ECHO_SITE]);
+    ({ dir, ca } = bed);
+    ({ certPath, keyPath } = bed.leaf);
+    await settleAll([(async () => (jupyter = await startJupyter(join(dir, "jupyter"))))(), (async () => (echo = await startRecordingUpstream()))()]);
+    const tls = `tls: { cert: ${certPath}, key: ${keyPath} }`;
+    gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }
+storage: ./storage
+admin: 127.0.0.1:0
+workers: 2
+sites:
+  - host: ${SITE}
+    upstream: http://127.0.0.1:${jupyter!.port}
+    ${tls}
+  - host: ${ECHO_SITE}
+    upstream: http://127.0.0.1:${echo!.port}
+    ${tls}
+`);
+    workers = gateway.events().find((e) => e.event === "gateway.ready")?.workers as number[];
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    await jupyter?.stop();
+    await echo?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("starts two workers beside the primary and names them in the ready line", () => {
+    assert.equal(workers.length, 2);
+    assert.ok(!workers.includes(gateway!.process.pid));
+    assert.equal(gateway!.events().filter((e) => e.event === "gateway.worker_started").length, 2);
+  });
+
+  it("a session ticket from one connection resumes on later connections, whichever worker accepts them", async (t) => {
+    const first = await handshake(gateway!.httpsPort, SITE, ca.certPem);
+    first.socket.destroy();
+    assert.ok(first.ticket, "the server sent a session ticket");
+    const holders = new Map<number, number>();
+    for (let i = 0; i < 20; i++) {
+      const next = await handshake(gateway!.httpsPort, SITE, ca.certPem, first.ticket);
+      const holder = connectionHolder(workers, next.socket.localPort ?? 0);
+      next.socket.destroy();
+      assert.ok(next.reused, `connection ${i + 2} did a full handshake (accepted by worker ${holder})`);
+      if (holder !== undefined) holders.set(holder, (holders.get(holder) ?? 0) + 1);
+    }
+    t.diagnostic(`resumed connections per worker: ${JSON.stringify([...holders])}`);
+    assert.equal(holders.size, 2, "both workers resumed the ticket");
+  });
+
+  it("30 wrong passwords spread over both workers: at most 5 reach the notebook; /metrics sums the workers' counts", async (t) => {
+    const origin = `https://${SITE}:${gateway!.httpsPort}`;
+    // One connection per attempt, so that the workers take turns accepting them.
+    const attacker = new NotebookClient(origin, ca.certPem, new Agent({ pipelining: 0, connect: { ca: ca.certPem, lookup: loopbackLookup } }));
+    await (await attacker.request("GET", "/login")).body.text();
+    const statuses = await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+      const res = await attacker.request("POST", "/login?next=%2Ftree", {
+        body: new URLSearchParams({ password: `wrong-${i}`, _xsrf: attacker.cookies.get("_xsrf") ?? "" }).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded", connection: "close" },
+      });
+      await res.body.text();
+      return res.statusCode;
+    }));
+    const reached = statuses.filter((s) => s === 401).length;
+    // The notebook's own log agrees (its line may come a little after its answer).
+    await waitFor("the notebook's log of the attempts", () => ((jupyter!.process.output().match(/401 POST \/login/g) ?? []).length === reached ? true : undefined), 5_000);
+    const refusedBy = new Set(gateway!.events().filter((e) => e.event === "guard.login_refused").map((e) => e.worker));
+    t.diagnostic(`notebook saw ${reached} of 30; 429 from workers ${[...refusedBy].join(", ")}`);
+    assert.ok(reached <= 5, `${reached} guesses reached the notebook`);
+    assert.equal(statuses.filter((s) => s === 429).length, 30 - reached);
+    assert.equal(refusedBy.size, 2, "both workers refused attempts");
+
+    const metrics = await (await fetch(`http://127.0.0.1:${gateway!.adminPort}/metrics`)).text();
+    assert.equal(metricSample(metrics, "gateway_requests_total", `{site="${SITE}",status="429"}`), 30 - reached);
+  });
+
+  it("SIGHUP reaches every worker: each serves the new certificate", async () => {
+    const renewed = ca.issue("renewed", [SITE, ECHO_SITE]);
+    replaceFile(certPath, renewed.certPem);
+    replaceFile(keyPath, renewed.keyPem);
+    const reloads = gateway!.events().filter((e) => e.event === "gateway.reloaded").length;
+    gateway!.process.child.kill("SIGHUP");
+    await waitFor("reload", () => gateway!.events().filter((e) => e.event === "gateway.reloaded").length > reloads || undefined);
+    const expected = new X509Certificate(renewed.certPem).fingerprint256;
+    const holders = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      const fresh = await handshake(gateway!.httpsPort, SITE, ca.certPem);
+      const holder = connectionHolder(workers, fresh.socket.localPort ?? 0);
+      fresh.socket.destroy();
+      assert.equal(fresh.fingerprint, expected);
+      if (holder !== undefined) holders.add(holder);
+    }
+    assert.equal(holders.size, 2);
+  });
+
+  it("a worker killed with SIGKILL is replaced within about a second; a WebSocket on the other worker stays open", async (t) => {
+    const { ws, opened } = openWebSocket(gateway!.httpsPort, ECHO_SITE, ca.certPem, "/ws");
+    const greeting = new Promise<string>((resolve) => ws.once("message", (d) => resolve(d.toString())));
+    assert.ok(await opened);
+    assert.equal(await greeting, "hello from upstream");
+    const localPort = (ws as unknown as { _socket: { localPort: number } })._socket.localPort;
+    const holder = connectionHolder(workers, localPort);
+    assert.ok(holder !== undefined, "a worker holds the WebSocket");
+    const victim = workers.find((pid) => pid !== holder)!;
+    const startedBefore = gateway!.events().filter((e) => e.event === "gateway.worker_started").length;
+    const killedAt = Date.now();
+    process.kill(victim, "SIGKILL");
+    const replacement = await waitFor("a new worker", () => gateway!.events().filter((e) => e.event === "gateway.worker_started")[startedBefore], 10_000, 20);
+    const replacedMs = Date.now() - killedAt;
+    t.diagnostic(`replacement worker ${replacement.pid} serving ${replacedMs} ms after the kill (its own start: ${replacement.ms} ms)`);
+    assert.ok(replacedMs < 3_000, `replaced after ${replacedMs} ms`);
+    assert.ok(gateway!.events().some((e) => e.event === "gateway.worker_exited" && e.pid === victim && e.signal === "SIGKILL"));
+    workers = [holder, replacement.pid as number];
+
+    const echoed = new Promise<string>((resolve) => ws.once("message", (d) => resolve(d.toString())));
+    ws.send("still there");
+    assert.equal(await echoed, "echo:still there");
+    const served = new Set<number>();
+    for (let i = 0; i < 6; i++) {
+      const fresh = await handshake(gateway!.httpsPort, ECHO_SITE, ca.certPem);
+      served.add(connectionHolder(currentWorkers(), fresh.socket.localPort ?? 0) ?? 0);
+      fresh.socket.destroy();
+    }
+    assert.ok(served.has(replacement.pid as number), "the replacement accepts connections");
+    ws.close();
+  });
+
+  it("SIGTERM drains the workers and the primary: all exit, 0", async () => {
+    const { ws, outcome } = openWebSocket(gateway!.httpsPort, ECHO_SITE, ca.certPem, "/ws");
+    await new Promise((resolve) => ws.once("message", resolve));
+    const exited = new Promise<number | null>((resolve) => gateway!.process.child.once("exit", (code) => resolve(code)));
+    gateway!.process.child.kill("SIGTERM");
+    assert.equal(await exited, 0);
+    assert.ok((await outcome).opened);
+    await waitFor("workers gone", () => (currentWorkers().length === 0 ? true : undefined), 5_000);
+    assert.ok(gateway!.events().some((e) => e.event === "gateway.stopped"));
+  });
+});
