@@ -86,7 +86,8 @@ export class Gateway {
     this.sni = new SniContexts((name) => store.readAlpnCertificate(name));
     if (config.workers > 1) {
       this.serving = null;
-      this.workers = new WorkerPool(config, { logins: this.logins, sites: () => this.generation.sites, logger: deps.logger });
+      this.workers = new WorkerPool(config, { logins: this.logins, sites: () => this.generation.sites, tunnels: () => this.upstreams.tunnelStates(), logger: deps.logger });
+      this.upstreams.onTunnelState((key, state) => this.workers?.setTunnelState(key, state));
     } else {
       this.workers = null;
       this.serving = new HttpsServing({

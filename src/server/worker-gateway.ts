@@ -12,7 +12,8 @@ import { FileCertStore } from "../tls/cert-store.js";
 import { SniContexts } from "../tls/sni-context.js";
 import { UpstreamMonitor } from "../tunnel/upstream-monitor.js";
 import { HttpsServing } from "./https-serving.js";
-import type { FromWorker, ToWorker } from "./worker-messages.js";
+import type { TunnelState } from "../tunnel/ssh-tunnel.js";
+import type { FromWorker, ToWorker, TunnelStateMessage } from "./worker-messages.js";
 
 type StartMessage = Extract<ToWorker, { type: "start" }>;
 
@@ -88,6 +89,7 @@ class WorkerGateway {
     this.revokedSerials = new Set(start.revokedSerials);
     this.upstreams = new UpstreamMonitor(systemClock, counting, join(config.storageDir, "upstreams"), config.timeouts.upstreamIdleMs, undefined, false);
     this.upstreams.update(config.sites);
+    for (const tunnel of start.tunnels) this.reportTunnel(tunnel);
     this.logins = new PrimaryLoginGate((message) => this.send(message));
     this.serving = new HttpsServing({
       config,
@@ -111,6 +113,7 @@ class WorkerGateway {
   apply(message: ToWorker): void {
     if (message.type === "certificate") this.sni.set(message.hosts, message, message.isDefault, message.clientCaPem ?? undefined);
     else if (message.type === "ticket-keys") this.sni.setTicketKeys(Buffer.from(message.ticketKeys, "base64"));
+    else if (message.type === "tunnel") this.reportTunnel(message.tunnel);
     else if (message.type === "revocations") this.revokedSerials = new Set(message.revokedSerials);
     else if (message.type === "login-verdict") this.logins.verdict(message.id, message.lockout);
     else if (message.type === "metrics-request") this.send({ type: "metrics", id: message.id, snapshot: this.metrics.snapshot() });
@@ -133,6 +136,13 @@ class WorkerGateway {
       // The primary validated these bytes; a worker that cannot read them has a bug.
       throw new Error(`worker could not parse the config the primary applied: ${describeError(err)}`);
     }
+  }
+
+  /** A tunnel state from the primary, its Dates revived from JSON's strings. */
+  private reportTunnel([key, state]: TunnelStateMessage): void {
+    const revived: TunnelState =
+      state.kind === "up" ? { ...state, since: new Date(state.since) } : state.kind === "reconnecting" ? { ...state, nextAttemptAt: new Date(state.nextAttemptAt) } : state;
+    this.upstreams.reportTunnelState(key, revived);
   }
 
   private send(message: FromWorker): void {

@@ -1,5 +1,9 @@
 import type { LoginLockout } from "../guard/login-throttle.js";
 import type { MetricsSnapshot } from "../platform/metrics.js";
+import type { TunnelState } from "../tunnel/ssh-tunnel.js";
+
+/** A tunnel's state by upstream key (UpstreamMonitor's); its Dates cross as ISO strings. */
+export type TunnelStateMessage = readonly [key: string, state: TunnelState];
 
 /**
  * The IPC messages between the primary and its workers (`workers:` 2 or more), in one file so
@@ -18,11 +22,13 @@ export interface CertificateMessage {
 /** What the primary tells a worker. */
 export type ToWorker =
   /** First message: the config the primary validated (its text: the worker parses the same bytes), the port to share, what to serve with. */
-  | { readonly type: "start"; readonly configFile: string; readonly configText: string; readonly httpsPort: number; readonly ticketKeys: string; readonly certificates: readonly CertificateMessage[]; readonly revokedSerials: readonly string[] }
+  | { readonly type: "start"; readonly configFile: string; readonly configText: string; readonly httpsPort: number; readonly ticketKeys: string; readonly certificates: readonly CertificateMessage[]; readonly revokedSerials: readonly string[]; readonly tunnels: readonly TunnelStateMessage[] }
   | ({ readonly type: "certificate" } & CertificateMessage)
   /** Session ticket keys (48 bytes, base64), the same in every worker so a ticket resumes on any of them. */
   | { readonly type: "ticket-keys"; readonly ticketKeys: string }
   | { readonly type: "revocations"; readonly revokedSerials: readonly string[] }
+  /** The primary runs the tunnels; workers show their state on failure pages. */
+  | { readonly type: "tunnel"; readonly tunnel: TunnelStateMessage }
   /** A reload the primary applied: the new config's text; the access log is reopened too. */
   | { readonly type: "reload"; readonly configText: string }
   | { readonly type: "login-verdict"; readonly id: number; readonly lockout: LoginLockout | null }

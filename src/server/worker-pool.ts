@@ -5,6 +5,7 @@ import type { LoginThrottle } from "../guard/login-throttle.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import type { Logger } from "../platform/logger.js";
 import type { MetricsSnapshot } from "../platform/metrics.js";
+import type { TunnelState } from "../tunnel/ssh-tunnel.js";
 import type { CertificateMessage, FromWorker, ToWorker } from "./worker-messages.js";
 
 /** What the pool needs of the primary. */
@@ -13,6 +14,8 @@ export interface WorkerPoolDeps {
   readonly logins: LoginThrottle;
   /** The primary's current sites, to find the site a worker names. */
   readonly sites: () => SiteTable;
+  /** The tunnels' states now (UpstreamMonitor.tunnelStates), for a worker that starts. */
+  readonly tunnels: () => Array<[string, TunnelState]>;
   readonly logger: Logger;
 }
 
@@ -76,6 +79,10 @@ export class WorkerPool {
     this.broadcast({ type: "ticket-keys", ticketKeys: this.ticketKeys });
   }
 
+  setTunnelState(key: string, state: TunnelState): void {
+    this.broadcast({ type: "tunnel", tunnel: [key, state] });
+  }
+
   setRevocations(serials: ReadonlySet<string>): void {
     this.revokedSerials = [...serials];
     this.broadcast({ type: "revocations", revokedSerials: this.revokedSerials });
@@ -136,7 +143,7 @@ export class WorkerPool {
     this.members.set(worker.id, member);
     return new Promise<number>((resolve, reject) => {
       worker.on("message", (message: FromWorker) => {
-        if (message.type === "hello") this.send(worker, { type: "start", configFile: this.config.file, configText: this.config.text, httpsPort: this.config.listen.httpsPort, ticketKeys: this.ticketKeys, certificates: [...this.certificates.values()], revokedSerials: this.revokedSerials });
+        if (message.type === "hello") this.send(worker, { type: "start", configFile: this.config.file, configText: this.config.text, httpsPort: this.config.listen.httpsPort, ticketKeys: this.ticketKeys, certificates: [...this.certificates.values()], revokedSerials: this.revokedSerials, tunnels: this.deps.tunnels() });
         else if (message.type === "ready") {
           member.ready = true;
           this.deps.logger.info("gateway.worker_started", { pid: worker.process.pid ?? null, https: message.httpsPort, ms: Math.round(performance.now() - started) });

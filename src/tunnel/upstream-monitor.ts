@@ -133,6 +133,9 @@ export class UpstreamMonitor {
   private readonly stopping = new AbortController();
   /** Open connections per upstream origin (the proxy's pooled ones and WebSockets): while one stays open, the notebook has not restarted. */
   private readonly live = new Map<string, number>();
+  /** In a worker, which runs no tunnel: the primary's tunnel states, by upstream key. */
+  private readonly reportedTunnels = new Map<string, TunnelState>();
+  private tunnelListener: ((key: string, state: TunnelState) => void) | null = null;
 
   constructor(
     private readonly clock: Clock,
@@ -171,6 +174,7 @@ export class UpstreamMonitor {
           // A tunnel that came up (again) may reach another notebook: prove it before anything passes.
           this.invalidateWatch(watched);
           this.record(watched);
+          this.tunnelListener?.(watched.key, state);
           if (state.kind === "up") this.probeOnce(watched).catch((err: unknown) => this.logger.error("upstream.probe_failed", { site: site.hosts[0], error: describeError(err) }));
         }, pidFile, this.sshPath);
         Object.assign(watched, { tunnel });
@@ -196,7 +200,7 @@ export class UpstreamMonitor {
 
   health(site: SiteConfig): UpstreamHealth {
     const w = this.bySite.get(site);
-    return { tunnel: w?.tunnel?.state ?? null, notebook: w?.notebook ?? "unknown", probeError: w?.probeError ?? null, checkedAt: w?.checkedAt ?? null, proven: w?.proven ?? false };
+    return { tunnel: w?.tunnel?.state ?? (w && this.reportedTunnels.get(w.key)) ?? null, notebook: w?.notebook ?? "unknown", probeError: w?.probeError ?? null, checkedAt: w?.checkedAt ?? null, proven: w?.proven ?? false };
   }
 
   /**
@@ -211,6 +215,26 @@ export class UpstreamMonitor {
     if (w.proven && (this.live.get(site.upstream.origin) ?? 0) > 0) return null;
     if (!w.proven && w.refusedAt && this.clock.now().getTime() - w.refusedAt.getTime() < REFUSAL_REUSE_MS) return null;
     return this.probeOnce(w);
+  }
+
+  /** Told of every tunnel state change, by upstream key: the primary forwards them to its workers. */
+  onTunnelState(listener: (key: string, state: TunnelState) => void): void {
+    this.tunnelListener = listener;
+  }
+
+  /** The tunnels' states now, by upstream key: what a worker that starts later is told. */
+  tunnelStates(): Array<[string, TunnelState]> {
+    return [...this.watched.values()].flatMap((w) => (w.tunnel ? [[w.key, w.tunnel.state] as [string, TunnelState]] : []));
+  }
+
+  /**
+   * In a worker: the primary's tunnel for this upstream changed state. Failure pages tell a tunnel
+   * that is down from a notebook that is, and, as in the primary, whatever answers next is proven.
+   */
+  reportTunnelState(key: string, state: TunnelState): void {
+    this.reportedTunnels.set(key, state);
+    const w = this.watched.get(key);
+    if (w) this.invalidateWatch(w);
   }
 
   /** A connection to `upstream` opened (a pooled one, or a WebSocket's after its 101). */

@@ -1,23 +1,24 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { Agent } from "undici";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { metricSample } from "../support/gateway-metrics.js";
-import { openWebSocket } from "../support/gateway-client.js";
+import { exchange, openWebSocket } from "../support/gateway-client.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { loopbackLookup, NotebookClient } from "../support/notebook-client.js";
 import { connectionHolder } from "../support/process-resources.js";
-import { settleAll, waitFor } from "../support/processes.js";
+import { freePort, settleAll, waitFor } from "../support/processes.js";
 import { startRecordingUpstream, type RecordingUpstream } from "../support/recording-upstream.js";
 import { createTestBed, replaceFile, type TestCa } from "../support/test-ca.js";
 import { isProcessRunning } from "../../src/platform/process-status.js";
 
 const SITE = "jupyter.example.test";
 const ECHO_SITE = "echo.example.test";
+const TUNNEL_SITE = "tunnel.example.test";
 
 /**
  * One TLS 1.3 connection for `name`, offering `session`. Without one, it resolves once the
@@ -55,11 +56,15 @@ describe("workers: 2 (node:cluster): one primary, two workers sharing the HTTPS 
   const currentWorkers = (): number[] => workers.filter((pid) => isProcessRunning(pid));
 
   before(async () => {
-    const bed = createTestBed("gateway-workers-", [SITE, ECHO_SITE]);
+    const bed = createTestBed("gateway-workers-", [SITE, ECHO_SITE, TUNNEL_SITE]);
     ({ dir, ca } = bed);
     ({ certPath, keyPath } = bed.leaf);
     await settleAll([(async () => (jupyter = await startJupyter(join(dir, "jupyter"))))(), (async () => (echo = await startRecordingUpstream()))()]);
     const tls = `tls: { cert: ${certPath}, key: ${keyPath} }`;
+    // A tunnel the primary keeps trying: no sshd listens on its port.
+    const [sshPort, tunnelPort] = [await freePort(), await freePort()];
+    writeFileSync(join(dir, "id_tunnel"), "not a key\n", { mode: 0o600 });
+    writeFileSync(join(dir, "known_hosts"), "");
     gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }
 storage: ./storage
 admin: 127.0.0.1:0
@@ -71,6 +76,10 @@ sites:
   - host: ${ECHO_SITE}
     upstream: http://127.0.0.1:${echo!.port}
     ${tls}
+  - host: ${TUNNEL_SITE}
+    upstream: http://127.0.0.1:${tunnelPort}
+    ${tls}
+    tunnel: { ssh: gateway@127.0.0.1, port: ${sshPort}, remote: 127.0.0.1:8888, identity_file: ${join(dir, "id_tunnel")}, known_hosts_file: ${join(dir, "known_hosts")} }
 `);
     workers = gateway.events().find((e) => e.event === "gateway.ready")?.workers as number[];
   });
@@ -86,6 +95,25 @@ sites:
     assert.equal(workers.length, 2);
     assert.ok(!workers.includes(gateway!.process.pid));
     assert.equal(gateway!.events().filter((e) => e.event === "gateway.worker_started").length, 2);
+  });
+
+  it("only the primary runs the tunnel; every worker's failure page tells that the tunnel is down", async () => {
+    await waitFor("the tunnel failing", () => gateway!.events().find((e) => e.event === "tunnel.down"), 15_000);
+    const failedOn = (): Set<unknown> => new Set(gateway!.events().filter((e) => e.event === "proxy.upstream_tunnel_down" && e.site === TUNNEL_SITE).map((e) => e.worker));
+    for (let i = 0; i < 200 && (i < 4 || failedOn().size < 2); i++) {
+      const res = await exchange(gateway!.httpsPort, TUNNEL_SITE, ca.certPem, "/tree");
+      assert.equal(res.status, 502);
+      assert.match(res.bodyStart, /SSH tunnel to gateway@127\.0\.0\.1 is (reconnecting|connecting)/);
+    }
+    assert.equal(failedOn().size, 2, "both workers answered with the tunnel's state");
+    const sshChildrenOf = (pid: number): string[] => readdirSync("/proc").filter((p) => {
+      try {
+        return /^\d+$/.test(p) && readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]?.split(" ")[1] === String(pid) && readFileSync(`/proc/${p}/comm`, "utf8").trim() === "ssh";
+      } catch {
+        return false; // exited meanwhile
+      }
+    });
+    for (const pid of workers) assert.deepEqual(sshChildrenOf(pid), [], `worker ${pid} runs no ssh`);
   });
 
   it("a session ticket from one connection resumes on later connections, whichever worker accepts them", async (t) => {
