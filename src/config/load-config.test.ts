@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
+import { availableParallelism } from "node:os";
 import { ConfigErrors } from "./config-error.js";
 import { loadConfig, parseConfig } from "./load-config.js";
 
@@ -55,6 +56,13 @@ describe("loadConfig results", () => {
     assert.deepEqual(config.sites[0]?.tls, { kind: "acme" });
     assert.equal(config.sites[0]?.upstream.origin, "http://127.0.0.1:8888");
     assert.deepEqual(config.positions, { "listen.https": null, "listen.http": null, admin: null, "acme.directory": null });
+    assert.equal(config.workers, 1);
+  });
+
+  it("reads workers: a number, or auto as the cores this process may run on", () => {
+    const withWorkers = (value: string): number => parseConfig(`workers: ${value}\nsites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n`, "/etc/gateway/gateway.yaml", "gateway.yaml").workers;
+    assert.equal(withWorkers("3"), 3);
+    assert.equal(withWorkers("auto"), availableParallelism());
   });
 
   it("knows where the ports, the admin endpoint and the ACME directory are written, for check's messages", () => {

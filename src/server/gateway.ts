@@ -154,8 +154,8 @@ export class Gateway {
     next.certs.startRenewing();
     this.sni.retain(new Set(config.sites.flatMap((s) => s.hosts)));
     this.workers?.reload(config);
-    const restartNeeded = ["listen", "storageDir", "timeouts"].filter((key) => JSON.stringify(old.config[key as keyof GatewayConfig]) !== JSON.stringify(config[key as keyof GatewayConfig]));
-    if (restartNeeded.length > 0) this.deps.logger.warn("gateway.restart_needed", { changed: restartNeeded, hint: "listen, storage and timeouts changes apply after a restart" });
+    const restartNeeded = ["listen", "storageDir", "timeouts", "workers"].filter((key) => JSON.stringify(old.config[key as keyof GatewayConfig]) !== JSON.stringify(config[key as keyof GatewayConfig]));
+    if (restartNeeded.length > 0) this.deps.logger.warn("gateway.restart_needed", { changed: restartNeeded, hint: "listen, storage, timeouts and workers changes apply after a restart" });
   }
 
   /** Drains requests, closes WebSockets, stops timers. Safe after a partial start. */
