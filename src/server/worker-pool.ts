@@ -58,10 +58,10 @@ export class WorkerPool {
   /** Forks the workers and returns the HTTPS port once all of them listen on it. */
   async start(ticketKeys: Buffer): Promise<number> {
     this.ticketKeys = ticketKeys.toString("base64");
-    // Shared handles: each worker accepts from the one listening socket itself. Measured on this
-    // 2-core machine (wrk -c32 small GET, two rounds): 13.9k-16.0k req/s against 9.2k-9.8k with
+    // Shared handles: each worker accepts from the one listening socket itself. Measured on a
+    // 2-core machine (wrk -c32 small GET, 4 rounds): 13.0k req/s (median) against 9.5k with
     // node's default round-robin, where the primary accepts every connection and passes it on,
-    // which costs a core the workers need. (It must be set before the first fork.)
+    // which costs CPU the workers need (README, Workers). It must be set before the first fork.
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     // Workers listen on listen.https as configured: node:cluster gives every worker the primary's
     // one listening handle for that address and port (port 0 too: all share the port it got).
