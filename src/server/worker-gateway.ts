@@ -175,16 +175,18 @@ export async function serveAsWorker(stdout: NodeJS.WritableStream, onSignal: (si
   });
   const config = parseConfig(start.configText, start.configFile, start.configFile);
   const logger = taggedLogger(new JsonLineLogger(stdout, undefined, config.logs.format), channel.process.pid ?? 0);
-  const gateway = new WorkerGateway(config, start, logger, channel, stdout);
+  let gateway: WorkerGateway | undefined;
   let drainRequested!: () => void;
   const drained = new Promise<void>((resolve) => (drainRequested = resolve));
-  channel.on("message", (message: ToWorker) => (message.type === "drain" ? drainRequested() : gateway.apply(message)));
+  channel.on("message", (message: ToWorker) => (message.type === "drain" ? drainRequested() : gateway?.apply(message)));
   const unsubscribe = (["SIGTERM", "SIGINT"] as const).map((signal) => onSignal(signal, () => drainRequested()));
   try {
+    // Opening the access log may fail like listening may: both are reported to the primary.
+    gateway = new WorkerGateway(config, start, logger, channel, stdout);
     const httpsPort = await gateway.listen(start.httpsPort);
     channel.send({ type: "ready", httpsPort } satisfies FromWorker);
   } catch (err) {
-    await gateway.stop();
+    await gateway?.stop();
     if (!(err instanceof GatewayError)) throw err;
     logger.error("gateway.start_failed", { code: err.code, error: describeError(err) });
     // Delivered before this process exits, so the primary reports the cause.

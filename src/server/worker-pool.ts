@@ -1,5 +1,6 @@
 import cluster, { type Worker } from "node:cluster";
 import type { GatewayConfig } from "../config/gateway-config.js";
+import type { SiteConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
 import type { LoginThrottle } from "../guard/login-throttle.js";
 import { GatewayError } from "../platform/gateway-error.js";
@@ -26,10 +27,11 @@ const METRICS_TIMEOUT_MS = 2_000;
 /** After timeouts.drain, a worker that has not exited is killed after this much more. */
 const DRAIN_GRACE_MS = 3_000;
 
-/** A worker's process and whether it has started serving. */
+/** A worker's process, whether it has started serving, and the login attempts it let through and has not settled. */
 interface Member {
   readonly worker: Worker;
   ready: boolean;
+  readonly loginsInFlight: Array<{ readonly site: SiteConfig; readonly address: string }>;
 }
 
 /**
@@ -58,11 +60,12 @@ export class WorkerPool {
   /** Forks the workers and returns the HTTPS port once all of them listen on it. */
   async start(ticketKeys: Buffer): Promise<number> {
     this.ticketKeys = ticketKeys.toString("base64");
-    // Shared handles: each worker accepts from the one listening socket itself. Measured on a
-    // 2-core machine (wrk -c32 small GET, 4 rounds): 13.0k req/s (median) against 9.5k with
-    // node's default round-robin, where the primary accepts every connection and passes it on,
-    // which costs CPU the workers need (README, Workers). It must be set before the first fork.
-    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // Round-robin (node's default on Linux, set here so NODE_CLUSTER_SCHED_POLICY cannot change
+    // it): the primary accepts each connection and hands it to the next worker, so long-lived
+    // connections (kernel WebSockets) spread evenly. With shared sockets the kernel picks, often
+    // the same worker; their throughput was the same within noise (README, Workers). It must be
+    // set before the first fork.
+    cluster.schedulingPolicy = cluster.SCHED_RR;
     // Workers listen on listen.https as configured: node:cluster gives every worker the primary's
     // one listening handle for that address and port (port 0 too: all share the port it got).
     const ports = await Promise.all(Array.from({ length: this.config.workers }, () => this.fork()));
@@ -139,7 +142,7 @@ export class WorkerPool {
   private fork(): Promise<number> {
     const started = performance.now();
     const worker = cluster.fork();
-    const member: Member = { worker, ready: false };
+    const member: Member = { worker, ready: false, loginsInFlight: [] };
     this.members.set(worker.id, member);
     return new Promise<number>((resolve, reject) => {
       worker.on("message", (message: FromWorker) => {
@@ -149,10 +152,12 @@ export class WorkerPool {
           this.deps.logger.info("gateway.worker_started", { pid: worker.process.pid ?? null, https: message.httpsPort, ms: Math.round(performance.now() - started) });
           resolve(message.httpsPort);
         } else if (message.type === "failed") reject(new GatewayError(message.code, message.error));
-        else this.answer(worker, message);
+        else this.answer(member, message);
       });
       worker.on("exit", (code, signal) => {
         this.members.delete(worker.id);
+        // Attempts the dead worker let through may have reached the notebook: they count as failures.
+        for (const { site, address } of member.loginsInFlight.splice(0)) this.deps.logins.settle(site, address, true);
         if (!member.ready) reject(new GatewayError("workers.start_failed", `a worker exited (${signal ?? `code ${code}`}) before serving; see the lines above for why`));
         if (this.stopping) return;
         this.deps.logger.error("gateway.worker_exited", { pid: worker.process.pid ?? null, code, signal, hint: "a new worker is started; the others keep their connections" });
@@ -165,7 +170,7 @@ export class WorkerPool {
     });
   }
 
-  private answer(worker: Worker, message: Exclude<FromWorker, { type: "hello" | "ready" | "failed" }>): void {
+  private answer({ worker, loginsInFlight }: Member, message: Exclude<FromWorker, { type: "hello" | "ready" | "failed" }>): void {
     if (message.type === "metrics") {
       this.metricsReplies.get(message.id)?.(message.snapshot);
       return;
@@ -174,8 +179,13 @@ export class WorkerPool {
     if (message.type === "login-check") {
       // A site the primary no longer has (a reload raced the request): refuse, closed by default.
       const lockout = site ? this.deps.logins.check(site, message.address) : { retryAfterS: 5, scope: "site" as const };
+      if (site && !lockout) loginsInFlight.push({ site, address: message.address });
       this.send(worker, { type: "login-verdict", id: message.id, lockout });
-    } else if (site && message.type === "login-settle") this.deps.logins.settle(site, message.address, message.clientLeftFirst);
+    } else if (site && message.type === "login-settle") {
+      const index = loginsInFlight.findIndex((a) => a.site === site && a.address === message.address);
+      if (index >= 0) loginsInFlight.splice(index, 1);
+      this.deps.logins.settle(site, message.address, message.clientLeftFirst);
+    }
     else if (site && message.type === "login-record") this.deps.logins.record(site, message.address, message.status);
   }
 

@@ -120,7 +120,7 @@ sites:
     const first = await handshake(gateway!.httpsPort, SITE, ca.certPem);
     first.socket.destroy();
     assert.ok(first.ticket, "the server sent a session ticket");
-    // The kernel picks the worker that accepts (shared listening socket): connect until both did, several times each.
+    // Connect until both workers accepted several (the primary deals connections out in turn, but other tests' leftovers may shift the turn).
     const holders = new Map<number, number>();
     for (let i = 0; i < 300 && (holders.size < 2 || Math.min(...holders.values()) < 3); i++) {
       const next = await handshake(gateway!.httpsPort, SITE, ca.certPem, first.ticket);
@@ -148,7 +148,7 @@ sites:
     };
     const refusers = (): Set<unknown> => new Set(gateway!.events().filter((e) => e.event === "guard.login_refused").map((e) => e.worker));
     const statuses = await Promise.all(Array.from({ length: 30 }, (_, i) => guess(i)));
-    // The kernel picks the accepting worker: should one have taken the whole burst, guess on until the other refused one too.
+    // Should one worker have refused the whole burst, guess on until the other refused one too.
     for (let i = 30; i < 200 && refusers().size < 2; i++) statuses.push(await guess(i));
     const reached = statuses.filter((s) => s === 401).length;
     // The notebook's own log agrees (its line may come a little after its answer).
