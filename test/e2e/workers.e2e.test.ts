@@ -12,6 +12,7 @@ import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { loopbackLookup, NotebookClient } from "../support/notebook-client.js";
 import { connectionHolder } from "../support/process-resources.js";
 import { freePort, settleAll, waitFor } from "../support/processes.js";
+import { startMisbehavingUpstream, type MisbehavingUpstream } from "../support/misbehaving-upstream.js";
 import { startRecordingUpstream, type RecordingUpstream } from "../support/recording-upstream.js";
 import { createTestBed, replaceFile, type TestCa } from "../support/test-ca.js";
 import { isProcessRunning } from "../../src/platform/process-status.js";
@@ -19,6 +20,7 @@ import { isProcessRunning } from "../../src/platform/process-status.js";
 const SITE = "jupyter.example.test";
 const ECHO_SITE = "echo.example.test";
 const TUNNEL_SITE = "tunnel.example.test";
+const HOLD_SITE = "hold.example.test";
 
 /**
  * One TLS 1.3 connection for `name`, offering `session`. Without one, it resolves once the
@@ -51,15 +53,16 @@ describe("workers: 2 (node:cluster): one primary, two workers sharing the HTTPS 
   let keyPath: string;
   let jupyter: Jupyter | undefined;
   let echo: RecordingUpstream | undefined;
+  let holding: MisbehavingUpstream | undefined;
   let gateway: GatewayProcess | undefined;
   let workers: number[] = [];
   const currentWorkers = (): number[] => workers.filter((pid) => isProcessRunning(pid));
 
   before(async () => {
-    const bed = createTestBed("gateway-workers-", [SITE, ECHO_SITE, TUNNEL_SITE]);
+    const bed = createTestBed("gateway-workers-", [SITE, ECHO_SITE, TUNNEL_SITE, HOLD_SITE]);
     ({ dir, ca } = bed);
     ({ certPath, keyPath } = bed.leaf);
-    await settleAll([(async () => (jupyter = await startJupyter(join(dir, "jupyter"))))(), (async () => (echo = await startRecordingUpstream()))()]);
+    await settleAll([(async () => (jupyter = await startJupyter(join(dir, "jupyter"))))(), (async () => (echo = await startRecordingUpstream()))(), (async () => (holding = await startMisbehavingUpstream()))()]);
     const tls = `tls: { cert: ${certPath}, key: ${keyPath} }`;
     // A tunnel the primary keeps trying: no sshd listens on its port.
     const [sshPort, tunnelPort] = [await freePort(), await freePort()];
@@ -80,6 +83,10 @@ sites:
     upstream: http://127.0.0.1:${tunnelPort}
     ${tls}
     tunnel: { ssh: gateway@127.0.0.1, port: ${sshPort}, remote: 127.0.0.1:8888, identity_file: ${join(dir, "id_tunnel")}, known_hosts_file: ${join(dir, "known_hosts")} }
+  - host: ${HOLD_SITE}
+    upstream: http://127.0.0.1:${holding!.port}
+    ${tls}
+    login_guard: { paths: [/hold] }
 `);
     workers = gateway.events().find((e) => e.event === "gateway.ready")?.workers as number[];
   });
@@ -88,6 +95,7 @@ sites:
     await gateway?.stop();
     await jupyter?.stop();
     await echo?.stop();
+    await holding?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -165,7 +173,7 @@ sites:
   });
 
   it("SIGHUP reaches every worker: each serves the new certificate", async () => {
-    const renewed = ca.issue("renewed", [SITE, ECHO_SITE]);
+    const renewed = ca.issue("renewed", [SITE, ECHO_SITE, TUNNEL_SITE, HOLD_SITE]);
     replaceFile(certPath, renewed.certPem);
     replaceFile(keyPath, renewed.keyPem);
     const reloads = gateway!.events().filter((e) => e.event === "gateway.reloaded").length;
@@ -213,6 +221,36 @@ sites:
     }
     assert.ok(served.has(replacement.pid as number), "the replacement accepts connections");
     ws.close();
+  });
+
+  it("a login attempt in flight on a worker that dies counts as a failed login in the primary", async () => {
+    const statePath = join(dir, "storage", "state", "login-failures.json");
+    const failures = (): number => {
+      try {
+        return (JSON.parse(readFileSync(statePath, "utf8")) as Record<string, Record<string, number[]>>)[HOLD_SITE]?.["127.0.0.1"]?.length ?? 0;
+      } catch {
+        return 0;
+      }
+    };
+    let connected = false;
+    const socket = tlsConnect({ host: "127.0.0.1", port: gateway!.httpsPort, servername: HOLD_SITE, ca: ca.certPem }, () => {
+      connected = true;
+      socket.write(`POST /hold HTTP/1.1\r\nHost: ${HOLD_SITE}:${gateway!.httpsPort}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10\r\n\r\npassword=x`);
+    });
+    const held = new Promise((resolve, reject) => {
+      holding!.signals.once("held", resolve);
+      // Before the kill, only a failed handshake ends the connection; the kill's reset comes later.
+      socket.once("error", (err) => (connected ? undefined : reject(err)));
+    });
+    await held;
+    const holder = connectionHolder(currentWorkers(), socket.localPort ?? 0);
+    assert.ok(holder !== undefined, "a worker holds the login attempt");
+    const startedBefore = gateway!.events().filter((e) => e.event === "gateway.worker_started").length;
+    process.kill(holder, "SIGKILL");
+    await waitFor("the attempt counted as a failure", () => (failures() === 1 ? true : undefined), 10_000);
+    const replacement = await waitFor("a new worker", () => gateway!.events().filter((e) => e.event === "gateway.worker_started")[startedBefore], 10_000, 20);
+    workers = [...currentWorkers(), replacement.pid as number];
+    socket.destroy();
   });
 
   it("SIGTERM drains the workers and the primary: all exit, 0", async () => {
