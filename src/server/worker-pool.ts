@@ -160,6 +160,12 @@ export class WorkerPool {
         for (const { site, address } of member.loginsInFlight.splice(0)) this.deps.logins.settle(site, address, true);
         if (!member.ready) reject(new GatewayError("workers.start_failed", `a worker exited (${signal ?? `code ${code}`}) before serving; see the lines above for why`));
         if (this.stopping) return;
+        if (code === 0) {
+          // It drained on a signal of its own (systemd signals the whole group at shutdown, before
+          // this process may have started stopping): replacing it would only be drained again.
+          this.deps.logger.info("gateway.worker_stopped", { pid: worker.process.pid ?? null, hint: "it was signalled to stop; not replaced" });
+          return;
+        }
         this.deps.logger.error("gateway.worker_exited", { pid: worker.process.pid ?? null, code, signal, hint: "a new worker is started; the others keep their connections" });
         const restart = (): void => {
           if (!this.stopping) this.fork().catch(() => undefined);

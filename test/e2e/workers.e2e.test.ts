@@ -253,7 +253,12 @@ sites:
     socket.destroy();
   });
 
-  it("SIGTERM drains the workers and the primary: all exit, 0", async () => {
+  it("SIGTERM drains the workers and the primary: all exit, 0 (a worker signalled on its own first is not replaced)", async () => {
+    // systemd signals every process of the unit: a worker may drain and exit before the primary stops.
+    const [first] = currentWorkers();
+    const startedBefore = gateway!.events().filter((e) => e.event === "gateway.worker_started").length;
+    process.kill(first!, "SIGTERM");
+    await waitFor("the worker's stop", () => gateway!.events().find((e) => e.event === "gateway.worker_stopped" && e.pid === first));
     const { ws, outcome } = openWebSocket(gateway!.httpsPort, ECHO_SITE, ca.certPem, "/ws");
     await new Promise((resolve) => ws.once("message", resolve));
     const exited = new Promise<number | null>((resolve) => gateway!.process.child.once("exit", (code) => resolve(code)));
@@ -262,5 +267,6 @@ sites:
     assert.ok((await outcome).opened);
     await waitFor("workers gone", () => (currentWorkers().length === 0 ? true : undefined), 5_000);
     assert.ok(gateway!.events().some((e) => e.event === "gateway.stopped"));
+    assert.equal(gateway!.events().filter((e) => e.event === "gateway.worker_started").length, startedBefore, "no worker was started during the shutdown");
   });
 });
