@@ -76,7 +76,7 @@ class WorkerGateway {
   constructor(
     private readonly config: GatewayConfig,
     start: StartMessage,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly channel: Worker,
     stdout: NodeJS.WritableStream,
   ) {
@@ -164,15 +164,20 @@ export async function serveAsWorker(stdout: NodeJS.WritableStream, onSignal: (si
   if (!channel) throw new Error("serveAsWorker outside a cluster worker");
   // SIGHUP reaches the whole process group; the primary reloads and tells the workers.
   const ignoreHup = onSignal("SIGHUP", () => undefined);
-  const start = await new Promise<StartMessage>((resolve) => {
+  // A primary whose start failed elsewhere drains the workers that have not started yet too.
+  const start = await new Promise<StartMessage | null>((resolve) => {
     const onStart = (message: ToWorker): void => {
-      if (message.type !== "start") return;
+      if (message.type !== "start" && message.type !== "drain") return;
       channel.off("message", onStart);
-      resolve(message);
+      resolve(message.type === "start" ? message : null);
     };
     channel.on("message", onStart);
     channel.send({ type: "hello" } satisfies FromWorker);
   });
+  if (!start) {
+    ignoreHup();
+    return "drained";
+  }
   const config = parseConfig(start.configText, start.configFile, start.configFile);
   const logger = taggedLogger(new JsonLineLogger(stdout, undefined, config.logs.format), channel.process.pid ?? 0);
   let gateway: WorkerGateway | undefined;

@@ -1,6 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
-import type { GatewayConfig } from "../config/gateway-config.js";
-import type { SiteConfig } from "../config/gateway-config.js";
+import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
 import type { LoginThrottle } from "../guard/login-throttle.js";
 import { GatewayError } from "../platform/gateway-error.js";

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { Agent } from "undici";
-import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
+import { runGateway, startGateway, type GatewayProcess } from "../support/gateway-process.js";
 import { metricSample } from "../support/gateway-metrics.js";
 import { exchange, openWebSocket } from "../support/gateway-client.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
@@ -268,5 +269,26 @@ sites:
     await waitFor("workers gone", () => (currentWorkers().length === 0 ? true : undefined), 5_000);
     assert.ok(gateway!.events().some((e) => e.event === "gateway.stopped"));
     assert.equal(gateway!.events().filter((e) => e.event === "gateway.worker_started").length, startedBefore, "no worker was started during the shutdown");
+  });
+});
+
+describe("workers: 2 that cannot listen", { timeout: 60_000 }, () => {
+  it("serve exits 1 with the workers' reason, and leaves no worker behind", async () => {
+    const { dir, leaf } = createTestBed("gateway-workers-busy-", [SITE]);
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      writeFileSync(join(dir, "gateway.yaml"), `listen: { address: 127.0.0.1, https: ${port}, http: false }\nstorage: ./storage\nadmin: false\nworkers: 2\nsites:\n  - host: ${SITE}\n    upstream: http://127.0.0.1:9\n    tls: { cert: ${leaf.certPath}, key: ${leaf.keyPath} }\n`);
+      const run = await runGateway(["serve", "--config", join(dir, "gateway.yaml")]);
+      assert.equal(run.status, 1, run.stdout + run.stderr);
+      assert.match(run.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`));
+      assert.ok(run.ms < 10_000, `took ${run.ms} ms`);
+      const started = run.stdout.split("\n").filter((l) => l.includes('"gateway.worker_started"')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+      for (const pid of started) await waitFor(`worker ${pid} gone`, () => (isProcessRunning(pid) ? undefined : true), 5_000);
+    } finally {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
