@@ -3,6 +3,7 @@ import { loadConfig } from "../config/load-config.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, JsonLineLogger } from "../platform/logger.js";
 import { createGateway, type Gateway } from "../server/gateway.js";
+import { isWorkerProcess, serveAsWorker } from "../server/worker-gateway.js";
 import { findStorageProblem } from "../tls/cert-store.js";
 import type { CliDeps } from "./cli-deps.js";
 import { loadConfigOrReport } from "./config-loading.js";
@@ -13,6 +14,8 @@ import { ExitCode } from "./exit-code.js";
  * and certificates; a bad new config is logged and the running one keeps serving.
  */
 export async function serveCommand(configPath: string, deps: CliDeps): Promise<ExitCode> {
+  // A worker the primary forked (workers: 2 or more) takes its config from the primary, not the file.
+  if (isWorkerProcess()) return (await serveAsWorker(deps.stdout, deps.onSignal)) === "drained" ? ExitCode.Ok : ExitCode.Failed;
   const config = await loadConfigOrReport(configPath, deps);
   if (typeof config === "number") return config;
   const logger = new JsonLineLogger(deps.stdout, undefined, config.logs.format);
@@ -35,6 +38,7 @@ export async function serveCommand(configPath: string, deps: CliDeps): Promise<E
     https: ports.https,
     http: ports.http,
     admin: ports.admin,
+    ...(config.workers > 1 ? { workers: gateway.workerPids() } : {}),
     sites: config.sites.map((s) => ({ hosts: s.hosts, upstream: s.upstream.origin, tls: s.tls.kind })),
   });
 

@@ -5,6 +5,8 @@
 export interface GatewayConfig {
   /** Absolute path of the gateway.yaml this came from. */
   readonly file: string;
+  /** The YAML text this was parsed from: workers (`workers:` 2 or more) parse the bytes the primary validated. */
+  readonly text: string;
   readonly listen: ListenConfig;
   /** Folder for the account key, certificates, the local CA and state; kept 0700. Default /var/lib/gateway. */
   readonly storageDir: string;
@@ -13,6 +15,12 @@ export interface GatewayConfig {
   readonly acme: AcmeConfig;
   readonly logs: LogsConfig;
   readonly timeouts: TimeoutsConfig;
+  /**
+   * Worker processes that terminate TLS and proxy (`workers:`, "auto" resolved to the cores this
+   * process may run on). 1 (the default): the gateway serves in its one process, as before workers
+   * existed. From 2: a primary (certificates, tunnels, login guard, admin) and this many workers.
+   */
+  readonly workers: number;
   /** At least one; every public name appears in exactly one site. */
   readonly sites: readonly SiteConfig[];
   /** Where each of these settings is written ("gateway.yaml:4:10"), or null when it is the default: for `gateway check`'s messages. */

@@ -117,6 +117,9 @@ function list<I extends SchemaNode>(description: string, items: I, extra: Omit<S
 
 const OFF = { const: false, description: "off" } as const;
 
+/** More workers than this only costs memory: each is a Node process of ~60 MiB. */
+export const MAX_WORKERS = 64;
+
 const LISTEN = object("Where the gateway listens.", {
   address: { ...text("Address both listeners bind: 0.0.0.0 for every interface, :: for IPv6 too, 127.0.0.1 for this machine only.", undefined, ["0.0.0.0", "127.0.0.1"]), default: "0.0.0.0" },
   https: port("HTTPS port; 443 needs root or CAP_NET_BIND_SERVICE; 0 picks a free port.", 443, 0),
@@ -298,6 +301,11 @@ export const GATEWAY_YAML = object(
       description: "Loopback admin endpoint (/healthz, /status, /metrics) as host:port, or false to turn it off.",
       anyOf: [text("loopback host:port (port 0 picks a free one)", PATTERNS.admin, ["127.0.0.1:2019"]), OFF],
       default: "127.0.0.1:2019",
+    },
+    workers: {
+      description: "Processes that terminate TLS and proxy: auto (one per core this process may use), or a number; 1 (the default) serves from the one gateway process. From 2, a primary process keeps certificates, tunnels, the login guard's counts and the admin endpoint, and replaces a worker that dies.",
+      anyOf: [{ const: "auto", description: "one worker per core" }, count("number of worker processes (1: no workers, the gateway serves in one process)", 1, MAX_WORKERS)] as const,
+      default: 1,
     },
     acme: ACME,
     logs: LOGS,

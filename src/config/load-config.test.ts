@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
+import { availableParallelism } from "node:os";
 import { ConfigErrors } from "./config-error.js";
 import { loadConfig, parseConfig } from "./load-config.js";
 
@@ -56,12 +57,19 @@ describe("loadConfig results", () => {
     assert.deepEqual(config.sites[0]?.tls, { kind: "acme" });
     assert.equal(config.sites[0]?.upstream.origin, "http://127.0.0.1:8888");
     assert.deepEqual(config.positions, { "listen.https": null, "listen.http": null, admin: null, "acme.directory": null, "acme.profile": null });
+    assert.equal(config.workers, 1);
   });
 
   it("turns HTTP/2 off with listen.http2: false, and says what listen.http2 takes", () => {
     const sites = "sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n";
     assert.equal(parseConfig(`listen:\n  http2: false\n${sites}`, "/etc/gateway/gateway.yaml", "gateway.yaml").listen.http2, false);
     assert.throws(() => parseConfig(`listen:\n  http2: h2\n${sites}`, "/etc/gateway/gateway.yaml", "gateway.yaml"), /gateway\.yaml:2:10: listen\.http2 must be true or false/);
+  });
+
+  it("reads workers: a number, or auto as the cores this process may run on", () => {
+    const withWorkers = (value: string): number => parseConfig(`workers: ${value}\nsites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n`, "/etc/gateway/gateway.yaml", "gateway.yaml").workers;
+    assert.equal(withWorkers("3"), 3);
+    assert.equal(withWorkers("auto"), availableParallelism());
   });
 
   it("knows where the ports, the admin endpoint and the ACME directory are written, for check's messages", () => {

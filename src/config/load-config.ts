@@ -2,6 +2,7 @@ import { Resolver } from "node:dns";
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { isMap, isNode, LineCounter, parseDocument } from "yaml";
 import { canonicalIPv6, nonPublicAddressKind, parseAddressRange } from "./address-range.js";
@@ -10,7 +11,7 @@ import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
 import { DEFAULT_DNS_HOOK_TIMEOUT_MS, DEFAULT_DNS_PROPAGATION_TIMEOUT_MS, DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type DnsChallengeConfig, type DnsServer, type AddressRange, type ExternalAccountBinding, type FallbackCa, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
 import { ACME_DIRECTORIES, EAB, FALLBACK_CA, GATEWAY_YAML, keysOf, PATTERNS, TLS_FILES } from "./gateway-yaml-schema.js";
 
-const { listen: LISTEN, acme: ACME, logs: LOGS, timeouts: TIMEOUTS, sites: SITES, admin: ADMIN, storage: STORAGE } = GATEWAY_YAML.properties;
+const { listen: LISTEN, acme: ACME, logs: LOGS, timeouts: TIMEOUTS, sites: SITES, admin: ADMIN, storage: STORAGE, workers: WORKERS } = GATEWAY_YAML.properties;
 const SITE = SITES.items;
 const { dns: DNS } = ACME.properties;
 const { tls: TLS, tunnel: TUNNEL, login_guard: LOGIN_GUARD, client_certificates: CLIENT_CERTIFICATES } = SITE.properties;
@@ -56,6 +57,7 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   const acme = readAcme(read, top("acme"), baseDir);
   const logs = readLogs(read, top("logs"), baseDir);
   const timeouts = readTimeouts(read, top("timeouts"));
+  const workers = readWorkers(read, top("workers"));
   const sites = readSites(read, top("sites"), baseDir, acme);
 
   const clash = admin && listenerOnPort(listen, admin);
@@ -74,12 +76,14 @@ export function parseConfig(text: string, file: string, displayName: string): Ga
   };
   return {
     file,
+    text,
     listen,
     storageDir: resolve(baseDir, storage ?? STORAGE.default),
     admin,
     acme,
     logs,
     timeouts,
+    workers,
     sites,
     positions: { "listen.https": where("listen.https"), "listen.http": where("listen.http"), admin: where("admin"), "acme.directory": where("acme.directory"), "acme.profile": where("acme.profile") },
   };
@@ -104,6 +108,13 @@ function readListen(read: ConfigReader, field: Field): ListenConfig {
   }
   const http2 = get ? read.boolean(get("http2")) : undefined;
   return { address: address ?? LISTEN.properties.address.default, httpsPort: httpsPort ?? LISTEN.properties.https.default, httpPort: httpPort === undefined ? LISTEN.properties.http.default : httpPort, http2: http2 ?? LISTEN.properties.http2.default };
+}
+
+/** `workers:` as a count: auto is the cores this process may run on (taskset and cgroup cpusets count). */
+function readWorkers(read: ConfigReader, field: Field): number {
+  const [auto, count] = WORKERS.anyOf;
+  if (read.scalar(field) === auto.const) return availableParallelism();
+  return read.integer(field, count, `write auto (one per core), or a number of worker processes; 1 serves from one process`) ?? WORKERS.default;
 }
 
 /** The listener (listen.https or listen.http) that would take the admin endpoint's address and port, if any. */

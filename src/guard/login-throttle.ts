@@ -11,6 +11,23 @@ export interface LoginLockout {
   readonly scope: "address" | "site";
 }
 
+/**
+ * What the HTTPS listener and the proxy ask of the login guard: the LoginThrottle itself, or in a
+ * worker (`workers:` 2 or more) the primary's throttle over IPC, so that every worker counts
+ * against the same limit.
+ */
+export interface LoginGate {
+  isLoginAttempt(site: SiteConfig, method: string | undefined, url: string | undefined): boolean;
+  check(site: SiteConfig, address: string): LoginLockout | null | Promise<LoginLockout | null>;
+  settle(site: SiteConfig, address: string, clientLeftFirst: boolean): void;
+  record(site: SiteConfig, address: string, status: number): void;
+}
+
+/** Whether a request is a login attempt the guard counts. */
+export function isLoginAttempt(site: SiteConfig, method: string | undefined, url: string | undefined): boolean {
+  return method === "POST" && site.loginGuard.paths.includes((url ?? "").split("?")[0] ?? "");
+}
+
 /** Retry-After when only attempts still in flight fill the limit. */
 const IN_FLIGHT_RETRY_S = 5;
 
@@ -22,7 +39,7 @@ type FailureLog = Record<string, Record<string, number[]>>;
  * a reload or a restart does not reset them. Jupyter answers a wrong password with 401 (the
  * login page again) and a right one with a redirect, so the response status tells them apart.
  */
-export class LoginThrottle {
+export class LoginThrottle implements LoginGate {
   private failures: FailureLog;
   /** Attempts let through and not answered yet, per site and address: they count as failures until answered. */
   private readonly pending = new Map<string, Map<string, number>>();
@@ -63,9 +80,8 @@ export class LoginThrottle {
     this.unlocks = unlocks;
   }
 
-  /** Whether `req` is a login attempt the guard counts. */
   isLoginAttempt(site: SiteConfig, method: string | undefined, url: string | undefined): boolean {
-    return method === "POST" && site.loginGuard.paths.includes((url ?? "").split("?")[0] ?? "");
+    return isLoginAttempt(site, method, url);
   }
 
   /**

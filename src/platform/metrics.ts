@@ -32,19 +32,42 @@ export class Metrics {
     this.gauges.set(name, { help, collect });
   }
 
-  render(): string {
-    const lines: string[] = [];
-    for (const [name, { help, values }] of this.counters) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-      for (const [labels, value] of values) lines.push(`${name}${labels} ${value}`);
+  /** Every value now, gauges read: what a worker sends the primary, which sums them. */
+  snapshot(): MetricsSnapshot {
+    const snapshot: Record<string, MetricFamily> = {};
+    for (const [name, { help, values }] of this.counters) snapshot[name] = { help, type: "counter", values: [...values] };
+    for (const [name, { help, collect }] of this.gauges) snapshot[name] = { help, type: "gauge", values: collect().map(([labels, value]) => [renderLabels(labels), value]) };
+    return snapshot;
+  }
+
+  /** The Prometheus text of this process's metrics plus `others` (workers'), summed per name and labels. */
+  render(others: readonly MetricsSnapshot[] = []): string {
+    const merged = new Map<string, { help: string; type: string; values: Map<string, number> }>();
+    for (const snapshot of [this.snapshot(), ...others]) {
+      for (const [name, { help, type, values }] of Object.entries(snapshot)) {
+        const family = merged.get(name) ?? { help, type, values: new Map<string, number>() };
+        merged.set(name, family);
+        for (const [labels, value] of values) family.values.set(labels, (family.values.get(labels) ?? 0) + value);
+      }
     }
-    for (const [name, { help, collect }] of this.gauges) {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-      for (const [labels, value] of collect()) lines.push(`${name}${renderLabels(labels)} ${value}`);
+    const lines: string[] = [];
+    for (const [name, { help, type, values }] of merged) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of values) lines.push(`${name}${labels} ${value}`);
     }
     return `${lines.join("\n")}\n`;
   }
 }
+
+/** One metric's values, labels already rendered ({site="a"}). */
+interface MetricFamily {
+  readonly help: string;
+  readonly type: "counter" | "gauge";
+  readonly values: ReadonlyArray<readonly [string, number]>;
+}
+
+/** A process's metrics by name, as plain data (it crosses IPC as JSON). */
+export type MetricsSnapshot = Readonly<Record<string, MetricFamily>>;
 
 function renderLabels(labels: Labels): string {
   const entries = Object.entries(labels);

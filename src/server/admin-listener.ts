@@ -4,8 +4,8 @@ import { createServer, type Server } from "node:http";
 export interface AdminSources {
   /** The same data as `gateway status`, as JSON. */
   readonly status: () => Promise<unknown>;
-  /** Prometheus text format. */
-  readonly metrics: () => string;
+  /** Prometheus text format (with workers, summed over them: they are asked over IPC). */
+  readonly metrics: () => Promise<string>;
 }
 
 /**
@@ -22,7 +22,10 @@ export function createAdminListener(sources: AdminSources): Server {
     if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
     } else if (path === "/metrics") {
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(sources.metrics());
+      sources.metrics().then(
+        (text) => res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(text),
+        () => res.writeHead(500, { "content-type": "text/plain" }).end("metrics unavailable; see the gateway's log\n"),
+      );
     } else if (path === "/status") {
       sources.status().then(
         (status) => res.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(status, null, 2)}\n`),

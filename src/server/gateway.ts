@@ -1,7 +1,7 @@
+import { randomBytes } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import { unwatchFile, watchFile } from "node:fs";
 import { join } from "node:path";
-import type { Duplex } from "node:stream";
 import { AcmeIssuer } from "../acme/acme-issuer.js";
 import { caRole, FallbackIssuer } from "../acme/fallback-issuer.js";
 import type { AcmeCa, GatewayConfig, SiteConfig } from "../config/gateway-config.js";
@@ -11,7 +11,6 @@ import { systemClock, type Clock } from "../platform/clock.js";
 import { describeError, type Logger } from "../platform/logger.js";
 import { LoginThrottle } from "../guard/login-throttle.js";
 import { loginStatePaths } from "../guard/login-unlocks.js";
-import { NotebookProxy } from "../proxy/notebook-proxy.js";
 import { CertManager, DEFAULT_CERT_TIMING, type CertManagerTiming } from "../tls/cert-manager.js";
 import { FileCertStore } from "../tls/cert-store.js";
 import { ClientCa } from "../tls/client-ca.js";
@@ -19,11 +18,11 @@ import { UpstreamMonitor, upstreamHealthJson } from "../tunnel/upstream-monitor.
 import { LocalCaIssuer } from "../tls/local-ca-issuer.js";
 import { SniContexts } from "../tls/sni-context.js";
 import { CountingLogger, Metrics } from "../platform/metrics.js";
-import { AccessLog } from "./access-log.js";
 import { createAdminListener } from "./admin-listener.js";
 import { createHttpListener } from "./http-listener.js";
-import { createHttpsListener, type HttpsListener } from "./https-listener.js";
+import { HttpsServing } from "./https-serving.js";
 import { drain, listen } from "./lifecycle.js";
+import { WorkerPool } from "./worker-pool.js";
 
 export interface GatewayDeps {
   readonly clock: Clock;
@@ -52,19 +51,20 @@ interface Generation {
 /**
  * The running gateway: certificates, then listeners; stopped in reverse. Reload builds a new
  * generation (sites, certificates) beside the old one and swaps it in only when it started.
+ * With `workers:` 2 or more this is the primary: HTTPS is served by a WorkerPool, and this process
+ * keeps what must exist once (certificates and ACME, tunnels, the login guard's counts, admin).
  */
 export class Gateway {
   private readonly sni: SniContexts;
-  private readonly proxy: NotebookProxy;
   private readonly upstreams: UpstreamMonitor;
   /** Outlives config reloads, so failed-login counts are never reset by one. */
   private readonly logins: LoginThrottle;
-  private readonly upgraded = new Set<Duplex>();
+  /** Exactly one of the two serves HTTPS: this process, or its workers. */
+  private readonly serving: HttpsServing | null;
+  private readonly workers: WorkerPool | null;
   private generation: Generation;
-  private httpsServer: HttpsListener | undefined;
   private httpServer: HttpServer | undefined;
   private adminServer: HttpServer | undefined;
-  private readonly accessLog: AccessLog | null;
   private boundHttpsPort = 0;
   private ticketRotation: NodeJS.Timeout | undefined;
   private readonly clientCa: ClientCa;
@@ -78,17 +78,32 @@ export class Gateway {
     private readonly metrics: Metrics,
     stdout: NodeJS.WritableStream,
   ) {
-    this.accessLog = config.logs.access ? new AccessLog(config.logs.access, stdout, deps.logger) : null;
     this.upstreams = new UpstreamMonitor(deps.clock, deps.logger, join(config.storageDir, "upstreams"), config.timeouts.upstreamIdleMs);
     this.clientCa = new ClientCa(join(config.storageDir, "clients"), deps.clock);
     const loginState = loginStatePaths(config.storageDir);
     this.logins = new LoginThrottle(loginState.failures, loginState.unlocks, deps.clock, deps.logger);
-    this.proxy = new NotebookProxy(deps.logger, this.upstreams, (req, site, clientAddress, status) => {
-      if (this.logins.isLoginAttempt(site, req.method, req.url)) this.logins.record(site, clientAddress, status);
-    }, config.timeouts);
     this.generation = this.makeGeneration(config);
     const store = this.generation.store;
     this.sni = new SniContexts((name) => store.readAlpnCertificate(name));
+    if (config.workers > 1) {
+      this.serving = null;
+      this.workers = new WorkerPool(config, { logins: this.logins, sites: () => this.generation.sites, tunnels: () => this.upstreams.tunnelStates(), logger: deps.logger });
+      this.upstreams.onTunnelState((key, state) => this.workers?.setTunnelState(key, state));
+    } else {
+      this.workers = null;
+      this.serving = new HttpsServing({
+        config,
+        sites: () => this.generation.sites,
+        sni: this.sni,
+        upstreams: this.upstreams,
+        logins: this.logins,
+        clientCerts: { requested: config.sites.some((s) => s.clientCertificatesRequired), revokedSerials: () => this.revokedSerials },
+        metrics,
+        clock: deps.clock,
+        logger: deps.logger,
+        stdout,
+      });
+    }
   }
 
   async start(): Promise<BoundPorts> {
@@ -104,33 +119,18 @@ export class Gateway {
     this.upstreams.update(config.sites);
     this.upstreams.startProbing();
     await this.generation.certs.start();
-    this.httpsServer = createHttpsListener({
-      sni: this.sni,
-      sites: () => this.generation.sites,
-      proxy: this.proxy,
-      logins: this.logins,
-      clientCerts: { requested: clientCertsRequested, revokedSerials: () => this.revokedSerials },
-      upgraded: this.upgraded,
-      timeouts: config.timeouts,
-      http2: config.listen.http2,
-      onResponse: (request, status, site, bodyBytes, session) => {
-        this.metrics.count("gateway_requests_total", "HTTP responses sent (a WebSocket counts when it closes), by site and status.", { site, status: String(status) });
-        this.accessLog?.write(request, status, bodyBytes, this.deps.clock.now(), session);
-      },
-      logger: this.deps.logger,
-    });
-    this.boundHttpsPort = await listen(this.httpsServer, config.listen.httpsPort, config.listen.address, "listen.https");
+    this.boundHttpsPort = this.workers ? await this.workers.start(randomBytes(48)) : await this.serving!.listen(config.listen.httpsPort);
     let httpPort: number | null = null;
     if (config.listen.httpPort !== null) {
       this.httpServer = createHttpListener(() => this.generation.store, () => this.generation.sites, () => this.boundHttpsPort, config.timeouts, this.deps.logger);
       httpPort = await listen(this.httpServer, config.listen.httpPort, config.listen.address, "listen.http");
     }
-    this.ticketRotation = setInterval(() => this.sni.rotateTicketKeys(), TICKET_KEY_LIFETIME_MS);
+    this.ticketRotation = setInterval(() => (this.workers ? this.workers.setTicketKeys(randomBytes(48)) : this.sni.rotateTicketKeys()), TICKET_KEY_LIFETIME_MS);
     this.ticketRotation.unref();
     let adminPort: number | null = null;
     if (config.admin) {
       this.registerGauges();
-      this.adminServer = createAdminListener({ status: () => this.status(), metrics: () => this.metrics.render() });
+      this.adminServer = createAdminListener({ status: () => this.status(), metrics: async () => this.metrics.render(this.workers ? await this.workers.metrics() : []) });
       adminPort = await listen(this.adminServer, config.admin.port, config.admin.host, "admin");
     }
     // Orders need the listeners up: the CA connects back to answer HTTP-01 / TLS-ALPN-01.
@@ -140,7 +140,7 @@ export class Gateway {
 
   /** Applies a new, already validated config; on failure the old one keeps serving. */
   async reload(config: GatewayConfig): Promise<void> {
-    this.accessLog?.reopen();
+    this.serving?.reopenLog();
     const old = this.generation;
     const next = this.makeGeneration(config);
     try {
@@ -154,8 +154,9 @@ export class Gateway {
     old.certs.stop();
     next.certs.startRenewing();
     this.sni.retain(new Set(config.sites.flatMap((s) => s.hosts)));
-    const restartNeeded = ["listen", "storageDir", "timeouts"].filter((key) => JSON.stringify(old.config[key as keyof GatewayConfig]) !== JSON.stringify(config[key as keyof GatewayConfig]));
-    if (restartNeeded.length > 0) this.deps.logger.warn("gateway.restart_needed", { changed: restartNeeded, hint: "listen, storage and timeouts changes apply after a restart" });
+    this.workers?.reload(config);
+    const restartNeeded = ["listen", "storageDir", "timeouts", "workers"].filter((key) => JSON.stringify(old.config[key as keyof GatewayConfig]) !== JSON.stringify(config[key as keyof GatewayConfig]));
+    if (restartNeeded.length > 0) this.deps.logger.warn("gateway.restart_needed", { changed: restartNeeded, hint: "listen, storage, timeouts and workers changes apply after a restart" });
   }
 
   /** Drains requests, closes WebSockets, stops timers. Safe after a partial start. */
@@ -165,14 +166,18 @@ export class Gateway {
     unwatchFile(this.logins.unlocksPath);
     const { drainMs } = this.generation.config.timeouts;
     await Promise.all([
-      this.httpsServer ? drain(this.httpsServer, this.upgraded, drainMs) : undefined,
+      this.serving?.stop(),
+      this.workers?.stop(),
       this.httpServer ? drain(this.httpServer, new Set(), drainMs) : undefined,
       this.adminServer ? drain(this.adminServer, new Set(), drainMs) : undefined,
     ]);
     this.generation.certs.stop();
-    this.accessLog?.close();
     await this.upstreams.stop();
-    this.proxy.close();
+  }
+
+  /** PIDs of the worker processes (none without `workers:`), for the ready line and tests. */
+  workerPids(): number[] {
+    return this.workers?.pids() ?? [];
   }
 
   /** What /status shows: `gateway status`'s data plus the live tunnel and notebook state; snake_case keys, as in the config and logs. */
@@ -197,7 +202,6 @@ export class Gateway {
   }
 
   private registerGauges(): void {
-    this.metrics.gauge("gateway_websockets_open", "Open upgraded connections (kernel and terminal WebSockets).", () => [[{}, this.upgraded.size]]);
     this.metrics.gauge("gateway_certificate_expiry_timestamp_seconds", "notAfter of the certificate each site serves, in Unix seconds.", () =>
       this.generation.certs.servingCertificates().map(([site, bundle]) => [{ site }, Math.floor(bundle.notAfter.getTime() / 1000)]),
     );
@@ -212,6 +216,7 @@ export class Gateway {
   private async reloadRevocations(): Promise<void> {
     try {
       this.revokedSerials = await this.clientCa.revokedSerials();
+      this.workers?.setRevocations(this.revokedSerials);
     } catch (err) {
       this.deps.logger.error("guard.revocations_unreadable", { file: this.clientCa.revokedPath, error: describeError(err), keeps: this.revokedSerials.size });
     }
@@ -220,9 +225,12 @@ export class Gateway {
   private makeGeneration(config: GatewayConfig): Generation {
     const store = new FileCertStore(config.storageDir, this.deps.clock);
     const noSni = defaultSite(config.sites);
-    const certs = createCertManager(config, store, this.deps, (site, bundle) =>
-      this.sni.set(site.hosts, bundle, site === noSni, site.clientCertificatesRequired ? this.clientCaPem : undefined),
-    );
+    const certs = createCertManager(config, store, this.deps, (site, bundle) => {
+      const isDefault = site === noSni;
+      const clientCaPem = site.clientCertificatesRequired ? this.clientCaPem : undefined;
+      if (this.workers) this.workers.setCertificate({ hosts: site.hosts, certPem: bundle.certPem, keyPem: bundle.keyPem, isDefault, clientCaPem: clientCaPem ?? null });
+      else this.sni.set(site.hosts, bundle, isDefault, clientCaPem);
+    });
     return { config, sites: new SiteTable(config.sites), store, certs };
   }
 }

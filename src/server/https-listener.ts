@@ -7,7 +7,7 @@ import { LIMITS, type TimeoutsConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
 import type { IncomingRequest, OutgoingResponse } from "../guard/incoming-request.js";
 import { checkRequest } from "../guard/request-guard.js";
-import type { LoginThrottle } from "../guard/login-throttle.js";
+import type { LoginGate, LoginLockout } from "../guard/login-throttle.js";
 import type { NotebookProxy, UpgradeOutcome } from "../proxy/notebook-proxy.js";
 import { refuseUpgrade, sendStatusPage } from "../proxy/status-page.js";
 import type { Logger } from "../platform/logger.js";
@@ -33,7 +33,7 @@ export interface HttpsListenerDeps {
   /** Read per request, so a reload applies to the next request. */
   readonly sites: () => SiteTable;
   readonly proxy: NotebookProxy;
-  readonly logins: LoginThrottle;
+  readonly logins: LoginGate;
   readonly clientCerts: ClientCertificatePolicy;
   /** Open upgraded sockets (WebSockets), closed on shutdown. */
   readonly upgraded: Set<Duplex>;
@@ -107,17 +107,27 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
       return;
     }
     const client = req.socket.remoteAddress ?? "";
-    const isLogin = logins.isLoginAttempt(verdict.site, req.method, req.url);
-    const lockout = isLogin ? logins.check(verdict.site, client) : null;
-    if (lockout) {
-      logger.warn("guard.login_refused", { site: verdict.site.hosts[0], client, scope: lockout.scope, retry_after_s: lockout.retryAfterS });
-      req.resume();
-      const who = lockout.scope === "address" ? "from your address" : "for this notebook";
-      sendStatusPage(res, 429, "Too many failed logins", `Too many wrong passwords ${who}. Try again in ${Math.ceil(lockout.retryAfterS / 60)} minute(s).`, verdict.site, { "retry-after": String(lockout.retryAfterS) });
+    if (!logins.isLoginAttempt(verdict.site, req.method, req.url)) {
+      proxy.web(req, res, verdict.site, verdict.publicOrigin);
       return;
     }
-    if (isLogin) res.once("close", () => logins.settle(verdict.site, client, !res.headersSent));
-    proxy.web(req, res, verdict.site, verdict.publicOrigin);
+    const admit = (lockout: LoginLockout | null): void => {
+      if (lockout) {
+        logger.warn("guard.login_refused", { site: verdict.site.hosts[0], client, scope: lockout.scope, retry_after_s: lockout.retryAfterS });
+        req.resume();
+        const who = lockout.scope === "address" ? "from your address" : "for this notebook";
+        sendStatusPage(res, 429, "Too many failed logins", `Too many wrong passwords ${who}. Try again in ${Math.ceil(lockout.retryAfterS / 60)} minute(s).`, verdict.site, { "retry-after": String(lockout.retryAfterS) });
+        return;
+      }
+      // Gone while a worker asked the primary: nothing reached the notebook.
+      if (req.socket.destroyed) return logins.settle(verdict.site, client, false);
+      res.once("close", () => logins.settle(verdict.site, client, !res.headersSent));
+      proxy.web(req, res, verdict.site, verdict.publicOrigin);
+    };
+    // A worker asks the primary, which counts for every worker (the request waits, unread).
+    const lockout = logins.check(verdict.site, client);
+    if (lockout instanceof Promise) void lockout.then(admit);
+    else admit(lockout);
   });
 
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {

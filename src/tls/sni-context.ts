@@ -14,7 +14,7 @@ export class SniContexts {
   /** What each name's context was made from, to remake it with new session ticket keys. */
   private readonly options = new Map<string, SecureContextOptions>();
   /** Session ticket keys (RFC 5077), shared by every site's context and replaced by rotateTicketKeys(). */
-  private ticketKeys = randomBytes(48);
+  private ticketKeys: Buffer = randomBytes(48);
   private fallback: SecureContext | undefined;
   private fallbackOptions: SecureContextOptions | undefined;
   private readonly servers = new Set<Server>();
@@ -25,7 +25,7 @@ export class SniContexts {
    * or with an unknown name; until the default is set, the first site set does. `clientCa` (PEM)
    * verifies client certificates for sites that require them.
    */
-  set(hosts: readonly string[], bundle: CertificateBundle, isDefault: boolean, clientCa?: string): void {
+  set(hosts: readonly string[], bundle: Pick<CertificateBundle, "certPem" | "keyPem">, isDefault: boolean, clientCa?: string): void {
     const options = { ...TLS_PROFILE, cert: bundle.certPem, key: bundle.keyPem, ...(clientCa ? { ca: clientCa } : {}) };
     const context = createSecureContext({ ...options, ticketKeys: this.ticketKeys });
     for (const host of hosts) {
@@ -63,7 +63,15 @@ export class SniContexts {
    * resumed sessions (forward secrecy for resumption). Clients then do one full handshake.
    */
   rotateTicketKeys(): void {
-    this.ticketKeys = randomBytes(48);
+    this.setTicketKeys(randomBytes(48));
+  }
+
+  /**
+   * Serves with these 48 bytes of session ticket keys from now on. Workers get them from the
+   * primary, so that a ticket one worker issued resumes on any other.
+   */
+  setTicketKeys(ticketKeys: Buffer): void {
+    this.ticketKeys = ticketKeys;
     const remade = new Map<SecureContextOptions, SecureContext>();
     for (const [host, options] of this.options) {
       const context = remade.get(options) ?? createSecureContext({ ...options, ticketKeys: this.ticketKeys });

@@ -136,6 +136,9 @@ export class UpstreamMonitor {
   private readonly stopping = new AbortController();
   /** Open connections per upstream origin (the proxy's pooled ones and WebSockets): while one stays open, the notebook has not restarted. */
   private readonly live = new Map<string, number>();
+  /** In a worker, which runs no tunnel: the primary's tunnel states, by upstream key. */
+  private readonly reportedTunnels = new Map<string, TunnelState>();
+  private tunnelListener: ((key: string, state: TunnelState) => void) | null = null;
 
   constructor(
     private readonly clock: Clock,
@@ -145,6 +148,12 @@ export class UpstreamMonitor {
     /** How long a probe that requests wait for may take: timeouts.upstream_idle. */
     private readonly probeTimeoutMs: number,
     private readonly sshPath = "ssh",
+    /**
+     * false in a worker (`workers:` 2 or more): the primary runs the tunnels and writes what
+     * `gateway status` shows; a worker's monitor only proves the notebook for its own
+     * connections, whose staying open is what keeps a proof valid.
+     */
+    private readonly supervises = true,
   ) {}
 
   /** Starts (or, after a reload, adjusts) tunnels and probes for `sites`. */
@@ -162,12 +171,13 @@ export class UpstreamMonitor {
         continue;
       }
       const watched: Watched = { key, site, tunnel: null, notebook: "unknown", probeError: null, checkedAt: null, proven: false, refusedAt: null, epoch: 0, probing: null };
-      if (site.tunnel) {
+      if (site.tunnel && this.supervises) {
         const pidFile = join(this.runDir, `ssh-${tunnelLocalPort(site)}.pid`);
         const tunnel = new SshTunnel(site, this.clock, this.logger, (state) => {
           // A tunnel that came up (again) may reach another notebook: prove it before anything passes.
           this.invalidateWatch(watched);
           this.record(watched);
+          this.tunnelListener?.(watched.key, state);
           if (state.kind === "up") this.probeOnce(watched).catch((err: unknown) => this.logger.error("upstream.probe_failed", { site: site.hosts[0], error: describeError(err) }));
         }, pidFile, this.sshPath);
         Object.assign(watched, { tunnel });
@@ -193,7 +203,7 @@ export class UpstreamMonitor {
 
   health(site: SiteConfig): UpstreamHealth {
     const w = this.bySite.get(site);
-    return { tunnel: w?.tunnel?.state ?? null, notebook: w?.notebook ?? "unknown", probeError: w?.probeError ?? null, checkedAt: w?.checkedAt ?? null, proven: w?.proven ?? false };
+    return { tunnel: w?.tunnel?.state ?? (w && this.reportedTunnels.get(w.key)) ?? null, notebook: w?.notebook ?? "unknown", probeError: w?.probeError ?? null, checkedAt: w?.checkedAt ?? null, proven: w?.proven ?? false };
   }
 
   /**
@@ -208,6 +218,26 @@ export class UpstreamMonitor {
     if (w.proven && (this.live.get(site.upstream.origin) ?? 0) > 0) return null;
     if (!w.proven && w.refusedAt && this.clock.now().getTime() - w.refusedAt.getTime() < REFUSAL_REUSE_MS) return null;
     return this.probeOnce(w);
+  }
+
+  /** Told of every tunnel state change, by upstream key: the primary forwards them to its workers. */
+  onTunnelState(listener: (key: string, state: TunnelState) => void): void {
+    this.tunnelListener = listener;
+  }
+
+  /** The tunnels' states now, by upstream key: what a worker that starts later is told. */
+  tunnelStates(): Array<[string, TunnelState]> {
+    return [...this.watched.values()].flatMap((w) => (w.tunnel ? [[w.key, w.tunnel.state] as [string, TunnelState]] : []));
+  }
+
+  /**
+   * In a worker: the primary's tunnel for this upstream changed state. Failure pages tell a tunnel
+   * that is down from a notebook that is, and, as in the primary, whatever answers next is proven.
+   */
+  reportTunnelState(key: string, state: TunnelState): void {
+    this.reportedTunnels.set(key, state);
+    const w = this.watched.get(key);
+    if (w) this.invalidateWatch(w);
   }
 
   /** A connection to `upstream` opened (a pooled one, or a WebSocket's after its 101). */
@@ -251,6 +281,7 @@ export class UpstreamMonitor {
 
   /** Writes what `gateway status` (another process) shows: storage/upstreams/<site>.json. */
   private record(w: Watched): void {
+    if (!this.supervises) return;
     const health = { tunnel: w.tunnel?.state ?? null, notebook: w.notebook, checkedAt: w.checkedAt, updatedAt: this.clock.now() };
     writeFileAtomic(upstreamStatePath(this.runDir, w.site), JSON.stringify(health), 0o600).catch((err: unknown) =>
       this.logger.warn("upstream.state_unwritable", { site: w.site.hosts[0], error: describeError(err) }),

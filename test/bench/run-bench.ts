@@ -10,7 +10,7 @@ import { BENCH_UPSTREAM_MAIN } from "./bench-upstream.js";
 import { benchPageLoad, PAGE_LOAD_KERNEL_TRIES, PAGE_LOAD_OPTIONS } from "./page-load.js";
 import { record, renderTable, type Samples } from "./report.js";
 import { CADDY, CHP, DIRECT, GATEWAY, gatewaySystem, NGINX, type BenchContext, type BenchSystem } from "./systems.js";
-import { FULL, measure, METRICS, QUICK } from "./workloads.js";
+import { FULL, measure, METRICS, QUICK, smallGets } from "./workloads.js";
 
 /**
  * `npm run bench [-- --quick] [--rounds N] [--out FILE] [--baseline MAIN_JS] [--only NAMES] [--rows KEYS]`:
@@ -62,12 +62,15 @@ try {
     for (const system of SYSTEMS) {
       process.stderr.write(`round ${round}/${rounds}: ${system.name}… `);
       const running = await system.start(ctx);
+      let values: Record<string, number>;
       try {
         await sleep(500);
-        record(samples, system.name, await measure(running, client, effort, rows));
+        values = await measure(running, client, effort, rows);
+        record(samples, system.name, values);
       } finally {
         await running.stop();
       }
+      if (!rows || rows.some((key) => key.endsWith("AllCores"))) record(samples, system.name, await measureAllCores(system, ctx, values));
       process.stderr.write("done\n");
     }
   }
@@ -97,6 +100,25 @@ try {
   process.stderr.write(`written to ${out}\n`);
 } finally {
   await cleanUp();
+}
+
+/**
+ * The all-cores rows: the system started to use every core (the gateway with `workers: auto`)
+ * and measured with the small GETs; a system that already does so (nginx, Caddy) or cannot (CHP)
+ * keeps the small-GET values it just measured.
+ */
+async function measureAllCores(system: BenchSystem, ctx: BenchContext, measured: Record<string, number>): Promise<Record<string, number>> {
+  let values = { rps: measured.rps ?? NaN, p99: measured.p99 ?? NaN, cpu: measured.cpu ?? NaN };
+  if (system.startAllCores) {
+    const running = await system.startAllCores(ctx);
+    try {
+      await sleep(500);
+      values = await smallGets(running, effort);
+    } finally {
+      await running.stop();
+    }
+  }
+  return { rpsAllCores: values.rps, p99AllCores: values.p99, cpuAllCores: values.cpu };
 }
 
 /** A test CA and an ECDSA P-256 leaf for localhost, with openssl. */

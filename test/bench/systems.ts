@@ -28,26 +28,33 @@ export interface Running {
 export interface BenchSystem {
   readonly name: string;
   start(ctx: BenchContext): Promise<Running>;
+  /**
+   * The same system set up to use every core, for the all-cores rows; absent where start()
+   * already does (nginx's worker_processes auto, Caddy's goroutines) or cannot (CHP, one process).
+   */
+  startAllCores?(ctx: BenchContext): Promise<Running>;
 }
 
 const CHP_MAIN = fileURLToPath(new URL("../../../node_modules/configurable-http-proxy/bin/configurable-http-proxy", import.meta.url));
 
 /** The gateway as built in this tree, or (`main`) another build of it, e.g. the one before a change. */
 export function gatewaySystem(name: string, main?: string): BenchSystem {
-  return {
-    name,
-    async start(ctx) {
-      const dir = subdir(ctx, name);
-      const gateway = await startGateway(dir, `listen: { address: 127.0.0.1, https: 0, http: false }
+  const start = async (ctx: BenchContext, label: string, extraYaml: string): Promise<Running> => {
+    const gateway = await startGateway(subdir(ctx, label), `listen: { address: 127.0.0.1, https: 0, http: false }
 storage: ./storage
 admin: false
-sites:
+${extraYaml}sites:
   - host: localhost
     upstream: http://127.0.0.1:${ctx.upstreamHttpPort}
     tls: { cert: ${ctx.certPath}, key: ${ctx.keyPath} }
 `, {}, main);
-      return { port: gateway.httpsPort, pid: gateway.process.pid, stop: () => gateway.stop() };
-    },
+    return { port: gateway.httpsPort, pid: gateway.process.pid, stop: () => gateway.stop() };
+  };
+  return {
+    name,
+    start: (ctx) => start(ctx, name, ""),
+    // Another build may predate `workers:`; only this tree's gateway gets the all-cores run.
+    ...(main ? {} : { startAllCores: (ctx: BenchContext) => start(ctx, `${name}-workers`, "workers: auto\n") }),
   };
 }
 

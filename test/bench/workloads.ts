@@ -46,6 +46,9 @@ export const METRICS: readonly Metric[] = [
   { key: "tlsResumed", label: "resumed TLS connections/s (TLS 1.2 ticket)", higherIsBetter: true },
   { key: "idleWs", label: "idle WebSockets: KiB per connection", higherIsBetter: false },
   { key: "rss", label: "RSS after start, MiB", higherIsBetter: false },
+  { key: "rpsAllCores", label: "all cores (gateway workers: auto; nginx worker_processes auto): small GET req/s", higherIsBetter: true },
+  { key: "p99AllCores", label: "all cores: p99 ms", higherIsBetter: false },
+  { key: "cpuAllCores", label: "all cores: proxy CPU µs/req", higherIsBetter: false },
 ];
 
 /** The TLS client side: the bench's CA and the certificate's name, on loopback. */
@@ -74,7 +77,8 @@ export async function measure(system: Running, client: Client, effort: Effort, r
   return result;
 }
 
-async function smallGets(system: Running, effort: Effort): Promise<Record<string, number>> {
+/** wrk's small GETs (after a warm-up): requests per second, p99 latency, the system's CPU per request. */
+export async function smallGets(system: Running, effort: Effort): Promise<{ rps: number; p99: number; cpu: number }> {
   const wrk = requireTool("/usr/bin/wrk", "wrk");
   if (effort.warmupSeconds > 0) await run(wrk, ["-t2", "-c32", `-d${effort.warmupSeconds}s`, `https://localhost:${system.port}/small`]);
   const cpuBefore = cpuMicros(system.pid);

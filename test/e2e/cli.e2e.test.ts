@@ -65,7 +65,7 @@ describe("the gateway command", { timeout: 120_000 }, () => {
   it("check accepts the repository's gateway.yaml, and finds no notebook on 127.0.0.1:8888 here", () => {
     const r = gateway(["check", "--config", new URL("../../../gateway.yaml", import.meta.url).pathname]);
     assert.match(r.stdout, /configuration is valid \(1 site\(s\)\)/);
-    assert.match(r.stdout, /warning \S+gateway\.yaml:13:5: localhost: nothing answers at 127\.0\.0\.1:8888 \(ECONNREFUSED\); start the notebook/);
+    assert.match(r.stdout, /warning \S+gateway\.yaml:14:5: localhost: nothing answers at 127\.0\.0\.1:8888 \(ECONNREFUSED\); start the notebook/);
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 

@@ -85,3 +85,8 @@ export function describeFds(pid: number): Map<string, string> {
 export function newFds(before: Map<string, string>, after: Map<string, string>): string[] {
   return [...after].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd}: ${target}`);
 }
+
+/** Which of `pids` holds the server side of the TCP connection whose client end is 127.0.0.1:`clientPort` (with workers: which worker accepted it). */
+export function connectionHolder(pids: readonly number[], clientPort: number): number | undefined {
+  return pids.find((pid) => [...describeFds(pid).values()].some((target) => target.includes(`-> 127.0.0.1:${clientPort} `)));
+}
