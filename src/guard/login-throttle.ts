@@ -5,10 +5,13 @@ import { writeFileAtomic } from "../platform/file-system.js";
 import { describeError, type Logger } from "../platform/logger.js";
 import { ALL_ADDRESSES, canonicalClientAddress, readLoginUnlocks, type LoginUnlocks } from "./login-unlocks.js";
 
-/** A login attempt that must wait: answer 429 with Retry-After, never forward it. */
+/**
+ * A login attempt that must wait: answer 429 with Retry-After (503 for "unavailable": a worker's
+ * primary could not count it), never forward it.
+ */
 export interface LoginLockout {
   readonly retryAfterS: number;
-  readonly scope: "address" | "site";
+  readonly scope: "address" | "site" | "unavailable";
 }
 
 /**
@@ -17,7 +20,6 @@ export interface LoginLockout {
  * against the same limit.
  */
 export interface LoginGate {
-  isLoginAttempt(site: SiteConfig, method: string | undefined, url: string | undefined): boolean;
   check(site: SiteConfig, address: string): LoginLockout | null | Promise<LoginLockout | null>;
   settle(site: SiteConfig, address: string, clientLeftFirst: boolean): void;
   record(site: SiteConfig, address: string, status: number): void;
@@ -78,10 +80,6 @@ export class LoginThrottle implements LoginGate {
       if (this.unlocks?.[address] !== at) this.logger.info("guard.login_unlocked", { client: address === ALL_ADDRESSES ? "all" : address, requested_at: at });
     }
     this.unlocks = unlocks;
-  }
-
-  isLoginAttempt(site: SiteConfig, method: string | undefined, url: string | undefined): boolean {
-    return isLoginAttempt(site, method, url);
   }
 
   /**

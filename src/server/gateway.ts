@@ -55,7 +55,8 @@ interface Generation {
  * keeps what must exist once (certificates and ACME, tunnels, the login guard's counts, admin).
  */
 export class Gateway {
-  private readonly sni: SniContexts;
+  /** The certificates served, by name; null with workers, which each hold their own. */
+  private readonly sni: SniContexts | null;
   private readonly upstreams: UpstreamMonitor;
   /** Outlives config reloads, so failed-login counts are never reset by one. */
   private readonly logins: LoginThrottle;
@@ -84,13 +85,14 @@ export class Gateway {
     this.logins = new LoginThrottle(loginState.failures, loginState.unlocks, deps.clock, deps.logger);
     this.generation = this.makeGeneration(config);
     const store = this.generation.store;
-    this.sni = new SniContexts((name) => store.readAlpnCertificate(name));
     if (config.workers > 1) {
+      this.sni = null;
       this.serving = null;
       this.workers = new WorkerPool(config, { logins: this.logins, sites: () => this.generation.sites, tunnels: () => this.upstreams.tunnelStates(), logger: deps.logger });
       this.upstreams.onTunnelState((key, state) => this.workers?.setTunnelState(key, state));
     } else {
       this.workers = null;
+      this.sni = new SniContexts((name) => store.readAlpnCertificate(name));
       this.serving = new HttpsServing({
         config,
         sites: () => this.generation.sites,
@@ -125,7 +127,7 @@ export class Gateway {
       this.httpServer = createHttpListener(() => this.generation.store, () => this.generation.sites, () => this.boundHttpsPort, config.timeouts, this.deps.logger);
       httpPort = await listen(this.httpServer, config.listen.httpPort, config.listen.address, "listen.http");
     }
-    this.ticketRotation = setInterval(() => (this.workers ? this.workers.setTicketKeys(randomBytes(48)) : this.sni.rotateTicketKeys()), TICKET_KEY_LIFETIME_MS);
+    this.ticketRotation = setInterval(() => (this.workers ? this.workers.setTicketKeys(randomBytes(48)) : this.sni?.rotateTicketKeys()), TICKET_KEY_LIFETIME_MS);
     this.ticketRotation.unref();
     let adminPort: number | null = null;
     if (config.admin) {
@@ -153,7 +155,7 @@ export class Gateway {
     this.upstreams.update(config.sites);
     old.certs.stop();
     next.certs.startRenewing();
-    this.sni.retain(new Set(config.sites.flatMap((s) => s.hosts)));
+    this.sni?.retain(new Set(config.sites.flatMap((s) => s.hosts)));
     this.workers?.reload(config);
     const restartNeeded = ["listen", "storageDir", "timeouts", "workers"].filter((key) => JSON.stringify(old.config[key as keyof GatewayConfig]) !== JSON.stringify(config[key as keyof GatewayConfig]));
     if (restartNeeded.length > 0) this.deps.logger.warn("gateway.restart_needed", { changed: restartNeeded, hint: "listen, storage, timeouts and workers changes apply after a restart" });
@@ -229,7 +231,7 @@ export class Gateway {
       const isDefault = site === noSni;
       const clientCaPem = site.clientCertificatesRequired ? this.clientCaPem : undefined;
       if (this.workers) this.workers.setCertificate({ hosts: site.hosts, certPem: bundle.certPem, keyPem: bundle.keyPem, isDefault, clientCaPem: clientCaPem ?? null });
-      else this.sni.set(site.hosts, bundle, isDefault, clientCaPem);
+      else this.sni?.set(site.hosts, bundle, isDefault, clientCaPem);
     });
     return { config, sites: new SiteTable(config.sites), store, certs };
   }

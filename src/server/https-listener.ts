@@ -1,4 +1,4 @@
-import { Server as HttpServer } from "node:http";
+import { Server as HttpServer, maxHeaderSize } from "node:http";
 import { createServer } from "node:https";
 import { createSecureServer, Http2ServerRequest, type Http2Session } from "node:http2";
 import type { Duplex } from "node:stream";
@@ -7,10 +7,10 @@ import { LIMITS, type TimeoutsConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
 import type { IncomingRequest, OutgoingResponse } from "../guard/incoming-request.js";
 import { checkRequest } from "../guard/request-guard.js";
-import type { LoginGate, LoginLockout } from "../guard/login-throttle.js";
+import { isLoginAttempt, type LoginGate, type LoginLockout } from "../guard/login-throttle.js";
 import type { NotebookProxy, UpgradeOutcome } from "../proxy/notebook-proxy.js";
 import { refuseUpgrade, sendStatusPage } from "../proxy/status-page.js";
-import type { Logger } from "../platform/logger.js";
+import { describeError, type Logger } from "../platform/logger.js";
 import type { SniContexts } from "../tls/sni-context.js";
 import { TLS_PROFILE } from "../tls/tls-profile.js";
 import { CountingHttp2Response, CountingResponse, requestAsSent, type RequestAsSent, type WebSocketSession } from "./access-log.js";
@@ -107,11 +107,20 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
       return;
     }
     const client = req.socket.remoteAddress ?? "";
-    if (!logins.isLoginAttempt(verdict.site, req.method, req.url)) {
+    if (!isLoginAttempt(verdict.site, req.method, req.url)) {
       proxy.web(req, res, verdict.site, verdict.publicOrigin);
       return;
     }
+    const refuseUnchecked = (): void => {
+      req.resume();
+      sendStatusPage(res, 503, "Login check unavailable", "The gateway could not check this login attempt against its limits, so it was not forwarded. Try again in a few seconds; if it persists, see the gateway's log.", verdict.site, { "retry-after": "5" });
+    };
     const admit = (lockout: LoginLockout | null): void => {
+      if (lockout?.scope === "unavailable") {
+        logger.warn("guard.login_unchecked", { site: verdict.site.hosts[0], client, hint: "the primary did not count this attempt (no answer, or the site is gone after a reload); refused" });
+        refuseUnchecked();
+        return;
+      }
       if (lockout) {
         logger.warn("guard.login_refused", { site: verdict.site.hosts[0], client, scope: lockout.scope, retry_after_s: lockout.retryAfterS });
         req.resume();
@@ -126,8 +135,13 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
     };
     // A worker asks the primary, which counts for every worker (the request waits, unread).
     const lockout = logins.check(verdict.site, client);
-    if (lockout instanceof Promise) void lockout.then(admit);
-    else admit(lockout);
+    if (lockout instanceof Promise) {
+      // Thrown here it would be an unhandled rejection, which ends the process and all its WebSockets.
+      lockout.then(admit).catch((err: unknown) => {
+        logger.error("guard.login_check_failed", { site: verdict.site.hosts[0], client, error: describeError(err) });
+        if (!res.headersSent && !res.destroyed) refuseUnchecked();
+      });
+    } else admit(lockout);
   });
 
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
@@ -165,10 +179,14 @@ export function createHttpsListener({ sni, sites, proxy, logins, clientCerts, up
 
   // Node closes a CONNECT without a word; say why, as nginx does (with a 400). Over HTTP/2 a
   // CONNECT is a stream with a response of its own (extended CONNECT, RFC 8441, is not offered).
-  server.on("connect", (_req: IncomingRequest, socket: Duplex | OutgoingResponse) => {
+  server.on("connect", (req: IncomingRequest, socket: Duplex | OutgoingResponse) => {
     const why = "CONNECT is not supported: this gateway serves notebooks, it is not a forward proxy";
-    if ("writeHead" in socket) sendStatusPage(socket, 400, "Bad request", why, undefined);
-    else refuseUpgrade(socket, 400, why);
+    if ("writeHead" in socket) {
+      // An HTTP/2 CONNECT is a request with a response: access log and metrics, as any other.
+      const sent = requestAsSent(req);
+      socket.once("close", () => onResponse(sent, socket.headersSent ? socket.statusCode : 499, "", (socket as CountingHttp2Response).bodyBytes));
+      sendStatusPage(socket, 400, "Bad request", why, undefined);
+    } else refuseUpgrade(socket, 400, why);
   });
 
   server.on("tlsClientError", (err, socket) => {
@@ -202,7 +220,8 @@ function createHttp2Listener(tlsOptions: object, sni: SniContexts, timeouts: Tim
     noDelay: true,
     Http1ServerResponse: CountingResponse,
     Http2ServerResponse: CountingHttp2Response,
-    settings: { maxConcurrentStreams: LIMITS.http2StreamsPerConnection, enableConnectProtocol: false, initialWindowSize: HTTP2_STREAM_WINDOW_BYTES },
+    // Request headers get HTTP/1.1's limit (node:http's maxHeaderSize, 16 KiB); HTTP/2's default is 64 KiB.
+    settings: { maxConcurrentStreams: LIMITS.http2StreamsPerConnection, enableConnectProtocol: false, initialWindowSize: HTTP2_STREAM_WINDOW_BYTES, maxHeaderListSize: maxHeaderSize },
   });
   // node:http2 takes the HTTP/1.1 timers as properties, not options (Node 20).
   Object.assign(server, { ...connectionTimers(timeouts), requestTimeout: 0 });

@@ -1,7 +1,7 @@
 import type { Duplex } from "node:stream";
 import type { GatewayConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
-import type { LoginGate } from "../guard/login-throttle.js";
+import { isLoginAttempt, type LoginGate } from "../guard/login-throttle.js";
 import type { Clock } from "../platform/clock.js";
 import type { Logger } from "../platform/logger.js";
 import type { Metrics } from "../platform/metrics.js";
@@ -40,7 +40,7 @@ export class HttpsServing {
     const { config, logins, metrics, logger } = deps;
     this.accessLog = config.logs.access ? new AccessLog(config.logs.access, deps.stdout, logger) : null;
     this.proxy = new NotebookProxy(logger, deps.upstreams, (req, site, clientAddress, status) => {
-      if (logins.isLoginAttempt(site, req.method, req.url)) logins.record(site, clientAddress, status);
+      if (isLoginAttempt(site, req.method, req.url)) logins.record(site, clientAddress, status);
     }, config.timeouts);
     metrics.gauge("gateway_websockets_open", "Open upgraded connections (kernel and terminal WebSockets).", () => [[{}, this.upgraded.size]]);
   }

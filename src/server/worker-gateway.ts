@@ -1,9 +1,10 @@
 import cluster, { type Worker } from "node:cluster";
 import { join } from "node:path";
 import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
+import { ConfigErrors } from "../config/config-error.js";
 import { parseConfig } from "../config/load-config.js";
 import { SiteTable } from "../config/site-table.js";
-import { isLoginAttempt, type LoginGate, type LoginLockout } from "../guard/login-throttle.js";
+import type { LoginGate, LoginLockout } from "../guard/login-throttle.js";
 import { systemClock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError, JsonLineLogger, type LogFields, type Logger } from "../platform/logger.js";
@@ -17,24 +18,28 @@ import type { FromWorker, ToWorker, TunnelStateMessage } from "./worker-messages
 
 type StartMessage = Extract<ToWorker, { type: "start" }>;
 
+/** How long a worker waits for the primary's login verdict. */
+const LOGIN_VERDICT_TIMEOUT_MS = 5_000;
+
 /**
  * The login guard of a worker: every check, settle and record goes to the primary, whose one
  * LoginThrottle counts for all workers together (in-flight attempts included).
  */
-class PrimaryLoginGate implements LoginGate {
+export class PrimaryLoginGate implements LoginGate {
   private readonly verdicts = new Map<number, (lockout: LoginLockout | null) => void>();
   private nextId = 0;
 
   constructor(private readonly send: (message: FromWorker) => void) {}
 
-  isLoginAttempt(site: SiteConfig, method: string | undefined, url: string | undefined): boolean {
-    return isLoginAttempt(site, method, url);
-  }
-
-  check(site: SiteConfig, address: string): Promise<LoginLockout | null> {
+  /** Without the primary's answer in this time (its message or ours lost), the attempt is refused: 503, closed by default. */
+  check(site: SiteConfig, address: string, timeoutMs = LOGIN_VERDICT_TIMEOUT_MS): Promise<LoginLockout | null> {
     const id = this.nextId++;
     return new Promise((resolve) => {
-      this.verdicts.set(id, resolve);
+      const timer = setTimeout(() => this.verdict(id, { retryAfterS: 5, scope: "unavailable" }), timeoutMs);
+      this.verdicts.set(id, (lockout) => {
+        clearTimeout(timer);
+        resolve(lockout);
+      });
       this.send({ type: "login-check", id, site: site.hosts[0] ?? "", address });
     });
   }
@@ -76,7 +81,7 @@ class WorkerGateway {
   constructor(
     private readonly config: GatewayConfig,
     start: StartMessage,
-    logger: Logger,
+    private readonly logger: Logger,
     private readonly channel: Worker,
     stdout: NodeJS.WritableStream,
   ) {
@@ -133,8 +138,9 @@ class WorkerGateway {
       this.upstreams.update(config.sites);
       this.sni.retain(new Set(config.sites.flatMap((s) => s.hosts)));
     } catch (err) {
-      // The primary validated these bytes; a worker that cannot read them has a bug.
-      throw new Error(`worker could not parse the config the primary applied: ${describeError(err)}`);
+      // The primary validated these bytes, but parsing reads files again (keys, hooks) that may
+      // have changed since: keep serving with the config this worker has rather than crash.
+      this.logger.error("gateway.worker_reload_failed", { error: describeError(err), hint: "this worker keeps its previous config; fix the files the config names and reload again" });
     }
   }
 
@@ -178,24 +184,28 @@ export async function serveAsWorker(stdout: NodeJS.WritableStream, onSignal: (si
     ignoreHup();
     return "drained";
   }
-  const config = parseConfig(start.configText, start.configFile, start.configFile);
-  const logger = taggedLogger(new JsonLineLogger(stdout, undefined, config.logs.format), channel.process.pid ?? 0);
+  // Until the config is read, lines use the default format.
+  let logger = taggedLogger(new JsonLineLogger(stdout), channel.process.pid ?? 0);
   let gateway: WorkerGateway | undefined;
   let drainRequested!: () => void;
   const drained = new Promise<void>((resolve) => (drainRequested = resolve));
   channel.on("message", (message: ToWorker) => (message.type === "drain" ? drainRequested() : gateway?.apply(message)));
   const unsubscribe = (["SIGTERM", "SIGINT"] as const).map((signal) => onSignal(signal, () => drainRequested()));
   try {
-    // Opening the access log may fail like listening may: both are reported to the primary.
+    // Reading the config (it reads key files and hooks again), opening the access log and
+    // listening may fail: each is reported to the primary.
+    const config = parseConfig(start.configText, start.configFile, start.configFile);
+    logger = taggedLogger(new JsonLineLogger(stdout, undefined, config.logs.format), channel.process.pid ?? 0);
     gateway = new WorkerGateway(config, start, logger, channel, stdout);
     const httpsPort = await gateway.listen(start.httpsPort);
     channel.send({ type: "ready", httpsPort } satisfies FromWorker);
   } catch (err) {
     await gateway?.stop();
-    if (!(err instanceof GatewayError)) throw err;
-    logger.error("gateway.start_failed", { code: err.code, error: describeError(err) });
+    const code = err instanceof GatewayError ? err.code : err instanceof ConfigErrors ? "workers.config_unreadable" : null;
+    if (!code) throw err;
+    logger.error("gateway.start_failed", { code, error: describeError(err) });
     // Delivered before this process exits, so the primary reports the cause.
-    await new Promise<void>((resolve) => channel.send({ type: "failed", code: err.code, error: describeError(err) } satisfies FromWorker, undefined, () => resolve()));
+    await new Promise<void>((resolve) => channel.send({ type: "failed", code, error: describeError(err) } satisfies FromWorker, undefined, () => resolve()));
     return "failed";
   }
   await drained;

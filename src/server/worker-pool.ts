@@ -1,7 +1,7 @@
 import cluster, { type Worker } from "node:cluster";
 import type { GatewayConfig, SiteConfig } from "../config/gateway-config.js";
 import type { SiteTable } from "../config/site-table.js";
-import type { LoginThrottle } from "../guard/login-throttle.js";
+import type { LoginLockout, LoginThrottle } from "../guard/login-throttle.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import type { Logger } from "../platform/logger.js";
 import type { MetricsSnapshot } from "../platform/metrics.js";
@@ -17,10 +17,15 @@ export interface WorkerPoolDeps {
   /** The tunnels' states now (UpstreamMonitor.tunnelStates), for a worker that starts. */
   readonly tunnels: () => Array<[string, TunnelState]>;
   readonly logger: Logger;
+  /** Starts a worker process: cluster.fork, or a fake in unit tests. */
+  readonly fork?: () => Worker;
 }
 
-/** A worker that dies before it is ready is forked again after this pause, not in a tight loop. */
+/** The verdict when the primary cannot count an attempt: refused, closed by default (a 503, not a lockout). */
+const UNAVAILABLE: LoginLockout = { retryAfterS: 5, scope: "unavailable" };
+/** A worker that dies before it is ready, or exits 0 (see the exit handler), is forked again after this pause, not in a tight loop. */
 const RESTART_AFTER_EARLY_EXIT_MS = 1_000;
+const MAX_RESTART_DELAY_MS = 60_000;
 /** How long the primary waits for a worker's metrics before rendering without them. */
 const METRICS_TIMEOUT_MS = 2_000;
 /** After timeouts.drain, a worker that has not exited is killed after this much more. */
@@ -48,6 +53,9 @@ export class WorkerPool {
   private stopping = false;
   private nextRequestId = 0;
   private readonly metricsReplies = new Map<number, (snapshot: MetricsSnapshot) => void>();
+  /** Workers that became ready, and forks since the last one that died before serving (for the back-off). */
+  private starts = 0;
+  private earlyExits = 0;
 
   constructor(
     config: GatewayConfig,
@@ -140,7 +148,7 @@ export class WorkerPool {
   /** Forks one worker; resolves with the port it listens on, rejects when it could not start. */
   private fork(): Promise<number> {
     const started = performance.now();
-    const worker = cluster.fork();
+    const worker = (this.deps.fork ?? (() => cluster.fork()))();
     const member: Member = { worker, ready: false, loginsInFlight: [] };
     this.members.set(worker.id, member);
     return new Promise<number>((resolve, reject) => {
@@ -148,9 +156,14 @@ export class WorkerPool {
         if (message.type === "hello") this.send(worker, { type: "start", configFile: this.config.file, configText: this.config.text, httpsPort: this.config.listen.httpsPort, ticketKeys: this.ticketKeys, certificates: [...this.certificates.values()], revokedSerials: this.revokedSerials, tunnels: this.deps.tunnels() });
         else if (message.type === "ready") {
           member.ready = true;
+          this.starts++;
+          this.earlyExits = 0;
           this.deps.logger.info("gateway.worker_started", { pid: worker.process.pid ?? null, https: message.httpsPort, ms: Math.round(performance.now() - started) });
           resolve(message.httpsPort);
-        } else if (message.type === "failed") reject(new GatewayError(message.code, message.error));
+        } else if (message.type === "failed") {
+          this.deps.logger.error("gateway.worker_start_failed", { pid: worker.process.pid ?? null, code: message.code, error: message.error, hint: this.starts > 0 ? `forked again in ${this.restartDelayMs() / 1000} s; fix the cause` : "the gateway does not start" });
+          reject(new GatewayError(message.code, message.error));
+        }
         else this.answer(member, message);
       });
       worker.on("exit", (code, signal) => {
@@ -159,39 +172,52 @@ export class WorkerPool {
         for (const { site, address } of member.loginsInFlight.splice(0)) this.deps.logins.settle(site, address, true);
         if (!member.ready) reject(new GatewayError("workers.start_failed", `a worker exited (${signal ?? `code ${code}`}) before serving; see the lines above for why`));
         if (this.stopping) return;
-        if (code === 0) {
-          // It drained on a signal of its own (systemd signals the whole group at shutdown, before
-          // this process may have started stopping): replacing it would only be drained again.
-          this.deps.logger.info("gateway.worker_stopped", { pid: worker.process.pid ?? null, hint: "it was signalled to stop; not replaced" });
-          return;
-        }
+        // Also code 0 (an operator's kill PID, a lost IPC channel, not only shutdown): the last
+        // worker gone would leave no HTTPS while the primary looks healthy. Such an exit, or one
+        // before serving, is replaced after a pause: systemd signals the whole group at shutdown,
+        // and this process starts stopping within it, so that replacement is never forked.
         this.deps.logger.error("gateway.worker_exited", { pid: worker.process.pid ?? null, code, signal, hint: "a new worker is started; the others keep their connections" });
         const restart = (): void => {
           if (!this.stopping) this.fork().catch(() => undefined);
         };
-        if (member.ready) restart();
-        else setTimeout(restart, RESTART_AFTER_EARLY_EXIT_MS).unref();
+        if (member.ready && code !== 0) restart();
+        else {
+          const delay = this.restartDelayMs();
+          if (!member.ready) this.earlyExits++;
+          setTimeout(restart, delay).unref();
+        }
       });
     });
   }
 
-  private answer({ worker, loginsInFlight }: Member, message: Exclude<FromWorker, { type: "hello" | "ready" | "failed" }>): void {
+  private answer(member: Member, message: Exclude<FromWorker, { type: "hello" | "ready" | "failed" }>): void {
+    const { worker, loginsInFlight } = member;
     if (message.type === "metrics") {
       this.metricsReplies.get(message.id)?.(message.snapshot);
       return;
     }
     const site = this.deps.sites().lookup(message.site);
     if (message.type === "login-check") {
-      // A site the primary no longer has (a reload raced the request): refuse, closed by default.
-      const lockout = site ? this.deps.logins.check(site, message.address) : { retryAfterS: 5, scope: "site" as const };
+      // node:cluster may deliver a worker's last messages after its 'exit', when its in-flight
+      // attempts were settled already: one reserved now would never be. A site the primary no
+      // longer has (a reload raced the request) is refused too: closed by default.
+      const gone = this.members.get(worker.id) !== member;
+      const lockout = site && !gone ? this.deps.logins.check(site, message.address) : UNAVAILABLE;
       if (site && !lockout) loginsInFlight.push({ site, address: message.address });
       this.send(worker, { type: "login-verdict", id: message.id, lockout });
-    } else if (site && message.type === "login-settle") {
-      const index = loginsInFlight.findIndex((a) => a.site === site && a.address === message.address);
-      if (index >= 0) loginsInFlight.splice(index, 1);
-      this.deps.logins.settle(site, message.address, message.clientLeftFirst);
+    } else if (message.type === "login-settle") {
+      // By name, not object: a reload makes new SiteConfigs. Only what was reserved is settled,
+      // once (the worker's exit settles the rest).
+      const index = loginsInFlight.findIndex((a) => a.site.hosts[0] === message.site && a.address === message.address);
+      const [reserved] = index >= 0 ? loginsInFlight.splice(index, 1) : [];
+      if (reserved) this.deps.logins.settle(site ?? reserved.site, message.address, message.clientLeftFirst);
     }
     else if (site && message.type === "login-record") this.deps.logins.record(site, message.address, message.status);
+  }
+
+  /** 1 s, doubling for each worker in a row that died before serving (a config file gone, say), up to a minute. */
+  private restartDelayMs(): number {
+    return Math.min(RESTART_AFTER_EARLY_EXIT_MS * 2 ** this.earlyExits, MAX_RESTART_DELAY_MS);
   }
 
   private broadcast(message: ToWorker): void {

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { CuttableConnection } from "../support/cuttable-connection.js";
 import { startGateway, type GatewayProcess } from "../support/gateway-process.js";
-import { connectH2, h2Request } from "../support/h2-client.js";
+import { connectH2, h2Answer, h2Request } from "../support/h2-client.js";
 import { startJupyter, type Jupyter } from "../support/jupyter.js";
 import { settleAll, waitFor } from "../support/processes.js";
 import { createTestBed, type TestCa } from "../support/test-ca.js";
@@ -117,6 +117,34 @@ sites:
       assert.equal(answer.status, 400, JSON.stringify(answer));
       assert.match(answer.body, /:authority/);
       assert.equal((await h2Request(session, "/login")).status, 200, "the session serves on");
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("refuses a request whose headers pass 16 KiB, as over HTTP/1.1 (HTTP/2's default list is 64 KiB); the notebook never sees it", async () => {
+    const session = await connectH2(gateway?.httpsPort ?? 0, SITE, ca.certPem);
+    try {
+      await waitFor("the gateway's SETTINGS", () => (session.remoteSettings.initialWindowSize === 1024 * 1024 ? true : undefined), 5_000);
+      assert.equal(session.remoteSettings.maxHeaderListSize, 16 * 1024);
+      const big = await h2Request(session, "/api/status?big-headers", { "x-filler": "a".repeat(20 * 1024) });
+      // Node resets the stream (ENHANCE_YOUR_CALM) before any request event: no 431 over HTTP/2.
+      assert.equal(big.status, 0, `answered (the notebook's API answers 403 when not logged in): ${JSON.stringify(big)}`);
+      assert.match(big.error ?? "", /ENHANCE_YOUR_CALM/);
+      assert.doesNotMatch(readFileSync(join(dir, "access.log"), "utf8"), /big-headers\S* HTTP\/2\.0" 403/);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("answers an HTTP/2 CONNECT with 400 and logs it like any request", async () => {
+    const session = await connectH2(gateway?.httpsPort ?? 0, SITE, ca.certPem);
+    try {
+      const stream = session.request({ ":method": "CONNECT", ":authority": "example.org:443" }, { endStream: false });
+      stream.on("error", () => undefined);
+      const answer = await h2Answer(stream);
+      assert.equal(answer.status, 400, JSON.stringify(answer));
+      await waitFor("the CONNECT in the access log", () => (/"CONNECT [^"]*HTTP\/2\.0" 400/.test(readFileSync(join(dir, "access.log"), "utf8")) ? true : undefined), 5_000);
     } finally {
       session.destroy();
     }

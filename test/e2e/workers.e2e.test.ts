@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
@@ -254,15 +254,38 @@ sites:
     socket.destroy();
   });
 
-  it("SIGTERM drains the workers and the primary: all exit, 0 (a worker signalled on its own first is not replaced)", async () => {
-    // systemd signals every process of the unit: a worker may drain and exit before the primary stops.
+  it("a replacement that cannot read the config (its key file gone since the primary read it) reports why, and is forked again once it can", async () => {
+    const [first] = currentWorkers();
+    const startedBefore = gateway!.events().filter((e) => e.event === "gateway.worker_started").length;
+    renameSync(keyPath, `${keyPath}.away`);
+    try {
+      process.kill(first!, "SIGKILL");
+      const failed = await waitFor("the replacement's failure", () => gateway!.events().find((e) => e.event === "gateway.worker_start_failed"), 10_000, 20);
+      assert.equal(failed.code, "workers.config_unreadable");
+      assert.match(String(failed.error), /file not found/);
+    } finally {
+      renameSync(`${keyPath}.away`, keyPath);
+    }
+    const replacement = await waitFor("a new worker", () => gateway!.events().filter((e) => e.event === "gateway.worker_started")[startedBefore], 10_000, 20);
+    workers = [...currentWorkers(), replacement.pid as number];
+  });
+
+  it("a worker that exits 0 on its own (an operator's kill PID) is replaced, after 1 s", async () => {
     const [first] = currentWorkers();
     const startedBefore = gateway!.events().filter((e) => e.event === "gateway.worker_started").length;
     process.kill(first!, "SIGTERM");
-    await waitFor("the worker's stop", () => gateway!.events().find((e) => e.event === "gateway.worker_stopped" && e.pid === first));
+    await waitFor("the worker's exit", () => gateway!.events().find((e) => e.event === "gateway.worker_exited" && e.pid === first && e.code === 0));
+    const replacement = await waitFor("a new worker", () => gateway!.events().filter((e) => e.event === "gateway.worker_started")[startedBefore], 10_000, 20);
+    workers = [...currentWorkers(), replacement.pid as number];
+  });
+
+  it("SIGTERM drains the workers and the primary: all exit, 0 (a worker signalled with it, as systemd does, is not replaced)", async () => {
     const { ws, outcome } = openWebSocket(gateway!.httpsPort, ECHO_SITE, ca.certPem, "/ws");
     await new Promise((resolve) => ws.once("message", resolve));
+    const startedBefore = gateway!.events().filter((e) => e.event === "gateway.worker_started").length;
     const exited = new Promise<number | null>((resolve) => gateway!.process.child.once("exit", (code) => resolve(code)));
+    // systemd signals every process of the unit: a worker may drain and exit before the primary stops.
+    process.kill(currentWorkers()[0]!, "SIGTERM");
     gateway!.process.child.kill("SIGTERM");
     assert.equal(await exited, 0);
     assert.ok((await outcome).opened);
