@@ -90,7 +90,9 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   private readonly onClientClose = (): void => {
-    if (this.res.writableFinished) return;
+    // Ended: the whole answer was handed over (finish() normally removed this listener first).
+    // Not writableFinished: an HTTP/2 response whose stream the client reset reads as finished.
+    if (this.res.writableEnded) return;
     this.clientGone = true;
     this.abortUpstream?.(new Error("the client closed the connection"));
   };

@@ -236,6 +236,27 @@ const h2Cases: FaultCase[] = [
   ]),
   h2ResetCase("right after its HEADERS, before the gateway answered", async (_bed, session) => h2Stream(session, "/ok")),
   {
+    // Reset before the gateway wrote a byte of their answers (the relay must still end their
+    // upstream requests): else the pool's slots stay taken and every later request gets 503.
+    name: "HTTP/2 client opens 4 x 128 streams for 256 KiB answers and resets them all 30 ms later; the notebook's pool is not used up",
+    run: async (bed) => {
+      for (let round = 0; round < 4; round++) {
+        const { session } = await h2Connection(bed);
+        const streams = Array.from({ length: 128 }, () => h2Stream(session, "/bytes/262144"));
+        for (const stream of streams) stream.on("data", () => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        for (const stream of streams) stream.close(h2.NGHTTP2_CANCEL);
+        await closeSession(session);
+      }
+      const { session } = await h2Connection(bed);
+      const next = await h2Request(session, "/ok");
+      assert.equal(next.status, 200, JSON.stringify({ ...next, body: next.body.slice(0, 100) }));
+      await closeSession(session);
+      // The pool kept the connections those requests opened, idle (30 s): closed with the upstream, restarted after the case.
+      await bed.upstream.stop();
+    },
+  },
+  {
     name: "HTTP/2 client sends 64 KiB of headers: the stream is refused, the process serves on",
     run: async (bed) => {
       const session = await connectH2(bed.gateway.httpsPort, SITE, bed.ca);
