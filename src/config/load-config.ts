@@ -6,6 +6,7 @@ import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { isMap, isNode, LineCounter, parseDocument } from "yaml";
 import { canonicalIPv6, nonPublicAddressKind, parseAddressRange } from "./address-range.js";
+import { keyFileModeProblem } from "../platform/file-system.js";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
 import { DEFAULT_DNS_HOOK_TIMEOUT_MS, DEFAULT_DNS_PROPAGATION_TIMEOUT_MS, DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type DnsChallengeConfig, type DnsServer, type AddressRange, type ExternalAccountBinding, type FallbackCa, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
@@ -245,8 +246,9 @@ function readHmacKey(read: ConfigReader, field: Field, path: string): string | u
     read.fail(field.node, field.path, `cannot be read (${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}); make it readable by the gateway's user`);
     return undefined;
   }
-  if ((mode & 0o004) !== 0) {
-    read.fail(field.node, field.path, `is readable by every user (${path}, mode ${(mode & 0o777).toString(8)}); it holds a secret: run chmod 600 ${path}`);
+  const problem = keyFileModeProblem(path, mode);
+  if (problem) {
+    read.fail(field.node, field.path, problem);
     return undefined;
   }
   const key = text.trim();
@@ -281,10 +283,8 @@ function readDns(read: ConfigReader, field: Field, baseDir: string): DnsChalleng
     if (value !== undefined && !PATTERNS.dnsName.test(value)) read.fail(get(key).node, get(key).path, `must be a DNS name (got ${quote(value)})`);
   }
   const keyFile = readExistingFile(read, get("key_file"), baseDir, "the TSIG key (what tsig-keygen prints, or the bare base64 secret)");
-  const keyMode = keyFile === undefined ? 0 : statSync(keyFile).mode & 0o777;
-  if (keyMode & 0o007) {
-    read.fail(get("key_file").node, "acme.dns.key_file", `${keyFile} is open to every user on this machine (mode ${keyMode.toString(8)}), and the key can change your DNS zone; chmod 600 ${keyFile} (owned by the gateway's user)`);
-  }
+  const keyProblem = keyFile === undefined ? undefined : keyFileModeProblem(keyFile, statSync(keyFile).mode);
+  if (keyProblem) read.fail(get("key_file").node, "acme.dns.key_file", keyProblem);
   const algorithm = read.choice(get("algorithm"), DNS.properties.algorithm.enum) ?? null;
   const propagationTimeoutMs = read.duration(get("propagation_timeout"), DNS.properties.propagation_timeout, exampleDefault(DNS.properties.propagation_timeout)) ?? DEFAULT_DNS_PROPAGATION_TIMEOUT_MS;
   if (!server || !keyFile) return undefined;
