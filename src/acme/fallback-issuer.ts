@@ -38,6 +38,10 @@ export class FallbackIssuer implements Issuer {
     throw combine(failures);
   }
 
+  stop(): void {
+    for (const issuer of this.issuers) issuer.stop();
+  }
+
   /** ARI from the CA that answers for `bundle`: the primary, or (when it is down or does not know the certificate) a fallback. */
   async renewalWindow(bundle: CertificateBundle): Promise<RenewalWindow | null> {
     let first: unknown;

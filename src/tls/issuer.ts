@@ -29,4 +29,6 @@ export interface Issuer {
   obtain(request: IssueRequest): Promise<IssuedBundle>;
   /** The CA's renewal window for `bundle`, or null when it offers none (then the lifetime policy applies). */
   renewalWindow(bundle: CertificateBundle): Promise<RenewalWindow | null>;
+  /** The gateway is stopping: ends processes an order started (dns-01 hooks). */
+  stop?(): void;
 }
