@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { GatewayError } from "../platform/gateway-error.js";
 import type { Logger } from "../platform/logger.js";
+import type { CertificateBundle } from "../tls/certificate-bundle.js";
 import type { IssuedBundle } from "../tls/issuer.js";
 import { RateLimitedError, type AcmeIssuer } from "./acme-issuer.js";
 import { FallbackIssuer } from "./fallback-issuer.js";
@@ -66,5 +67,29 @@ describe("FallbackIssuer: which failures go on to the next CA", () => {
     const mixed = new FallbackIssuer([ca(PRIMARY, limited("2026-06-01T15:00:00Z"), []), ca(SECOND, unreachable(), [])], { info: () => undefined, warn: () => undefined, error: () => undefined });
     const other = await mixed.obtain(REQUEST).then(() => null, (e: unknown) => e);
     assert.ok(other instanceof GatewayError && !(other instanceof RateLimitedError), "a CA that did not rate-limit may be tried again at the next pass");
+  });
+});
+
+describe("FallbackIssuer.renewalWindow: ARI from the CA that issued the certificate", () => {
+  const window = (url: string) => ({ start: new Date("2026-06-01T00:00:00Z"), end: new Date("2026-06-02T00:00:00Z"), fetchAgainAfter: new Date("2026-06-01T06:00:00Z"), from: url });
+  function cas(asked: string[]): [AcmeIssuer, ...AcmeIssuer[]] {
+    return [PRIMARY, SECOND, THIRD].map((url) => ({ directoryUrl: new URL(url), renewalWindow: async () => (asked.push(url), window(url)) }) as unknown as AcmeIssuer) as [AcmeIssuer, ...AcmeIssuer[]];
+  }
+  const bundle = {} as CertificateBundle;
+  const logger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+  it("asks only the fallback that issued it, not the primary first", async () => {
+    const asked: string[] = [];
+    const got = await new FallbackIssuer(cas(asked), logger).renewalWindow(bundle, SECOND);
+    assert.deepEqual(asked, [SECOND]);
+    assert.equal((got as unknown as { from: string }).from, SECOND);
+  });
+
+  it("with the issuer unknown (or no longer configured), asks in order", async () => {
+    for (const issuedBy of [null, undefined, "https://gone.example/dir"]) {
+      const asked: string[] = [];
+      await new FallbackIssuer(cas(asked), logger).renewalWindow(bundle, issuedBy);
+      assert.deepEqual(asked, [PRIMARY], String(issuedBy));
+    }
   });
 });

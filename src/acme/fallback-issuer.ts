@@ -42,12 +42,18 @@ export class FallbackIssuer implements Issuer {
     for (const issuer of this.issuers) issuer.stop();
   }
 
-  /** ARI from the CA that answers for `bundle`: the primary, or (when it is down or does not know the certificate) a fallback. */
-  async renewalWindow(bundle: CertificateBundle): Promise<RenewalWindow | null> {
+  /**
+   * ARI from the CA that issued `bundle` (`issuedBy`, from the renewal state): only it knows the
+   * certificate. When that is unknown, the primary, or (when it is down or does not know the
+   * certificate) a fallback.
+   */
+  async renewalWindow(bundle: CertificateBundle, issuedBy?: string | null): Promise<RenewalWindow | null> {
+    const issuer = this.issuers.find((i) => i.directoryUrl.href === issuedBy);
+    if (issuer) return issuer.renewalWindow(bundle);
     let first: unknown;
-    for (const issuer of this.issuers) {
+    for (const each of this.issuers) {
       try {
-        return await issuer.renewalWindow(bundle);
+        return await each.renewalWindow(bundle);
       } catch (err) {
         first ??= err;
       }
