@@ -512,9 +512,12 @@ function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: reado
       read.fail(field.node ?? field.anchor, field.path, `is acme with acme.challenge: dns-01, which cannot prove an IP address such as ${quote(address)} (RFC 8738); use challenge http-01 or tls-alpn-01 for IP-address sites`);
       return undefined;
     }
-    const unreachable = isPublicCa(acme.directoryUrl) ? hosts?.map((host) => ({ host, kind: isIP(host) !== 0 ? nonPublicAddressKind(host) : undefined })).find((h) => h.kind !== undefined) : undefined;
-    if (!unreachable) return { kind: "acme" };
-    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(unreachable.host)}, ${unreachable.kind ?? ""} it cannot reach; write tls: internal, or set acme.directory to the URL of your own ACME CA`);
+    // Any CA of the order may get it: the primary, or a fallback when the primary fails.
+    const publicCa = [acme, ...acme.fallbacks].find((ca) => isPublicCa(ca.directoryUrl));
+    const unreachable = publicCa ? hosts?.map((host) => ({ host, kind: isIP(host) !== 0 ? nonPublicAddressKind(host) : undefined })).find((h) => h.kind !== undefined) : undefined;
+    if (!publicCa || !unreachable) return { kind: "acme" };
+    const fix = publicCa === acme ? "set acme.directory to the URL of your own ACME CA" : `remove the fallback ${publicCa.directoryUrl.href} (${(publicCa as FallbackCa).position})`;
+    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA${publicCa === acme ? "" : ` (acme.fallback ${publicCa.directoryUrl.href})`} cannot issue for ${quote(unreachable.host)}, ${unreachable.kind ?? ""} it cannot reach; write tls: internal, or ${fix}`);
     return undefined;
   }
   if (value !== undefined) read.fail(field.node, field.path, `must be acme, internal, or {cert: FILE, key: FILE} (got ${describe(field.node)})`);
