@@ -173,10 +173,6 @@ export class AcmeIssuer implements Issuer {
     return new GatewayError("acme.eab_refused", `${err.message}; ${remedy}`, { cause: err });
   }
 
-  stop(): void {
-    this.dns?.stop?.();
-  }
-
   async renewalWindow(bundle: CertificateBundle): Promise<RenewalWindow | null> {
     const { renewalInfo } = await this.loadDirectory();
     if (!renewalInfo) return null;

@@ -38,10 +38,6 @@ export class FallbackIssuer implements Issuer {
     throw combine(failures);
   }
 
-  stop(): void {
-    for (const issuer of this.issuers) issuer.stop();
-  }
-
   /**
    * ARI from the CA that issued `bundle` (`issuedBy`, from the renewal state): only it knows the
    * certificate. When that is unknown, the primary, or (when it is down or does not know the

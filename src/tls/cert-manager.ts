@@ -125,7 +125,6 @@ export class CertManager {
   stop(): void {
     this.stopping.abort();
     for (const path of this.watched) unwatchFile(path);
-    for (const issuer of Object.values(this.issuers)) issuer.stop?.();
   }
 
   /** SIGHUP: re-read files and stored certificates. */

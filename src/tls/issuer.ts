@@ -32,6 +32,4 @@ export interface Issuer {
    * applies). `issuedBy`: the directory that issued it, as the renewal state records it, when known.
    */
   renewalWindow(bundle: CertificateBundle, issuedBy?: string | null): Promise<RenewalWindow | null>;
-  /** The gateway is stopping: ends processes an order started (dns-01 hooks). */
-  stop?(): void;
 }

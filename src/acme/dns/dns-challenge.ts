@@ -18,8 +18,6 @@ export interface DnsChallengeRequest {
  */
 export interface DnsChallenge {
   present(request: DnsChallengeRequest): Promise<() => Promise<void>>;
-  /** The gateway is stopping: ends what `present` started and still runs (a hook's processes). */
-  stop?(): void;
 }
 
 /** Where a dns-01 record goes: the label RFC 8555 §8.4 prescribes, under the validated name. */

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, describe, it } from "node:test";
 import { isProcessRunning } from "../../platform/process-status.js";
 import { silentLogger } from "../../platform/logger.js";
-import { HookChallenge } from "./hook-challenge.js";
+import { HookChallenge, stopRunningHooks } from "./hook-challenge.js";
 
 const dir = mkdtempSync(join(tmpdir(), "gateway-hook-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,15 +39,16 @@ describe("HookChallenge: certbot's manual hook contract", () => {
     process.kill(Number(readFileSync(join(dir, "bg.pid"), "utf8")), "SIGKILL");
   });
 
-  it("stop() ends a running hook with what it started; the order fails at once", async () => {
+  it("stopRunningHooks (run at process exit) ends a running hook with what it started; the order fails at once", async () => {
     const pidFile = join(dir, "stopped.pid");
     const auth = script("stopped.sh", `sleep 30 &\necho $! > ${pidFile}\nwait`);
-    const hooks = new HookChallenge({ kind: "hook", authHook: auth, cleanupHook: null, timeoutMs: 60_000 }, silentLogger);
-    const presented = hooks.present(REQUEST);
+    const presented = new HookChallenge({ kind: "hook", authHook: auth, cleanupHook: null, timeoutMs: 60_000 }, silentLogger).present(REQUEST);
+    assert.equal(process.listeners("exit").includes(stopRunningHooks), true, "registered for the process's exit while a hook runs");
     for (let i = 0; i < 200 && !existsSync(pidFile); i++) await sleep(10);
     const sleeper = Number(readFileSync(pidFile, "utf8"));
-    hooks.stop();
+    stopRunningHooks();
     await assert.rejects(presented, /exited with signal SIGKILL/);
+    assert.equal(process.listeners("exit").includes(stopRunningHooks), false, "and no longer once none runs");
     for (let i = 0; i < 200 && isProcessRunning(sleeper); i++) await sleep(10);
     assert.equal(isProcessRunning(sleeper), false, "the hook's background sleep was stopped too");
   });

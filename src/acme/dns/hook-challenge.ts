@@ -17,10 +17,20 @@ const EXIT_GRACE_MS = 200;
  * certbot, the auth hook itself waits until the record is visible. CERTBOT_TOKEN is HTTP-01 only
  * in certbot, so it is not set: scripts that test it to tell HTTP-01 from DNS-01 keep working.
  */
-export class HookChallenge implements DnsChallenge {
-  /** The process groups of the hooks running now, which stop() ends. */
-  private readonly running = new Set<number>();
+/** The process groups of the hooks running now in this process. */
+const running = new Set<number>();
 
+/**
+ * Ends every running hook with what it started (its process group), as its timeout would. Runs
+ * when the process exits: `serve` exits once the gateway has stopped, and a hook, detached in its
+ * own group, would otherwise outlive it. (Not on a SIGHUP reload: an order in flight goes on.)
+ */
+export function stopRunningHooks(): void {
+  for (const group of running) killGroup(group);
+  running.clear();
+}
+
+export class HookChallenge implements DnsChallenge {
   constructor(
     private readonly config: DnsHookConfig,
     private readonly logger: Logger,
@@ -45,12 +55,6 @@ export class HookChallenge implements DnsChallenge {
     };
   }
 
-  /** The gateway is stopping: ends every running hook with what it started (its process group), as its timeout would. */
-  stop(): void {
-    for (const group of this.running) killGroup(group);
-    this.running.clear();
-  }
-
   /** Runs `path` with the gateway's environment plus `vars`; resolves with its stdout. */
   private run(key: string, path: string, vars: Record<string, string>): Promise<string> {
     const subject = `${key} ${path} for ${vars.CERTBOT_DOMAIN}`;
@@ -64,14 +68,20 @@ export class HookChallenge implements DnsChallenge {
       child.stdout.on("data", (d: Buffer) => (stdout = (stdout + d.toString()).slice(0, 65_536)));
       child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4 * STDERR_TAIL_CHARS)));
       const group = child.pid;
-      if (group !== undefined) this.running.add(group);
+      if (group !== undefined) {
+        if (running.size === 0) process.once("exit", stopRunningHooks);
+        running.add(group);
+      }
       let settled = false;
       const settle = (err: GatewayError | null): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearTimeout(grace);
-        if (group !== undefined) this.running.delete(group);
+        if (group !== undefined) {
+          running.delete(group);
+          if (running.size === 0) process.off("exit", stopRunningHooks);
+        }
         if (err) reject(err);
         else resolve(stdout);
       };
