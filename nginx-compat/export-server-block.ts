@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { type AddressRange, type GatewayConfig, type SiteConfig } from "../src/config/gateway-config.js";
+import { ipAddressSite } from "../src/config/site-table.js";
 import { GATEWAY_IN_NGINX as GATEWAY } from "./gateway-in-nginx.js";
 
 /** Where certbot's webroot answers HTTP-01 challenges in the exported :80 server. */
@@ -15,8 +16,8 @@ const CERTBOT_WEBROOT = "/var/www/certbot";
 export function exportServerBlocks(config: GatewayConfig): string {
   const listenHttps = listenAddress(config.listen.address, config.listen.httpsPort);
   const acmeSites = config.sites.filter((s) => s.tls.kind === "acme");
-  // Clients send no SNI for an IP address: nginx then picks the default_server, which must be that site's.
-  const ipSite = config.sites.find((s) => s.hosts.some((h) => isIP(h) !== 0));
+  // Clients send no SNI for an IP address: nginx then picks the default_server, which must be that site's (as the gateway's defaultSite).
+  const ipSite = ipAddressSite(config.sites);
   const out = [
     `# nginx configuration equivalent to ${config.file}, made by \`gateway export-nginx\`.`,
     "# Put it inside nginx's http block (e.g. /etc/nginx/conf.d/notebook.conf), then: nginx -t && systemctl reload nginx",

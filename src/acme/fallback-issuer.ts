@@ -10,7 +10,7 @@ import { RateLimitedError, type AcmeIssuer } from "./acme-issuer.js";
  * (unreachable, 5xx, rate limited, refusing the account), from each fallback in turn. Every order
  * starts at the primary again. A failed challenge is not passed on: it says something about this
  * server (DNS, firewall, port 80) that every CA would find, and each try costs a failed
- * validation, except a CAA refusal, which names one CA.
+ * validation, except a CAA refusal, which names one CA. Nor is a local failure (isCaFailure).
  */
 export class FallbackIssuer implements Issuer {
   readonly description: string;
@@ -38,12 +38,18 @@ export class FallbackIssuer implements Issuer {
     throw combine(failures);
   }
 
-  /** ARI from the CA that answers for `bundle`: the primary, or (when it is down or does not know the certificate) a fallback. */
-  async renewalWindow(bundle: CertificateBundle): Promise<RenewalWindow | null> {
+  /**
+   * ARI from the CA that issued `bundle` (`issuedBy`, from the renewal state): only it knows the
+   * certificate. When that is unknown, the primary, or (when it is down or does not know the
+   * certificate) a fallback.
+   */
+  async renewalWindow(bundle: CertificateBundle, issuedBy?: string | null): Promise<RenewalWindow | null> {
+    const issuer = this.issuers.find((i) => i.directoryUrl.href === issuedBy);
+    if (issuer) return issuer.renewalWindow(bundle);
     let first: unknown;
-    for (const issuer of this.issuers) {
+    for (const each of this.issuers) {
       try {
-        return await issuer.renewalWindow(bundle);
+        return await each.renewalWindow(bundle);
       } catch (err) {
         first ??= err;
       }
@@ -52,9 +58,23 @@ export class FallbackIssuer implements Issuer {
   }
 }
 
-/** Whether another CA might fill the order that failed with `err`. */
+/**
+ * The failures that say something about the CA, not this server: it is unreachable, untrusted,
+ * answers 5xx or refuses (acme.failed comes only from a CA's answer), rate-limits, refuses the
+ * account or its EAB, lacks the challenge or profile, or its CAA record is refused.
+ */
+const CA_FAILURE_CODES: ReadonlySet<string> = new Set(["acme.unreachable", "acme.untrusted", "acme.bad_directory", "acme.failed", "acme.account_missing", "acme.eab_refused", "acme.no_challenge", "acme.profile_not_offered"]);
+
+/**
+ * Whether another CA might fill the order that failed with `err`. Everything else stops at the
+ * first CA: a failed challenge, a local problem (a dns-01 hook or UPDATE failing, propagation
+ * timing out, the store, a bug) would only be repeated, hooks and UPDATEs included, at each CA.
+ */
 function isCaFailure(err: unknown): boolean {
-  return !(err instanceof GatewayError && err.code === "acme.challenge_failed" && !/\bCAA\b/.test(err.message));
+  if (err instanceof RateLimitedError) return true;
+  if (!(err instanceof GatewayError)) return false;
+  if (err.code === "acme.challenge_failed") return /\bCAA\b/.test(err.message);
+  return CA_FAILURE_CODES.has(err.code);
 }
 
 /**

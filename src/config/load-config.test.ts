@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -159,6 +159,30 @@ describe("loadConfig results", () => {
       assert.deepEqual(dnsConfig("{server: 192.0.2.53, key_file: acme.key, zone: Example.COM., key_name: acme, algorithm: hmac-sha512, propagation_timeout: 30s}"), { kind: "rfc2136", server: { host: "192.0.2.53", port: 53 }, zone: "example.com", keyName: "acme", keyFile: join(dir, "acme.key"), algorithm: "hmac-sha512", propagationTimeoutMs: 30_000 });
       assert.deepEqual(dnsConfig("{auth_hook: hook.sh}"), { kind: "hook", authHook: join(dir, "hook.sh"), cleanupHook: null, timeoutMs: 300_000 });
       assert.throws(() => dnsConfig("{server: \"[192.0.2.53]:53\", key_file: acme.key}"), /acme\.dns\.server must be an IP address or a DNS name/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("holds EAB and TSIG key files to the tls key rule: group read allowed, any other-user bit or group write refused", () => {
+    const dir = mkdtempSync(join(tmpdir(), "load-config-key-modes-"));
+    try {
+      const site = "sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n";
+      const load = (acme: string) => () => parseConfig(`acme:\n${acme}\n${site}`, join(dir, "gateway.yaml"), "gateway.yaml");
+      for (const mode of [0o600, 0o640, 0o400]) {
+        writeFileSync(join(dir, `k${mode.toString(8)}`), "c2VjcmV0\n", { mode });
+        chmodSync(join(dir, `k${mode.toString(8)}`), mode);
+        load(`  eab: { kid: k, hmac_key_file: k${mode.toString(8)} }`)();
+        load(`  challenge: dns-01\n  dns: { server: 192.0.2.53, key_file: k${mode.toString(8)} }`)();
+      }
+      for (const mode of [0o602, 0o660, 0o601, 0o644]) {
+        const name = `k${mode.toString(8)}`;
+        writeFileSync(join(dir, name), "c2VjcmV0\n");
+        chmodSync(join(dir, name), mode);
+        const refusal = new RegExp(`${name} is open to other users \\(mode ${mode.toString(8)}\\), and it holds a secret; run chmod 600 `);
+        assert.throws(load(`  eab: { kid: k, hmac_key_file: ${name} }`), refusal);
+        assert.throws(load(`  challenge: dns-01\n  dns: { server: 192.0.2.53, key_file: ${name} }`), refusal);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -6,6 +6,7 @@ import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { isMap, isNode, LineCounter, parseDocument } from "yaml";
 import { canonicalIPv6, nonPublicAddressKind, parseAddressRange } from "./address-range.js";
+import { keyFileModeProblem } from "../platform/file-system.js";
 import { ConfigErrors } from "./config-error.js";
 import { ConfigReader, describe, quote, type Field } from "./config-reader.js";
 import { DEFAULT_DNS_HOOK_TIMEOUT_MS, DEFAULT_DNS_PROPAGATION_TIMEOUT_MS, DEFAULT_LOGIN_GUARD, DEFAULT_TIMEOUTS, type AcmeConfig, type DnsChallengeConfig, type DnsServer, type AddressRange, type ExternalAccountBinding, type FallbackCa, type GatewayConfig, type ListenConfig, type LogsConfig, type LoginGuardConfig, type PositionedSetting, type SiteConfig, type TimeoutsConfig, type TlsSource, type TunnelConfig } from "./gateway-config.js";
@@ -245,8 +246,9 @@ function readHmacKey(read: ConfigReader, field: Field, path: string): string | u
     read.fail(field.node, field.path, `cannot be read (${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}); make it readable by the gateway's user`);
     return undefined;
   }
-  if ((mode & 0o004) !== 0) {
-    read.fail(field.node, field.path, `is readable by every user (${path}, mode ${(mode & 0o777).toString(8)}); it holds a secret: run chmod 600 ${path}`);
+  const problem = keyFileModeProblem(path, mode);
+  if (problem) {
+    read.fail(field.node, field.path, problem);
     return undefined;
   }
   const key = text.trim();
@@ -281,10 +283,8 @@ function readDns(read: ConfigReader, field: Field, baseDir: string): DnsChalleng
     if (value !== undefined && !PATTERNS.dnsName.test(value)) read.fail(get(key).node, get(key).path, `must be a DNS name (got ${quote(value)})`);
   }
   const keyFile = readExistingFile(read, get("key_file"), baseDir, "the TSIG key (what tsig-keygen prints, or the bare base64 secret)");
-  const keyMode = keyFile === undefined ? 0 : statSync(keyFile).mode & 0o777;
-  if (keyMode & 0o007) {
-    read.fail(get("key_file").node, "acme.dns.key_file", `${keyFile} is open to every user on this machine (mode ${keyMode.toString(8)}), and the key can change your DNS zone; chmod 600 ${keyFile} (owned by the gateway's user)`);
-  }
+  const keyProblem = keyFile === undefined ? undefined : keyFileModeProblem(keyFile, statSync(keyFile).mode);
+  if (keyProblem) read.fail(get("key_file").node, "acme.dns.key_file", keyProblem);
   const algorithm = read.choice(get("algorithm"), DNS.properties.algorithm.enum) ?? null;
   const propagationTimeoutMs = read.duration(get("propagation_timeout"), DNS.properties.propagation_timeout, exampleDefault(DNS.properties.propagation_timeout)) ?? DEFAULT_DNS_PROPAGATION_TIMEOUT_MS;
   if (!server || !keyFile) return undefined;
@@ -512,9 +512,12 @@ function readTls(read: ConfigReader, field: Field, baseDir: string, hosts: reado
       read.fail(field.node ?? field.anchor, field.path, `is acme with acme.challenge: dns-01, which cannot prove an IP address such as ${quote(address)} (RFC 8738); use challenge http-01 or tls-alpn-01 for IP-address sites`);
       return undefined;
     }
-    const unreachable = isPublicCa(acme.directoryUrl) ? hosts?.map((host) => ({ host, kind: isIP(host) !== 0 ? nonPublicAddressKind(host) : undefined })).find((h) => h.kind !== undefined) : undefined;
-    if (!unreachable) return { kind: "acme" };
-    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA cannot issue for ${quote(unreachable.host)}, ${unreachable.kind ?? ""} it cannot reach; write tls: internal, or set acme.directory to the URL of your own ACME CA`);
+    // Any CA of the order may get it: the primary, or a fallback when the primary fails.
+    const publicCa = [acme, ...acme.fallbacks].find((ca) => isPublicCa(ca.directoryUrl));
+    const unreachable = publicCa ? hosts?.map((host) => ({ host, kind: isIP(host) !== 0 ? nonPublicAddressKind(host) : undefined })).find((h) => h.kind !== undefined) : undefined;
+    if (!publicCa || !unreachable) return { kind: "acme" };
+    const fix = publicCa === acme ? "set acme.directory to the URL of your own ACME CA" : `remove the fallback ${publicCa.directoryUrl.href} (${(publicCa as FallbackCa).position})`;
+    read.fail(field.node ?? field.anchor, field.path, `is acme, but a public CA${publicCa === acme ? "" : ` (acme.fallback ${publicCa.directoryUrl.href})`} cannot issue for ${quote(unreachable.host)}, ${unreachable.kind ?? ""} it cannot reach; write tls: internal, or ${fix}`);
     return undefined;
   }
   if (value !== undefined) read.fail(field.node, field.path, `must be acme, internal, or {cert: FILE, key: FILE} (got ${describe(field.node)})`);

@@ -50,5 +50,10 @@ export function originOf(value: string): string {
  * (RFC 6066 §3); else the first site.
  */
 export function defaultSite(sites: readonly SiteConfig[]): SiteConfig | undefined {
-  return sites.find((site) => site.hosts.some((host) => isIP(host) !== 0)) ?? sites[0];
+  return ipAddressSite(sites) ?? sites[0];
+}
+
+/** The first site with an IP address among its hosts: the one clients reach without SNI. */
+export function ipAddressSite(sites: readonly SiteConfig[]): SiteConfig | undefined {
+  return sites.find((site) => site.hosts.some((host) => isIP(host) !== 0));
 }

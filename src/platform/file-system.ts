@@ -46,12 +46,18 @@ export async function readFileIfExists(path: string): Promise<string | null> {
 }
 
 /**
- * Refuses a private key file that every user on the machine can read: the fix is a chmod, and
- * serving such a key means anyone with a shell here can impersonate the site.
+ * The one rule for files holding a secret (TLS private keys, EAB HMAC keys, TSIG keys): no
+ * other user may read, write or run it, and no group may write it; group read is allowed, for
+ * keys like /etc/letsencrypt's 0640 root:ssl-cert. Returns what is wrong and the fix, or
+ * undefined when `mode` is private enough.
  */
+export function keyFileModeProblem(path: string, mode: number): string | undefined {
+  if ((mode & 0o027) === 0) return undefined;
+  return `${path} is open to other users (mode ${(mode & 0o777).toString(8)}), and it holds a secret; run chmod 600 ${path} (or 640 with a group the gateway runs in)`;
+}
+
+/** Refuses a private key file open to other users (keyFileModeProblem): serving it means anyone with a shell here can impersonate the site. */
 export async function assertKeyFilePrivate(path: string): Promise<void> {
-  const { mode } = await stat(path);
-  if ((mode & 0o004) !== 0) {
-    throw new GatewayError("tls.key_readable", `${path}: the private key is readable by every user (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${path} (or 640 with a group the gateway runs in)`);
-  }
+  const problem = keyFileModeProblem(path, (await stat(path)).mode);
+  if (problem) throw new GatewayError("tls.key_readable", problem);
 }

@@ -117,7 +117,7 @@ it("refuses to serve a key file every user can read, saying how to fix it", asyn
   const m = manager(`sites:\n  - host: jupyter.example.com\n    upstream: http://127.0.0.1:8888\n    tls: {cert: open-cert.pem, key: open-key.pem}\n`, storage, clock);
   await assert.rejects(m.start(), /no usable certificate/);
   const failure = events.filter((e) => e.event === "cert.load_failed").pop();
-  assert.match(JSON.stringify(failure?.fields), /open-key\.pem: the private key is readable by every user \(mode 644\); run chmod 600 /);
+  assert.match(JSON.stringify(failure?.fields), /open-key\.pem is open to other users \(mode 644\), and it holds a secret; run chmod 600 /);
   m.stop();
 });
 

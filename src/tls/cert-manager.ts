@@ -231,7 +231,7 @@ export class CertManager {
     if (state.ari?.fingerprint === current.fingerprint && now < new Date(state.ari.fetchAgainAfter)) return new Date(state.ari.chosen);
     const issuer = this.issuers[site.tls.kind as "acme" | "internal"];
     try {
-      const window = await issuer.renewalWindow(current);
+      const window = await issuer.renewalWindow(current, state.issued?.fingerprint === current.fingerprint ? state.issued.by : null);
       if (window) {
         const chosen = new Date(window.start.getTime() + Math.random() * (window.end.getTime() - window.start.getTime()));
         const ari = { start: window.start.toISOString(), end: window.end.toISOString(), chosen: chosen.toISOString(), fetchAgainAfter: window.fetchAgainAfter.toISOString(), fingerprint: current.fingerprint };

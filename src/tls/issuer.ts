@@ -27,6 +27,9 @@ export interface Issuer {
   readonly description: string;
   /** Obtains a certificate; throws with the real cause and writes nothing on failure. */
   obtain(request: IssueRequest): Promise<IssuedBundle>;
-  /** The CA's renewal window for `bundle`, or null when it offers none (then the lifetime policy applies). */
-  renewalWindow(bundle: CertificateBundle): Promise<RenewalWindow | null>;
+  /**
+   * The CA's renewal window for `bundle`, or null when it offers none (then the lifetime policy
+   * applies). `issuedBy`: the directory that issued it, as the renewal state records it, when known.
+   */
+  renewalWindow(bundle: CertificateBundle, issuedBy?: string | null): Promise<RenewalWindow | null>;
 }

@@ -47,11 +47,11 @@ describe("isLockStale: only the heartbeat's age counts", () => {
 describe("acquireIssuingLock", () => {
   it("waits for a holder whose heartbeat is fresh, whatever PID it names (another PID namespace's PID 1, or a PID gone here)", async () => {
     const clock = fakeClock();
-    for (const text of ["0123456789abcdef01234567 pid 1 on container-a since 2026-06-01T11:59:00.000Z\n", "4194303\n", ""]) {
+    for (const text of ["0123456789abcdef01234567 pid 1 on container-a since 2026-06-01T11:59:00.000Z\n", ""]) {
       const path = lockPath({ text, heartbeat: new Date(clock.current.getTime() - STALE_MS + 1_000) });
       const waited: string[] = [];
       await assert.rejects(acquireIssuingLock(path, "jupyter.example.com", clock, SHORT, { waiting: (holder) => waited.push(holder) }), (err: Error) => {
-        assert.match(err.message, /^jupyter\.example\.com: another gateway process has been issuing this certificate for over 0\.3 s \(.*heartbeat 14 s ago, .*\); it is alive: let it finish, or stop it/);
+        assert.match(err.message, /^jupyter\.example\.com: another gateway process has been issuing this certificate for over 0\.3 s \(.*heartbeat 14 s ago, .*\); it is alive \(one dns-01 order may take up to acme.dns propagation_timeout plus hook_timeout per name\): let it finish and run this again, or stop it/);
         return true;
       });
       assert.equal(waited.length, 1, "waiting is told once");
@@ -99,6 +99,28 @@ describe("acquireIssuingLock", () => {
     assert.equal(statSync(path).mtime.getTime(), clock.current.getTime(), "the heartbeat moved the mtime to the clock's now");
     await assert.rejects(acquireIssuingLock(path, "jupyter.example.com", clock, SHORT), /another gateway process has been issuing/);
     await held.release();
+  });
+
+  it("judges a bare-PID lock (a gateway from before the heartbeat) by that version's rule: held while the PID runs here, for up to 10 min", async () => {
+    const clock = fakeClock();
+    const ago = (ms: number): Date => new Date(clock.current.getTime() - ms);
+    const running = lockPath({ text: `${process.pid}\n`, heartbeat: ago(5 * 60_000) });
+    await assert.rejects(acquireIssuingLock(running, "jupyter.example.com", clock, SHORT), (err: Error) => {
+      assert.match(err.message, new RegExp(`another gateway process has been issuing this certificate for over 0\\.3 s \\(pid ${process.pid}, an older gateway version, heartbeat 300 s ago`));
+      return true;
+    });
+    assert.equal(readFileSync(running, "utf8"), `${process.pid}\n`, "the older gateway's lock is left alone");
+    for (const [text, age] of [[`${process.pid}\n`, 10 * 60_000 + 1_000], ["4194303\n", 1_000]] as const) {
+      const path = lockPath({ text, heartbeat: ago(age) });
+      const tookOver: string[] = [];
+      const held = await acquireIssuingLock(path, "jupyter.example.com", clock, SHORT, { tookOver: (holder) => tookOver.push(holder) });
+      assert.deepEqual(tookOver, [`pid ${text.trim()}, an older gateway version`], `${text.trim()} ${age} ms old`);
+      await held.release();
+    }
+  });
+
+  it("waits by default for a live holder as long as one dns-01 order may take (propagation and hook timeouts up to 1 h each)", () => {
+    assert.ok(DEFAULT_LOCK_TIMING.waitMs >= 2 * 3600_000, `waitMs ${DEFAULT_LOCK_TIMING.waitMs}`);
   });
 
   it("of takers racing for one stale lock, exactly one gets it", async () => {

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Clock } from "../platform/clock.js";
 import { GatewayError } from "../platform/gateway-error.js";
 import { describeError } from "../platform/logger.js";
+import { isProcessRunning } from "../platform/process-status.js";
 
 /** How the issuing lock is kept alive and judged. */
 export interface LockTiming {
@@ -15,7 +16,11 @@ export interface LockTiming {
    * taken over. Default 15 s: five missed heartbeats, far above any event-loop stall.
    */
   readonly staleMs: number;
-  /** How long to wait for a holder whose heartbeat is fresh before giving up. Default 120 s. */
+  /**
+   * How long to wait for a holder whose heartbeat is fresh before giving up. Default 2 h: the
+   * holder is alive and bounded by its own timeouts, and one dns-01 order may take long
+   * (acme.dns propagation_timeout and hook_timeout up to 1 h each).
+   */
   readonly waitMs: number;
   /** How often a waiter looks again. Default 250 ms. */
   readonly pollMs: number;
@@ -27,7 +32,7 @@ export interface LockTiming {
   readonly settleMs: number;
 }
 
-export const DEFAULT_LOCK_TIMING: LockTiming = { heartbeatMs: 3_000, staleMs: 15_000, waitMs: 120_000, pollMs: 250, settleMs: 1_000 };
+export const DEFAULT_LOCK_TIMING: LockTiming = { heartbeatMs: 3_000, staleMs: 15_000, waitMs: 7_200_000, pollMs: 250, settleMs: 1_000 };
 
 /** What a lock's taker is told, for its log. `holder` is the lock file's text ("pid 7 on web-1 since …"). */
 export interface LockObserver {
@@ -53,6 +58,20 @@ export function isLockStale(heartbeat: Date, now: Date, staleMs: number): boolea
   return now.getTime() - heartbeat.getTime() > staleMs;
 }
 
+/** How long a lock from a gateway version before the heartbeat (its text a bare PID) counts while that PID runs here. */
+const LEGACY_LOCK_MS = 10 * 60_000;
+
+/**
+ * Whether `held` belongs to no live holder. A lock with a token is judged by its heartbeat
+ * (isLockStale). A bare PID was written by a gateway from before the heartbeat, which never
+ * refreshes it: judged by that version's rule, its PID gone from this host or older than 10 min.
+ */
+function isHolderGone(held: { text: string; heartbeat: Date }, now: Date, staleMs: number): boolean {
+  const legacyPid = /^(\d+)\n?$/.exec(held.text)?.[1];
+  if (legacyPid === undefined) return isLockStale(held.heartbeat, now, staleMs);
+  return !isProcessRunning(Number(legacyPid)) || isLockStale(held.heartbeat, now, LEGACY_LOCK_MS);
+}
+
 /**
  * Takes the lock file at `path`, created atomically (O_EXCL) with a unique token, so that of
  * processes racing for it exactly one wins, in this container or another on the same storage.
@@ -70,7 +89,7 @@ export async function acquireIssuingLock(path: string, subject: string, clock: C
       if (await create(path, text, clock)) return new HeldLock(path, subject, text, clock, timing);
       continue; // another process created it first
     }
-    if (isLockStale(held.heartbeat, now, timing.staleMs)) {
+    if (isHolderGone(held, now, timing.staleMs)) {
       // Every taker that judged the same lock stale puts its own in place; the last one stays.
       // Waiting settleMs, longer than a look-then-replace takes, lets each such taker act first,
       // so only the last finds its own text afterwards (Fischer's mutual exclusion by delay).
@@ -85,7 +104,7 @@ export async function acquireIssuingLock(path: string, subject: string, clock: C
     if (!announced) observer.waiting?.(describeHolder(held.text), path);
     announced = true;
     if (performance.now() > deadline) {
-      throw new GatewayError("store.locked", `${subject}: another gateway process has been issuing this certificate for over ${timing.waitMs / 1000} s (${describeHolder(held.text)}, heartbeat ${Math.round((now.getTime() - held.heartbeat.getTime()) / 1000)} s ago, ${path}); it is alive: let it finish, or stop it (a holder that stops refreshing its heartbeat is taken over after ${timing.staleMs / 1000} s)`);
+      throw new GatewayError("store.locked", `${subject}: another gateway process has been issuing this certificate for over ${formatWait(timing.waitMs)} (${describeHolder(held.text)}, heartbeat ${Math.round((now.getTime() - held.heartbeat.getTime()) / 1000)} s ago, ${path}); it is alive (one dns-01 order may take up to acme.dns propagation_timeout plus hook_timeout per name): let it finish and run this again, or stop it (a holder that stops refreshing its heartbeat is taken over after ${timing.staleMs / 1000} s)`);
     }
     await sleep(timing.pollMs);
   }
@@ -180,6 +199,10 @@ async function readLock(path: string): Promise<{ text: string; heartbeat: Date }
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw err;
   }
+}
+
+function formatWait(ms: number): string {
+  return ms >= 3_600_000 && ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : `${ms / 1000} s`;
 }
 
 /** "pid 7 on web-1 since 2026-…" from the lock's text (its token left out). */

@@ -164,7 +164,7 @@ sites:
       new RegExp(`${at(1)}cannot listen on 127\\.0\\.0\\.1:${notebookPort}: the port is in use by pid ${process.pid} \\(.*\\); stop the other server or change listen\\.https`),
       new RegExp(`${at(4)}ACME directory https://127\\.0\\.0\\.1:\\d+/dir: its certificate is not trusted here \\([A-Z_]+\\); for a private CA, give its root to the gateway: NODE_EXTRA_CA_CERTS=`),
       new RegExp(`${at(9)}\\S+expired\\.crt expired on \\S+; renew it`),
-      new RegExp(`${at(12)}\\S+open\\.key: the private key is readable by every user \\(mode 644\\); run chmod 600`),
+      new RegExp(`${at(12)}\\S+open\\.key is open to other users \\(mode 644\\), and it holds a secret; run chmod 600`),
       new RegExp(`${at(15)}\\S+site\\.crt does not cover other-name\\.example\\.test \\(it covers files\\.example\\.test\\); browsers refuse those names`),
       new RegExp(`${at(18)}ssh \\S+@127\\.0\\.0\\.1 -p ${sshd?.port} fails: \\S+: Permission denied \\(publickey\\)\\.; the workstation refused the key: add \\S+stranger_key\\.pub to ~/\\.ssh/authorized_keys`),
       new RegExp(`${at(27)}the tunnel's local end 127\\.0\\.0\\.1:${plainHttpPort} is taken by pid ${process.pid} \\(.*\\): serve's ssh would fail "Could not request local forwarding"`),

@@ -49,11 +49,13 @@ function exchangeUdp(address: string, port: number, message: Buffer): Promise<Bu
       else resolve(answer as Buffer);
     };
     socket.on("error", (err) => finish(err));
-    socket.on("message", (answer) => {
-      // Anything else (a late answer to an earlier try, a spoof) is ignored until the timeout.
-      if (answer.length >= 12 && answer.readUInt16BE(0) === message.readUInt16BE(0)) finish(null, answer);
+    socket.on("message", (answer, from) => {
+      // Anything else (another sender, a late answer to an earlier try, a spoof) is ignored until the timeout.
+      const peer = socket.remoteAddress();
+      if (from.address === peer.address && from.port === peer.port && answer.length >= 12 && answer.readUInt16BE(0) === message.readUInt16BE(0)) finish(null, answer);
     });
-    socket.send(message, port, address);
+    // Connected: the kernel delivers only datagrams from the server asked (and the check above says so again).
+    socket.connect(port, address, () => socket.send(message));
   });
 }
 

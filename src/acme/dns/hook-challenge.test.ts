@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, describe, it } from "node:test";
 import { isProcessRunning } from "../../platform/process-status.js";
 import { silentLogger } from "../../platform/logger.js";
-import { HookChallenge } from "./hook-challenge.js";
+import { HookChallenge, stopRunningHooks } from "./hook-challenge.js";
 
 const dir = mkdtempSync(join(tmpdir(), "gateway-hook-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,6 +29,28 @@ describe("HookChallenge: certbot's manual hook contract", () => {
     assert.equal(existsSync(`${seen}.cleanup`), false, "cleanup runs after validation, not before");
     await remove();
     assert.equal(readFileSync(`${seen}.cleanup`, "utf8"), "a.example.com record-id-42\n");
+  });
+
+  it("a hook that exits 0 leaving a child in the background holding stdout succeeds at its exit", async () => {
+    const auth = script("background.sh", `echo "record-7"\nsleep 30 &\necho $! > ${join(dir, "bg.pid")}`);
+    const started = performance.now();
+    await new HookChallenge({ kind: "hook", authHook: auth, cleanupHook: null, timeoutMs: 10_000 }, silentLogger).present(REQUEST);
+    assert.ok(performance.now() - started < 5_000, `took ${Math.round(performance.now() - started)} ms: waited for the background child`);
+    process.kill(Number(readFileSync(join(dir, "bg.pid"), "utf8")), "SIGKILL");
+  });
+
+  it("stopRunningHooks (run at process exit) ends a running hook with what it started; the order fails at once", async () => {
+    const pidFile = join(dir, "stopped.pid");
+    const auth = script("stopped.sh", `sleep 30 &\necho $! > ${pidFile}\nwait`);
+    const presented = new HookChallenge({ kind: "hook", authHook: auth, cleanupHook: null, timeoutMs: 60_000 }, silentLogger).present(REQUEST);
+    assert.equal(process.listeners("exit").includes(stopRunningHooks), true, "registered for the process's exit while a hook runs");
+    for (let i = 0; i < 200 && !existsSync(pidFile); i++) await sleep(10);
+    const sleeper = Number(readFileSync(pidFile, "utf8"));
+    stopRunningHooks();
+    await assert.rejects(presented, /exited with signal SIGKILL/);
+    assert.equal(process.listeners("exit").includes(stopRunningHooks), false, "and no longer once none runs");
+    for (let i = 0; i < 200 && isProcessRunning(sleeper); i++) await sleep(10);
+    assert.equal(isProcessRunning(sleeper), false, "the hook's background sleep was stopped too");
   });
 
   it("a hook that outlives hook_timeout is stopped with what it started, and the error says it timed out", async () => {

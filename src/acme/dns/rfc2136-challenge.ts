@@ -86,7 +86,7 @@ async function sendUpdate(server: DnsServer, key: TsigKey, message: Buffer, now:
   const { signed, mac } = signMessage(message, key, now);
   const raw = await exchange(server, signed);
   const answer = parse(raw, server);
-  const { tsigError, verified } = checkAnswerSignature(raw, answer, key, mac);
+  const { tsigError, verified } = malformed(server, () => checkAnswerSignature(raw, answer, key, mac));
   const problem = RCODE_NAMES[tsigError !== 0 ? tsigError : answer.rcode] ?? `RCODE ${answer.rcode}`;
   if (answer.rcode !== 0 || tsigError !== 0) {
     const remedy = UPDATE_REMEDIES[problem] ?? "see the DNS server's log";
@@ -109,8 +109,13 @@ export async function checkUpdateAccess(config: DnsUpdateConfig, name: string, n
 }
 
 function parse(raw: Buffer, server: DnsServer): DnsResponse {
+  return malformed(server, () => decodeResponse(raw));
+}
+
+/** Runs `read` over `server`'s answer; its plain Error (a malformed answer) becomes dns.bad_answer naming the server. */
+function malformed<T>(server: DnsServer, read: () => T): T {
   try {
-    return decodeResponse(raw);
+    return read();
   } catch (err) {
     throw new GatewayError("dns.bad_answer", `DNS server ${describeServer(server)} sent a malformed answer (${(err as Error).message}); check acme.dns.server names a DNS server`);
   }

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { TsigAlgorithm } from "../../config/gateway-config.js";
-import { readTsigKey } from "./tsig.js";
+import { decodeResponse, encodeQuery, TYPE } from "./dns-message.js";
+import { checkAnswerSignature, readTsigKey, signMessage } from "./tsig.js";
 
 const dir = mkdtempSync(join(tmpdir(), "gateway-tsig-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -58,5 +59,23 @@ describe("readTsigKey: tsig-keygen's key statements or a bare base64 secret", ()
 
   it("a missing file says so and what to do", async () => {
     await assert.rejects(readTsigKey(join(dir, "absent.key"), null, null), /acme\.dns\.key_file \S+absent\.key: cannot read it \(ENOENT\)/);
+  });
+});
+
+describe("checkAnswerSignature", () => {
+  it("a TSIG record cut short in its fields is a plain malformed-answer Error, not a RangeError", async () => {
+    const key = await readTsigKey(file("check.key", ONE_KEY), null, null);
+    const { signed, mac } = signMessage(encodeQuery(7, "example.com", TYPE.SOA), key, new Date("2026-06-01T12:00:00Z"));
+    const response = decodeResponse(signed);
+    const tsig = response.additional.at(-1);
+    assert.equal(tsig?.type, TYPE.TSIG);
+    for (const keep of [key.name.length + 2 + 12, tsig.rdata.length - 4]) {
+      const cut = { ...response, additional: [{ ...tsig, rdata: tsig.rdata.subarray(0, keep) }] };
+      assert.throws(() => checkAnswerSignature(signed, cut, key, mac), (err: Error) => {
+        assert.equal(err.constructor, Error);
+        assert.match(err.message, /^the TSIG record ends inside its fields/);
+        return true;
+      });
+    }
   });
 });

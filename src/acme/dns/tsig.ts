@@ -95,20 +95,27 @@ export function signMessage(message: Buffer, key: TsigKey, now: Date): { signed:
 /**
  * What the answer's TSIG record says (RFC 8945 §5.3): its error (BADSIG, BADKEY, BADTIME: a
  * server that rejects the request's signature answers unsigned), or whether its MAC, computed over
- * the request's MAC and the answer, verifies with `key`.
+ * the request's MAC and the answer, verifies with `key`. Throws a plain Error on a malformed
+ * record (the caller names the server), as decodeResponse does.
  */
 export function checkAnswerSignature(answer: Buffer, response: DnsResponse, key: TsigKey, requestMac: Buffer): { tsigError: number; verified: boolean } {
   const record = response.additional.at(-1);
   if (!record || record.type !== TYPE.TSIG) return { tsigError: 0, verified: false };
-  const { next } = readName(record.rdata, 0);
   const rdata = record.rdata;
+  const { next } = readName(rdata, 0);
+  const truncated = (end: number): void => {
+    if (rdata.length < end) throw new Error(`the TSIG record ends inside its fields (${rdata.length} bytes of rdata)`);
+  };
+  truncated(next + 10);
   const timeSigned = rdata.subarray(next, next + 6);
   const fudge = rdata.readUInt16BE(next + 6);
   const macLength = rdata.readUInt16BE(next + 8);
   const mac = rdata.subarray(next + 10, next + 10 + macLength);
   const after = next + 10 + macLength;
+  truncated(after + 6);
   const originalId = rdata.subarray(after, after + 2);
   const tsigError = rdata.readUInt16BE(after + 2);
+  truncated(after + 6 + rdata.readUInt16BE(after + 4));
   const other = rdata.subarray(after + 6, after + 6 + rdata.readUInt16BE(after + 4));
   if (macLength === 0 || record.name !== key.name) return { tsigError, verified: false };
   const unsigned = Buffer.from(answer.subarray(0, record.offset));
