@@ -121,6 +121,7 @@ class HeldLock implements IssuingLock {
     private readonly clock: Clock,
     private readonly timing: LockTiming,
   ) {
+    // beat() never rejects: a failed touch is kept in heartbeatError for assertHeld() to report.
     this.heartbeat = setInterval(() => void this.beat(), timing.heartbeatMs);
     this.heartbeat.unref(); // a lock never keeps the process alive
   }
